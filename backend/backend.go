@@ -1,0 +1,212 @@
+// Package backend defines the narrow interface between diynn's neural-network
+// code and the devices that run it.
+//
+// A Backend owns float32 buffers in row-major order and offers the memory
+// operations, the GEMM and the elementwise and row-wise kernels that package
+// nn needs, and nothing more. Concrete backends (backend/cpu, and behind build
+// tags backend/opencl and backend/cuda) register themselves with Register;
+// programs open one with Open, by name or with "auto".
+//
+// # Sticky errors
+//
+// Kernels do not return errors. As with CUDA launches and bufio.Writer, the
+// first failure (a bad size, a buffer of another backend, a device fault) is
+// recorded, every later call becomes a no-op, and Sync, Download and Err
+// report it. Code that drives a backend therefore checks once, where it reads
+// results back, instead of after every kernel.
+//
+// # Sizes and prefixes
+//
+// Every kernel takes its element counts explicitly and works on the first
+// elements of its buffers, so a buffer may be larger than the data in it: a
+// layer sized for a batch of 128 serves a final batch of 96 without
+// allocating.
+package backend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Buffer is device memory holding float32 values. It is opaque: only the
+// backend that allocated it can read or write it.
+type Buffer interface {
+	// Len is the number of float32 values the buffer holds.
+	Len() int
+}
+
+// Activation names a pointwise nonlinearity.
+type Activation int
+
+// The activations every backend implements.
+const (
+	Tanh Activation = iota
+	Sigmoid
+	ReLU
+	// LeakyReLU computes x for x > 0 and alpha·x otherwise.
+	LeakyReLU
+)
+
+func (a Activation) String() string {
+	switch a {
+	case Tanh:
+		return "tanh"
+	case Sigmoid:
+		return "sigmoid"
+	case ReLU:
+		return "relu"
+	case LeakyReLU:
+		return "leakyrelu"
+	}
+	return fmt.Sprintf("Activation(%d)", int(a))
+}
+
+// PointwiseLoss names a loss that compares prediction and target element by
+// element; its value is the mean over all elements, as PyTorch's default
+// reduction.
+type PointwiseLoss int
+
+// The pointwise losses every backend implements.
+const (
+	// MSE is the mean of (p - t)².
+	MSE PointwiseLoss = iota
+	// BCE is binary cross-entropy on probabilities. As in PyTorch, each log
+	// is clamped at -100 so that p = 0 or 1 gives a finite loss, and the
+	// gradient's denominator p(1-p) is clamped at 1e-12.
+	BCE
+	// BCEWithLogits is binary cross-entropy on logits, computed stably as
+	// max(x,0) - x·t + log(1 + exp(-|x|)).
+	BCEWithLogits
+)
+
+func (l PointwiseLoss) String() string {
+	switch l {
+	case MSE:
+		return "mse"
+	case BCE:
+		return "bce"
+	case BCEWithLogits:
+		return "bce-with-logits"
+	}
+	return fmt.Sprintf("PointwiseLoss(%d)", int(l))
+}
+
+// SGDStep holds the hyper-parameters of one fused SGD update, with PyTorch's
+// semantics: g = grad + WeightDecay·p; v = Momentum·v + g; p -= LR·(g +
+// Momentum·v) with Nesterov, or p -= LR·v without. With Momentum 0 the
+// velocity buffer is not touched and may be nil.
+type SGDStep struct {
+	LR, Momentum, WeightDecay float32
+	Nesterov                  bool
+}
+
+// AdamStep holds the hyper-parameters of one fused Adam update. BC1 and BC2
+// are the bias corrections 1-β₁ᵗ and 1-β₂ᵗ for step t, computed by the caller
+// in float64. Decoupled selects AdamW's weight decay (p *= 1 - LR·WeightDecay)
+// instead of Adam's L2 term added to the gradient.
+type AdamStep struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float32
+	BC1, BC2                           float32
+	Decoupled                          bool
+}
+
+// MemStats counts a backend's buffer allocations since it was opened.
+type MemStats struct {
+	Allocs    int64 // buffers allocated
+	Frees     int64 // buffers freed
+	LiveBytes int64 // bytes held by buffers not yet freed
+}
+
+// Backend is a device that runs diynn's kernels. All matrices are row-major
+// and contiguous. Methods other than Download, Sync, Err and Close report
+// failures through the sticky error (see the package documentation).
+//
+// A Backend is not safe for concurrent use: like a CUDA stream, it runs the
+// calls of one goroutine in order.
+type Backend interface {
+	// Name is the registry name ("cpu", "opencl", "cuda").
+	Name() string
+	// Device describes the hardware, e.g. "NVIDIA H100 80GB HBM3".
+	Device() string
+
+	// Alloc returns a buffer of n float32 values with unspecified contents.
+	Alloc(n int) Buffer
+	// Free releases a buffer; using it afterwards is an error.
+	Free(b Buffer)
+	// Upload copies len(src) values from the host into the start of dst.
+	Upload(dst Buffer, src []float32)
+	// Download copies len(dst) values from the start of src to the host,
+	// after every earlier call has finished. It returns the sticky error.
+	Download(dst []float32, src Buffer) error
+	// Copy copies n values from src to dst.
+	Copy(n int, src, dst Buffer)
+	// Fill sets the first n values of dst to v.
+	Fill(n int, v float32, dst Buffer)
+
+	// Gemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k,
+	// op(B) is k×n and C is m×n; op transposes when its flag is set, so A is
+	// stored k×m when transA is true. With beta = 0, C is not read.
+	Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer)
+
+	// Axpy computes y += alpha·x over n values.
+	Axpy(n int, alpha float32, x, y Buffer)
+	// Scale computes x *= alpha over n values.
+	Scale(n int, alpha float32, x Buffer)
+
+	// ActForward computes y = f(x) over n values; alpha is LeakyReLU's
+	// slope and is ignored by the others. x and y may be the same buffer.
+	ActForward(f Activation, alpha float32, n int, x, y Buffer)
+	// ActBackward computes dx = f'(x)·dy over n values, given the forward
+	// input x and output y (tanh and sigmoid use y, the ReLUs use x).
+	ActBackward(f Activation, alpha float32, n int, x, y, dy, dx Buffer)
+
+	// AddRowVector adds v (cols values) to every row of the rows×cols
+	// matrix x: the bias of a linear layer.
+	AddRowVector(rows, cols int, v, x Buffer)
+	// SumRows computes dst = beta·dst + the sum of the rows of the
+	// rows×cols matrix x: the gradient of a bias.
+	SumRows(rows, cols int, x Buffer, beta float32, dst Buffer)
+
+	// Softmax computes y = softmax(x) of each row of a rows×cols matrix, or
+	// log-softmax when log is set; both subtract the row maximum first.
+	Softmax(log bool, rows, cols int, x, y Buffer)
+	// SoftmaxBackward computes dx from the forward output y and dy:
+	// y·(dy - Σ dy·y) for softmax, dy - exp(y)·Σ dy for log-softmax.
+	SoftmaxBackward(log bool, rows, cols int, y, dy, dx Buffer)
+
+	// Loss computes the mean pointwise loss of n predictions against their
+	// targets into loss[0] and its gradient with respect to pred into grad.
+	Loss(l PointwiseLoss, n int, pred, target, grad, loss Buffer)
+	// CrossEntropy computes the mean over rows of -log softmax(logits)[label]
+	// into loss[0] and its gradient with respect to logits into grad. Labels
+	// are class indices stored as float32 (exact below 2²⁴); a label outside
+	// [0, cols) is an error.
+	CrossEntropy(rows, cols int, logits, labels, grad, loss Buffer)
+
+	// SGD applies one update to n parameters; velocity may be nil when
+	// s.Momentum is 0.
+	SGD(n int, s SGDStep, param, grad, velocity Buffer)
+	// Adam applies one Adam or AdamW update to n parameters with moment
+	// buffers m and v.
+	Adam(n int, s AdamStep, param, grad, m, v Buffer)
+
+	// GatherRows copies rows idx[off], …, idx[off+n-1] of the cols-wide
+	// matrix src into the n rows of dst: mini-batches gathered on the device.
+	// Indices are stored as float32; one out of range is an error.
+	GatherRows(n, cols int, src, idx Buffer, off int, dst Buffer)
+	// ArgmaxRows writes the index of the largest value of each row of the
+	// rows×cols matrix x into dst (as float32; the first one on ties).
+	ArgmaxRows(rows, cols int, x, dst Buffer)
+
+	// MemStats reports buffer allocations.
+	MemStats() MemStats
+	// Err returns the sticky error without waiting for the device.
+	Err() error
+	// Sync waits for every earlier call and returns the sticky error.
+	Sync() error
+	// Close releases the device. The backend must not be used afterwards.
+	Close() error
+}
+
+// ErrClosed is the sticky error of a backend used after Close.
+var ErrClosed = errors.New("backend: used after Close")

@@ -1,0 +1,205 @@
+// Package cpu is diynn's pure-Go backend: GEMM through gonum's blas32
+// interface (gonum's own Go code by default, OpenBLAS with build tag
+// openblas) and the other kernels as Go loops, split across GOMAXPROCS
+// goroutines when they are large enough to pay for it.
+//
+// It registers itself as "cpu" and is always compiled in.
+package cpu
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/diynn/diynn/backend"
+	"gonum.org/v1/gonum/blas"
+)
+
+func init() {
+	backend.Register(backend.Driver{Name: "cpu", Rank: 10, Open: func() (backend.Backend, error) { return New(), nil }})
+}
+
+// buffer is host memory that only this package reads.
+type buffer struct {
+	data  []float32
+	owner *Backend
+	freed bool
+}
+
+func (b *buffer) Len() int { return len(b.data) }
+
+// Backend runs kernels on the host. Create one with New or
+// backend.Open("cpu").
+type Backend struct {
+	gemm   blas.Float32Level3
+	err    error
+	stats  backend.MemStats
+	closed bool
+}
+
+// New returns a CPU backend whose GEMM is the build's default BLAS.
+func New() *Backend { return &Backend{gemm: defaultGemm()} }
+
+// Name returns "cpu".
+func (c *Backend) Name() string { return "cpu" }
+
+// Device describes the host and the BLAS in use.
+func (c *Backend) Device() string {
+	return fmt.Sprintf("%s/%s, %d threads, %s GEMM", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), gemmName)
+}
+
+// fail records the first error; later kernels become no-ops.
+func (c *Backend) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("cpu: "+format, args...)
+	}
+}
+
+// ok reports whether kernels may run.
+func (c *Backend) ok() bool {
+	if c.closed && c.err == nil {
+		c.err = backend.ErrClosed
+	}
+	return c.err == nil
+}
+
+// data returns the first n values of b, or nil after recording why b cannot
+// serve as the operand named what.
+func (c *Backend) data(b backend.Buffer, n int, op, what string) []float32 {
+	if c.err != nil {
+		return nil
+	}
+	cb, isCPU := b.(*buffer)
+	switch {
+	case b == nil || (isCPU && cb == nil):
+		c.fail("%s: %s is nil", op, what)
+	case !isCPU || cb.owner != c:
+		c.fail("%s: %s belongs to another backend", op, what)
+	case cb.freed:
+		c.fail("%s: %s used after Free", op, what)
+	case n < 0:
+		c.fail("%s: negative size %d for %s", op, n, what)
+	case n > len(cb.data):
+		c.fail("%s: %s holds %d values, need %d", op, what, len(cb.data), n)
+	default:
+		return cb.data[:n:n]
+	}
+	return nil
+}
+
+// Alloc returns a buffer of n values.
+func (c *Backend) Alloc(n int) backend.Buffer {
+	if n < 0 {
+		c.fail("Alloc: negative size %d", n)
+		n = 0
+	}
+	c.stats.Allocs++
+	c.stats.LiveBytes += int64(n) * 4
+	return &buffer{data: make([]float32, n), owner: c}
+}
+
+// Free releases b.
+func (c *Backend) Free(b backend.Buffer) {
+	cb, ok := b.(*buffer)
+	if !ok || cb == nil || cb.owner != c || cb.freed {
+		c.fail("Free: buffer is nil, foreign or already freed")
+		return
+	}
+	cb.freed = true
+	c.stats.Frees++
+	c.stats.LiveBytes -= int64(len(cb.data)) * 4
+	cb.data = nil
+}
+
+// Upload copies src into the start of dst.
+func (c *Backend) Upload(dst backend.Buffer, src []float32) {
+	if !c.ok() {
+		return
+	}
+	if d := c.data(dst, len(src), "Upload", "dst"); d != nil {
+		copy(d, src)
+	}
+}
+
+// Download copies the start of src into dst and returns the sticky error.
+func (c *Backend) Download(dst []float32, src backend.Buffer) error {
+	if !c.ok() {
+		return c.err
+	}
+	if s := c.data(src, len(dst), "Download", "src"); s != nil {
+		copy(dst, s)
+	}
+	return c.err
+}
+
+// Copy copies n values from src to dst.
+func (c *Backend) Copy(n int, src, dst backend.Buffer) {
+	if !c.ok() {
+		return
+	}
+	s, d := c.data(src, n, "Copy", "src"), c.data(dst, n, "Copy", "dst")
+	if c.err == nil {
+		copy(d, s)
+	}
+}
+
+// Fill sets n values of dst to v.
+func (c *Backend) Fill(n int, v float32, dst backend.Buffer) {
+	if !c.ok() {
+		return
+	}
+	d := c.data(dst, n, "Fill", "dst")
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// MemStats reports buffer allocations.
+func (c *Backend) MemStats() backend.MemStats { return c.stats }
+
+// Err returns the sticky error.
+func (c *Backend) Err() error { return c.err }
+
+// Sync returns the sticky error; CPU kernels finish before they return.
+func (c *Backend) Sync() error {
+	c.ok()
+	return c.err
+}
+
+// Close marks the backend closed.
+func (c *Backend) Close() error {
+	c.closed = true
+	return nil
+}
+
+// minParallel is the number of values below which a loop stays on one
+// goroutine: below it, waking a second core costs more than it saves.
+const minParallel = 1 << 15
+
+// parallel runs fn over [0,n) in contiguous chunks, one per available core,
+// when n·cost is large enough; cost is the work per index in values touched.
+func parallel(n, cost int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if w := n * cost / minParallel; w < workers {
+		workers = w
+	}
+	if workers <= 1 || n < 2 {
+		fn(0, n)
+		return
+	}
+	if workers > n {
+		workers = n
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := chunk; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	fn(0, min(chunk, n))
+	wg.Wait()
+}

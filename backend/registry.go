@@ -1,0 +1,109 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Driver is a compiled-in backend as the registry knows it.
+type Driver struct {
+	// Name is what Open accepts ("cpu", "opencl", "cuda").
+	Name string
+	// Rank orders drivers for Open("auto"): the highest that opens wins.
+	// cpu has rank 10; a GPU driver ranks above it.
+	Rank int
+	// Open opens the driver's preferred device, or says why it cannot.
+	Open func() (Backend, error)
+}
+
+// The registry is the package's one piece of mutable global state: concrete
+// backends add themselves from init functions guarded by their build tags.
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Driver{}
+)
+
+// Register makes a driver available to Open. It panics if the name is taken
+// or the driver is incomplete, since both are programming errors.
+func Register(d Driver) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if d.Name == "" || d.Name == "auto" || d.Open == nil {
+		panic(fmt.Sprintf("backend: invalid driver %q", d.Name))
+	}
+	if _, dup := registry[d.Name]; dup {
+		panic("backend: driver registered twice: " + d.Name)
+	}
+	registry[d.Name] = d
+}
+
+// Drivers lists the compiled-in drivers, best rank first.
+func Drivers() []Driver {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	ds := make([]Driver, 0, len(registry))
+	for _, d := range registry {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool {
+		if ds[i].Rank != ds[j].Rank {
+			return ds[i].Rank > ds[j].Rank
+		}
+		return ds[i].Name < ds[j].Name
+	})
+	return ds
+}
+
+// Skip records why Open("auto") passed over a driver.
+type Skip struct {
+	Name string
+	Err  error
+}
+
+func (s Skip) String() string { return s.Name + ": " + s.Err.Error() }
+
+// Open opens a backend by name, or the best one that works for "auto".
+// An unknown name gets an error that lists the compiled-in drivers.
+func Open(name string) (Backend, error) {
+	b, _, err := OpenAuto(name)
+	return b, err
+}
+
+// OpenAuto is Open that also reports, for "auto", each better-ranked driver
+// it skipped and why, so that programs can print a one-line reason.
+func OpenAuto(name string) (Backend, []Skip, error) {
+	ds := Drivers()
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	if name != "auto" {
+		for _, d := range ds {
+			if d.Name == name {
+				b, err := d.Open()
+				if err != nil {
+					return nil, nil, fmt.Errorf("backend %q: %w", name, err)
+				}
+				return b, nil, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("backend %q is not compiled in (compiled in: %s; opencl and cuda need the build tags of the same name)",
+			name, strings.Join(names, ", "))
+	}
+	var skips []Skip
+	for _, d := range ds {
+		b, err := d.Open()
+		if err == nil {
+			return b, skips, nil
+		}
+		skips = append(skips, Skip{d.Name, err})
+	}
+	msgs := make([]string, len(skips))
+	for i, s := range skips {
+		msgs[i] = s.String()
+	}
+	return nil, skips, errors.New("backend auto: no backend could be opened: " + strings.Join(msgs, "; "))
+}
