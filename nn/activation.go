@@ -1,0 +1,61 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/tensor"
+)
+
+// Activation applies a pointwise nonlinearity. It has no parameters.
+type Activation struct {
+	F     backend.Activation
+	Alpha float32 // LeakyReLU's slope for negative inputs
+	out   *tensor.Tensor
+	dx    *tensor.Tensor
+}
+
+// Tanh returns a hyperbolic-tangent module.
+func Tanh() *Activation { return &Activation{F: backend.Tanh} }
+
+// Sigmoid returns a logistic-sigmoid module.
+func Sigmoid() *Activation { return &Activation{F: backend.Sigmoid} }
+
+// ReLU returns a rectifier module.
+func ReLU() *Activation { return &Activation{F: backend.ReLU} }
+
+// LeakyReLU returns a rectifier whose slope below zero is alpha.
+func LeakyReLU(alpha float32) *Activation { return &Activation{F: backend.LeakyReLU, Alpha: alpha} }
+
+func (a *Activation) String() string {
+	if a.F == backend.LeakyReLU {
+		return fmt.Sprintf("leakyrelu(%g)", a.Alpha)
+	}
+	return a.F.String()
+}
+
+// Forward computes f(x).
+func (a *Activation) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	b := x.Backend()
+	if err := tensor.Ensure(&a.out, b, x.Shape()...); err != nil {
+		return nil, err
+	}
+	b.ActForward(a.F, a.Alpha, x.Len(), x.Buffer(), a.out.Buffer())
+	return a.out, nil
+}
+
+// Backward returns f'(x)·gradOut.
+func (a *Activation) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := checkGradOut(a.String(), a.out, gradOut); err != nil {
+		return nil, err
+	}
+	b := x.Backend()
+	if err := tensor.Ensure(&a.dx, b, x.Shape()...); err != nil {
+		return nil, err
+	}
+	b.ActBackward(a.F, a.Alpha, x.Len(), x.Buffer(), a.out.Buffer(), gradOut.Buffer(), a.dx.Buffer())
+	return a.dx, nil
+}
+
+// Params returns nothing: activations have no parameters.
+func (a *Activation) Params() []Param { return nil }

@@ -1,0 +1,76 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/diynn/diynn/tensor"
+)
+
+// Sequential chains modules: the output of each is the input of the next.
+type Sequential struct {
+	Modules []Module
+	inputs  []*tensor.Tensor // inputs[i] is the input of Modules[i] in the latest Forward
+	params  []Param
+}
+
+// NewSequential chains the given modules.
+func NewSequential(modules ...Module) *Sequential {
+	s := &Sequential{Modules: modules, inputs: make([]*tensor.Tensor, len(modules))}
+	for i, m := range modules {
+		for _, p := range m.Params() {
+			p.Name = fmt.Sprintf("%d.%s", i, p.Name)
+			s.params = append(s.params, p)
+		}
+	}
+	return s
+}
+
+// Forward runs every module in order.
+func (s *Sequential) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	for i, m := range s.Modules {
+		s.inputs[i] = x
+		var err error
+		if x, err = m.Forward(x); err != nil {
+			return nil, fmt.Errorf("module %d: %w", i, err)
+		}
+	}
+	return x, nil
+}
+
+// Backward runs the chain backwards: module i gets the input it saw in
+// Forward and the gradient that module i+1 returned.
+func (s *Sequential) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
+	return s.backward(x, gradOut, true)
+}
+
+// AccGradParameters is Backward without the gradient with respect to x, which
+// saves the first module's input-gradient work.
+func (s *Sequential) AccGradParameters(x, gradOut *tensor.Tensor) error {
+	_, err := s.backward(x, gradOut, false)
+	return err
+}
+
+func (s *Sequential) backward(x, g *tensor.Tensor, needInputGrad bool) (*tensor.Tensor, error) {
+	if len(s.Modules) == 0 {
+		return g, nil
+	}
+	if s.inputs[0] != x {
+		return nil, fmt.Errorf("Sequential: Backward with an input other than the latest Forward's")
+	}
+	for i := len(s.Modules) - 1; i >= 0; i-- {
+		var err error
+		if acc, ok := s.Modules[i].(ParamGradAccumulator); ok && i == 0 && !needInputGrad {
+			err = acc.AccGradParameters(s.inputs[0], g)
+			g = nil
+		} else {
+			g, err = s.Modules[i].Backward(s.inputs[i], g)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("module %d: %w", i, err)
+		}
+	}
+	return g, nil
+}
+
+// Params returns the parameters of every module, named "index.name".
+func (s *Sequential) Params() []Param { return s.params }
