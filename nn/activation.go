@@ -46,7 +46,7 @@ func (a *Activation) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 
 // Backward returns f'(x)·gradOut.
 func (a *Activation) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkGradOut(a.String(), a.out, gradOut); err != nil {
+	if err := checkGradOut(a, a.out, gradOut); err != nil {
 		return nil, err
 	}
 	b := x.Backend()

@@ -12,3 +12,5 @@ func TestGradientsCPU(t *testing.T) {
 	t.Run("Modules", func(t *testing.T) { nntest.CheckModules(t, b) })
 	t.Run("Losses", func(t *testing.T) { nntest.CheckLosses(t, b) })
 }
+
+func TestGoldenPyTorchCPU(t *testing.T) { nntest.CheckGolden(t, cpu.New()) }

@@ -71,11 +71,11 @@ func NewLinear(b backend.Backend, in, out int, init Init, rng *rand.Rand) (*Line
 	return &Linear{In: in, Out: out, W: Param{"weight", w, gw}, B: Param{"bias", bias, gb}}, nil
 }
 
-func (l *Linear) name() string { return fmt.Sprintf("Linear(%d, %d)", l.In, l.Out) }
+func (l *Linear) String() string { return fmt.Sprintf("Linear(%d, %d)", l.In, l.Out) }
 
 // Forward computes x·Wᵀ + b.
 func (l *Linear) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkInput(l.name(), x, l.In); err != nil {
+	if err := checkInput(l, x, l.In); err != nil {
 		return nil, err
 	}
 	b := x.Backend()
@@ -92,7 +92,7 @@ func (l *Linear) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 // AccGradParameters adds gradOutᵀ·x to the weight gradient and the column
 // sums of gradOut to the bias gradient.
 func (l *Linear) AccGradParameters(x, gradOut *tensor.Tensor) error {
-	if err := checkGradOut(l.name(), l.out, gradOut); err != nil {
+	if err := checkGradOut(l, l.out, gradOut); err != nil {
 		return err
 	}
 	if err := tensor.Gemm(true, false, 1, gradOut, x, 1, l.W.Grad); err != nil {

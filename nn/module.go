@@ -55,18 +55,22 @@ func ZeroGrad(params []Param) {
 	}
 }
 
-// checkInput verifies that x is a batch of rows of width want.
-func checkInput(module string, x *tensor.Tensor, want int) error {
+// checkInput verifies that x is a batch of rows of width want. The module
+// is a fmt.Stringer so that its name is built only on error.
+func checkInput(module fmt.Stringer, x *tensor.Tensor, want int) error {
 	if x.Cols() != want || len(x.Shape()) != 2 {
-		return fmt.Errorf("%s: input shape %v, want (batch×%d)", module, x.Shape(), want)
+		return fmt.Errorf("%v: input shape %v, want (batch×%d)", module, x.Shape(), want)
 	}
 	return nil
 }
 
 // checkGradOut verifies that gradOut matches the forward output.
-func checkGradOut(module string, out, gradOut *tensor.Tensor) error {
+func checkGradOut(module fmt.Stringer, out, gradOut *tensor.Tensor) error {
 	if out == nil {
-		return fmt.Errorf("%s: Backward called before Forward", module)
+		return fmt.Errorf("%v: Backward called before Forward", module)
 	}
-	return tensor.SameShape(module+": Backward: output and gradient", out, gradOut)
+	if err := tensor.SameShape("Backward: output and gradient", out, gradOut); err != nil {
+		return fmt.Errorf("%v: %w", module, err)
+	}
+	return nil
 }

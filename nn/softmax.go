@@ -37,7 +37,7 @@ func (s *Softmax) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 
 // Backward returns the gradient with respect to x.
 func (s *Softmax) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkGradOut(s.String(), s.out, gradOut); err != nil {
+	if err := checkGradOut(s, s.out, gradOut); err != nil {
 		return nil, err
 	}
 	b := x.Backend()

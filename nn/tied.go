@@ -35,11 +35,11 @@ func NewTiedLinear(enc *Linear, rng *rand.Rand) (*TiedLinear, error) {
 	return &TiedLinear{Enc: enc, B: Param{"bias", bias, gb}}, nil
 }
 
-func (d *TiedLinear) name() string { return fmt.Sprintf("TiedLinear(%d, %d)", d.Enc.Out, d.Enc.In) }
+func (d *TiedLinear) String() string { return fmt.Sprintf("TiedLinear(%d, %d)", d.Enc.Out, d.Enc.In) }
 
 // Forward computes h·W + b.
 func (d *TiedLinear) Forward(h *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := checkInput(d.name(), h, d.Enc.Out); err != nil {
+	if err := checkInput(d, h, d.Enc.Out); err != nil {
 		return nil, err
 	}
 	b := h.Backend()
@@ -56,7 +56,7 @@ func (d *TiedLinear) Forward(h *tensor.Tensor) (*tensor.Tensor, error) {
 // AccGradParameters adds hᵀ·gradOut to the encoder's weight gradient and
 // the column sums of gradOut to the bias gradient.
 func (d *TiedLinear) AccGradParameters(h, gradOut *tensor.Tensor) error {
-	if err := checkGradOut(d.name(), d.out, gradOut); err != nil {
+	if err := checkGradOut(d, d.out, gradOut); err != nil {
 		return err
 	}
 	if err := tensor.Gemm(true, false, 1, h, gradOut, 1, d.Enc.W.Grad); err != nil {

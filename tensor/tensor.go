@@ -28,6 +28,10 @@ type Tensor struct {
 // Shape is a tensor's dimensions, printed as (2×3).
 type Shape []int
 
+// shapeOf copies a shape for an error message, so that the caller's slice
+// does not escape to the heap on the path without an error.
+func shapeOf(s []int) Shape { return append(Shape(nil), s...) }
+
 func (s Shape) String() string {
 	parts := make([]string, len(s))
 	for i, d := range s {
@@ -40,10 +44,10 @@ func volume(shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("tensor: negative dimension in shape %v", Shape(shape))
+			return 0, fmt.Errorf("tensor: negative dimension in shape %v", shapeOf(shape))
 		}
 		if d > 0 && n > math.MaxInt32/d {
-			return 0, fmt.Errorf("tensor: shape %v is too large", Shape(shape))
+			return 0, fmt.Errorf("tensor: shape %v is too large", shapeOf(shape))
 		}
 		n *= d
 	}
@@ -76,7 +80,7 @@ func FromSlice(b backend.Backend, data []float32, shape ...int) (*Tensor, error)
 		return nil, err
 	}
 	if n != len(data) {
-		return nil, fmt.Errorf("tensor: %d values do not fill shape %v (%d values)", len(data), Shape(shape), n)
+		return nil, fmt.Errorf("tensor: %d values do not fill shape %v (%d values)", len(data), shapeOf(shape), n)
 	}
 	t := &Tensor{b: b, buf: b.Alloc(n), shape: append([]int(nil), shape...)}
 	b.Upload(t.buf, data)
@@ -154,7 +158,7 @@ func (t *Tensor) Resize(shape ...int) error {
 		return err
 	}
 	if n > t.buf.Len() {
-		return fmt.Errorf("tensor: cannot resize %v to %v: buffer holds %d values", t.Shape(), Shape(shape), t.buf.Len())
+		return fmt.Errorf("tensor: cannot resize %v to %v: buffer holds %d values", shapeOf(t.shape), shapeOf(shape), t.buf.Len())
 	}
 	if len(shape) == len(t.shape) {
 		copy(t.shape, shape) // no allocation in the steady state
@@ -238,11 +242,11 @@ func SameBackend(ts ...*Tensor) error {
 // SameShape returns an error naming both shapes unless a and b match.
 func SameShape(what string, a, b *Tensor) error {
 	if len(a.shape) != len(b.shape) {
-		return fmt.Errorf("%s: shapes %v and %v differ", what, a.Shape(), b.Shape())
+		return fmt.Errorf("%s: shapes %v and %v differ", what, shapeOf(a.shape), shapeOf(b.shape))
 	}
 	for i := range a.shape {
 		if a.shape[i] != b.shape[i] {
-			return fmt.Errorf("%s: shapes %v and %v differ", what, a.Shape(), b.Shape())
+			return fmt.Errorf("%s: shapes %v and %v differ", what, shapeOf(a.shape), shapeOf(b.shape))
 		}
 	}
 	return nil

@@ -35,6 +35,8 @@ type Backend struct {
 	err    error
 	stats  backend.MemStats
 	closed bool
+	args   kernelArgs
+	pool   workers
 }
 
 // New returns a CPU backend whose GEMM is the build's default BLAS.
@@ -169,37 +171,90 @@ func (c *Backend) Sync() error {
 // Close marks the backend closed.
 func (c *Backend) Close() error {
 	c.closed = true
+	c.pool.stop()
 	return nil
 }
 
-// minParallel is the number of values below which a loop stays on one
-// goroutine: below it, waking a second core costs more than it saves.
+// minParallel is the amount of work (in values touched) below which a
+// kernel stays on the calling goroutine: below it, waking another core costs
+// more than it saves.
 const minParallel = 1 << 15
 
-// parallel runs fn over [0,n) in contiguous chunks, one per available core,
-// when n·cost is large enough; cost is the work per index in values touched.
-func parallel(n, cost int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if w := n * cost / minParallel; w < workers {
-		workers = w
-	}
-	if workers <= 1 || n < 2 {
-		fn(0, n)
-		return
-	}
-	if workers > n {
-		workers = n
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
+// kernelArgs carries a kernel's operands to the goroutines that run its
+// chunks. A Backend owns one and kernels overwrite it, so that launching a
+// kernel allocates nothing: closures would escape to the heap on every call.
+type kernelArgs struct {
+	x, y, z, w, v []float32
+	alpha, beta   float32
+	act           backend.Activation
+	log           bool
+	rows, cols    int
+	off           int
+	sgd           backend.SGDStep
+	adam          backend.AdamStep
+	gemm          gemmArgs
+	impl          blas.Float32Level3
+}
+
+// rangeFunc runs a kernel on the index range [lo, hi).
+type rangeFunc func(a *kernelArgs, lo, hi int)
+
+type task struct {
+	fn     rangeFunc
+	a      *kernelArgs
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+// workers is a pool of goroutines that run kernel chunks, started on the
+// first parallel kernel and stopped by Close.
+type workers struct {
+	tasks chan task
+	n     int
+	wg    sync.WaitGroup
+}
+
+func (w *workers) start(n int) {
+	w.tasks, w.n = make(chan task, n), n
+	for i := 0; i < n; i++ {
 		go func() {
-			defer wg.Done()
-			fn(lo, hi)
+			for t := range w.tasks {
+				t.fn(t.a, t.lo, t.hi)
+				t.wg.Done()
+			}
 		}()
 	}
-	fn(0, min(chunk, n))
-	wg.Wait()
+}
+
+func (w *workers) stop() {
+	if w.tasks != nil {
+		close(w.tasks)
+		w.tasks = nil
+	}
+}
+
+// run calls fn over [0, n) with the backend's kernel arguments, split into
+// one contiguous chunk per core when n·cost is at least minParallel. Chunks
+// never share an output element, so results do not depend on the split.
+func (c *Backend) run(n, cost int, fn rangeFunc) {
+	parts := runtime.GOMAXPROCS(0)
+	if w := n * cost / minParallel; w < parts {
+		parts = w
+	}
+	parts = min(parts, n)
+	if parts <= 1 {
+		fn(&c.args, 0, n)
+		return
+	}
+	if c.pool.n < parts-1 {
+		c.pool.stop()
+		c.pool.start(parts - 1)
+	}
+	chunk := (n + parts - 1) / parts
+	for lo := chunk; lo < n; lo += chunk {
+		c.pool.wg.Add(1)
+		c.pool.tasks <- task{fn: fn, a: &c.args, lo: lo, hi: min(lo+chunk, n), wg: &c.pool.wg}
+	}
+	fn(&c.args, 0, chunk)
+	c.pool.wg.Wait()
 }

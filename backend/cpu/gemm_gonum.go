@@ -9,4 +9,7 @@ import (
 
 const gemmName = "gonum"
 
+// splitGemm: gonum's Sgemm is tiled onto our worker pool (see gemm.go).
+const splitGemm = true
+
 func defaultGemm() blas.Float32Level3 { return gonum.Implementation{} }

@@ -4,44 +4,7 @@ import (
 	"math"
 
 	"github.com/diynn/diynn/backend"
-	"gonum.org/v1/gonum/blas"
 )
-
-// Gemm computes C = alpha·op(A)·op(B) + beta·C through the build's BLAS.
-func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b backend.Buffer, beta float32, cb backend.Buffer) {
-	if !c.ok() {
-		return
-	}
-	if m < 0 || n < 0 || k < 0 {
-		c.fail("Gemm: negative size m=%d n=%d k=%d", m, n, k)
-		return
-	}
-	ad, bd, cd := c.data(a, m*k, "Gemm", "A"), c.data(b, k*n, "Gemm", "B"), c.data(cb, m*n, "Gemm", "C")
-	if c.err != nil || m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		// BLAS leaves C alone when k is 0 only if beta is 1; be explicit.
-		c.Scale(m*n, beta, cb)
-		if beta == 0 {
-			clear(cd)
-		}
-		return
-	}
-	ta, lda := blas.NoTrans, k
-	if transA {
-		ta, lda = blas.Trans, m
-	}
-	tb, ldb := blas.NoTrans, n
-	if transB {
-		tb, ldb = blas.Trans, k
-	}
-	if beta == 0 {
-		// BLAS must not propagate NaN from an unread C; clear it first.
-		clear(cd)
-	}
-	c.gemm.Sgemm(ta, tb, m, n, k, alpha, ad, lda, bd, ldb, beta, cd, n)
-}
 
 // Axpy computes y += alpha·x.
 func (c *Backend) Axpy(n int, alpha float32, x, y backend.Buffer) {
@@ -52,11 +15,15 @@ func (c *Backend) Axpy(n int, alpha float32, x, y backend.Buffer) {
 	if c.err != nil {
 		return
 	}
-	parallel(n, 2, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			yd[i] += alpha * xd[i]
-		}
-	})
+	c.args = kernelArgs{x: xd, y: yd, alpha: alpha}
+	c.run(n, 2, axpyRange)
+}
+
+func axpyRange(a *kernelArgs, lo, hi int) {
+	x, y := a.x[lo:hi], a.y[lo:hi]
+	for i, v := range x {
+		y[i] += a.alpha * v
+	}
 }
 
 // Scale computes x *= alpha.
@@ -65,11 +32,15 @@ func (c *Backend) Scale(n int, alpha float32, x backend.Buffer) {
 		return
 	}
 	xd := c.data(x, n, "Scale", "x")
-	parallel(len(xd), 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xd[i] *= alpha
-		}
-	})
+	c.args = kernelArgs{x: xd, alpha: alpha}
+	c.run(len(xd), 1, scaleRange)
+}
+
+func scaleRange(a *kernelArgs, lo, hi int) {
+	x := a.x[lo:hi]
+	for i := range x {
+		x[i] *= a.alpha
+	}
 }
 
 // ActForward computes y = f(x).
@@ -81,41 +52,38 @@ func (c *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y ba
 	if c.err != nil {
 		return
 	}
-	var fn func(lo, hi int)
-	switch f {
-	case backend.Tanh:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				yd[i] = float32(math.Tanh(float64(xd[i])))
-			}
-		}
-	case backend.Sigmoid:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				yd[i] = sigmoid(xd[i])
-			}
-		}
-	case backend.ReLU:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				yd[i] = max(xd[i], 0)
-			}
-		}
-	case backend.LeakyReLU:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				if v := xd[i]; v > 0 {
-					yd[i] = v
-				} else {
-					yd[i] = alpha * v
-				}
-			}
-		}
-	default:
+	if f < backend.Tanh || f > backend.LeakyReLU {
 		c.fail("ActForward: unknown activation %v", f)
 		return
 	}
-	parallel(n, 8, fn)
+	c.args = kernelArgs{x: xd, y: yd, alpha: alpha, act: f}
+	c.run(n, 8, actForwardRange)
+}
+
+func actForwardRange(a *kernelArgs, lo, hi int) {
+	x, y := a.x[lo:hi], a.y[lo:hi]
+	switch a.act {
+	case backend.Tanh:
+		for i, v := range x {
+			y[i] = float32(math.Tanh(float64(v)))
+		}
+	case backend.Sigmoid:
+		for i, v := range x {
+			y[i] = sigmoid(v)
+		}
+	case backend.ReLU:
+		for i, v := range x {
+			y[i] = max(v, 0)
+		}
+	case backend.LeakyReLU:
+		for i, v := range x {
+			if v > 0 {
+				y[i] = v
+			} else {
+				y[i] = a.alpha * v
+			}
+		}
+	}
 }
 
 func sigmoid(x float32) float32 {
@@ -142,61 +110,40 @@ func (c *Backend) ActBackward(f backend.Activation, alpha float32, n int, x, y, 
 	if c.err != nil {
 		return
 	}
-	var fn func(lo, hi int)
-	switch f {
-	case backend.Tanh:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dxd[i] = dyd[i] * (1 - yd[i]*yd[i])
-			}
-		}
-	case backend.Sigmoid:
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				dxd[i] = dyd[i] * yd[i] * (1 - yd[i])
-			}
-		}
-	case backend.ReLU, backend.LeakyReLU:
-		slope := alpha
-		if f == backend.ReLU {
-			slope = 0
-		}
-		fn = func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				if xd[i] > 0 {
-					dxd[i] = dyd[i]
-				} else {
-					dxd[i] = slope * dyd[i]
-				}
-			}
-		}
-	default:
+	if f < backend.Tanh || f > backend.LeakyReLU {
 		c.fail("ActBackward: unknown activation %v", f)
 		return
 	}
-	parallel(n, 3, fn)
+	if f == backend.ReLU {
+		alpha = 0
+	}
+	c.args = kernelArgs{x: xd, y: yd, z: dyd, w: dxd, alpha: alpha, act: f}
+	c.run(n, 3, actBackwardRange)
 }
 
-// AddRowVector adds v to every row of x.
-func (c *Backend) AddRowVector(rows, cols int, v, x backend.Buffer) {
-	if !c.ok() {
-		return
-	}
-	if !c.dims("AddRowVector", rows, cols) {
-		return
-	}
-	vd, xd := c.data(v, cols, "AddRowVector", "v"), c.data(x, rows*cols, "AddRowVector", "x")
-	if c.err != nil {
-		return
-	}
-	parallel(rows, cols, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := xd[r*cols : (r+1)*cols]
-			for j, b := range vd {
-				row[j] += b
+func actBackwardRange(a *kernelArgs, lo, hi int) {
+	dy, dx := a.z[lo:hi], a.w[lo:hi]
+	switch a.act {
+	case backend.Tanh:
+		y := a.y[lo:hi]
+		for i, g := range dy {
+			dx[i] = g * (1 - y[i]*y[i])
+		}
+	case backend.Sigmoid:
+		y := a.y[lo:hi]
+		for i, g := range dy {
+			dx[i] = g * y[i] * (1 - y[i])
+		}
+	default: // ReLU (alpha 0) and LeakyReLU
+		x := a.x[lo:hi]
+		for i, g := range dy {
+			if x[i] > 0 {
+				dx[i] = g
+			} else {
+				dx[i] = a.alpha * g
 			}
 		}
-	})
+	}
 }
 
 // dims checks a matrix shape.
@@ -208,6 +155,28 @@ func (c *Backend) dims(op string, rows, cols int) bool {
 	return true
 }
 
+// AddRowVector adds v to every row of x.
+func (c *Backend) AddRowVector(rows, cols int, v, x backend.Buffer) {
+	if !c.ok() || !c.dims("AddRowVector", rows, cols) {
+		return
+	}
+	vd, xd := c.data(v, cols, "AddRowVector", "v"), c.data(x, rows*cols, "AddRowVector", "x")
+	if c.err != nil {
+		return
+	}
+	c.args = kernelArgs{x: xd, v: vd, cols: cols}
+	c.run(rows, cols, addRowVectorRange)
+}
+
+func addRowVectorRange(a *kernelArgs, lo, hi int) {
+	for r := lo; r < hi; r++ {
+		row := a.x[r*a.cols : (r+1)*a.cols]
+		for j, b := range a.v {
+			row[j] += b
+		}
+	}
+}
+
 // SumRows computes dst = beta·dst + Σ rows of x.
 func (c *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst backend.Buffer) {
 	if !c.ok() || !c.dims("SumRows", rows, cols) {
@@ -217,21 +186,24 @@ func (c *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst ba
 	if c.err != nil {
 		return
 	}
-	// Parallel over columns keeps each sum in one goroutine, so results do
-	// not depend on the number of cores.
-	parallel(cols, rows, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
-			var s float32
-			for r := 0; r < rows; r++ {
-				s += xd[r*cols+j]
-			}
-			if beta == 0 {
-				dd[j] = s
-			} else {
-				dd[j] = beta*dd[j] + s
-			}
+	// Split over columns: each sum stays in one goroutine, in row order, so
+	// results do not depend on the number of cores.
+	c.args = kernelArgs{x: xd, y: dd, beta: beta, rows: rows, cols: cols}
+	c.run(cols, rows, sumRowsRange)
+}
+
+func sumRowsRange(a *kernelArgs, lo, hi int) {
+	for j := lo; j < hi; j++ {
+		var s float32
+		for r := 0; r < a.rows; r++ {
+			s += a.x[r*a.cols+j]
 		}
-	})
+		if a.beta == 0 {
+			a.y[j] = s
+		} else {
+			a.y[j] = a.beta*a.y[j] + s
+		}
+	}
 }
 
 // Softmax computes the (log-)softmax of each row.
@@ -243,30 +215,34 @@ func (c *Backend) Softmax(log bool, rows, cols int, x, y backend.Buffer) {
 	if c.err != nil || cols == 0 {
 		return
 	}
-	parallel(rows, cols*4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := xd[r*cols:(r+1)*cols], yd[r*cols:(r+1)*cols]
-			m := xr[0]
-			for _, v := range xr[1:] {
-				m = max(m, v)
+	c.args = kernelArgs{x: xd, y: yd, log: log, cols: cols}
+	c.run(rows, cols*8, softmaxRange)
+}
+
+func softmaxRange(a *kernelArgs, lo, hi int) {
+	cols := a.cols
+	for r := lo; r < hi; r++ {
+		xr, yr := a.x[r*cols:(r+1)*cols], a.y[r*cols:(r+1)*cols]
+		m := xr[0]
+		for _, v := range xr[1:] {
+			m = max(m, v)
+		}
+		var s float64
+		for _, v := range xr {
+			s += math.Exp(float64(v - m))
+		}
+		if a.log {
+			ls := float32(math.Log(s))
+			for j, v := range xr {
+				yr[j] = v - m - ls
 			}
-			var s float64
-			for _, v := range xr {
-				s += math.Exp(float64(v - m))
-			}
-			if log {
-				ls := float32(math.Log(s))
-				for j, v := range xr {
-					yr[j] = v - m - ls
-				}
-			} else {
-				inv := 1 / s
-				for j, v := range xr {
-					yr[j] = float32(math.Exp(float64(v-m)) * inv)
-				}
+		} else {
+			inv := 1 / s
+			for j, v := range xr {
+				yr[j] = float32(math.Exp(float64(v-m)) * inv)
 			}
 		}
-	})
+	}
 }
 
 // SoftmaxBackward computes the input gradient of (log-)softmax.
@@ -279,31 +255,36 @@ func (c *Backend) SoftmaxBackward(log bool, rows, cols int, y, dy, dx backend.Bu
 	if c.err != nil {
 		return
 	}
-	parallel(rows, cols*4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			o := r * cols
-			yr, dyr, dxr := yd[o:o+cols], dyd[o:o+cols], dxd[o:o+cols]
-			var s float64
-			if log {
-				for _, g := range dyr {
-					s += float64(g)
-				}
-				for j := range yr {
-					dxr[j] = dyr[j] - float32(math.Exp(float64(yr[j]))*s)
-				}
-			} else {
-				for j := range yr {
-					s += float64(dyr[j]) * float64(yr[j])
-				}
-				for j := range yr {
-					dxr[j] = yr[j] * (dyr[j] - float32(s))
-				}
-			}
-		}
-	})
+	c.args = kernelArgs{y: yd, z: dyd, w: dxd, log: log, cols: cols}
+	c.run(rows, cols*4, softmaxBackwardRange)
 }
 
-// Loss computes a mean pointwise loss and its gradient.
+func softmaxBackwardRange(a *kernelArgs, lo, hi int) {
+	cols := a.cols
+	for r := lo; r < hi; r++ {
+		o := r * cols
+		yr, dyr, dxr := a.y[o:o+cols], a.z[o:o+cols], a.w[o:o+cols]
+		var s float64
+		if a.log {
+			for _, g := range dyr {
+				s += float64(g)
+			}
+			for j := range yr {
+				dxr[j] = dyr[j] - float32(math.Exp(float64(yr[j]))*s)
+			}
+		} else {
+			for j := range yr {
+				s += float64(dyr[j]) * float64(yr[j])
+			}
+			for j := range yr {
+				dxr[j] = yr[j] * (dyr[j] - float32(s))
+			}
+		}
+	}
+}
+
+// Loss computes a mean pointwise loss and its gradient. It runs on one
+// goroutine: the sum must not depend on the number of cores.
 func (c *Backend) Loss(l backend.PointwiseLoss, n int, pred, target, grad, loss backend.Buffer) {
 	if !c.ok() {
 		return
@@ -400,21 +381,26 @@ func (c *Backend) SGD(n int, s backend.SGDStep, param, grad, velocity backend.Bu
 	if c.err != nil {
 		return
 	}
-	parallel(n, 3, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gd[i] + s.WeightDecay*pd[i]
-			if s.Momentum != 0 {
-				v := s.Momentum*vd[i] + g
-				vd[i] = v
-				if s.Nesterov {
-					g += s.Momentum * v
-				} else {
-					g = v
-				}
+	c.args = kernelArgs{x: pd, y: gd, z: vd, sgd: s}
+	c.run(n, 3, sgdRange)
+}
+
+func sgdRange(a *kernelArgs, lo, hi int) {
+	s := &a.sgd
+	p, gr := a.x[lo:hi], a.y[lo:hi]
+	for i := range p {
+		g := gr[i] + s.WeightDecay*p[i]
+		if s.Momentum != 0 {
+			v := s.Momentum*a.z[lo+i] + g
+			a.z[lo+i] = v
+			if s.Nesterov {
+				g += s.Momentum * v
+			} else {
+				g = v
 			}
-			pd[i] -= s.LR * g
 		}
-	})
+		p[i] -= s.LR * g
+	}
 }
 
 // Adam applies one fused Adam or AdamW update.
@@ -427,23 +413,28 @@ func (c *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 	if c.err != nil {
 		return
 	}
+	c.args = kernelArgs{x: pd, y: gd, z: md, w: vd, adam: s}
+	c.run(n, 4, adamRange)
+}
+
+func adamRange(a *kernelArgs, lo, hi int) {
+	s := &a.adam
 	stepSize := s.LR / s.BC1
 	sqrtBC2 := float32(math.Sqrt(float64(s.BC2)))
-	parallel(n, 4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p, g := pd[i], gd[i]
-			if s.Decoupled {
-				p *= 1 - s.LR*s.WeightDecay
-			} else {
-				g += s.WeightDecay * p
-			}
-			mi := s.Beta1*md[i] + (1-s.Beta1)*g
-			vi := s.Beta2*vd[i] + (1-s.Beta2)*g*g
-			md[i], vd[i] = mi, vi
-			denom := float32(math.Sqrt(float64(vi)))/sqrtBC2 + s.Eps
-			pd[i] = p - stepSize*mi/denom
+	p, gr, m, v := a.x[lo:hi], a.y[lo:hi], a.z[lo:hi], a.w[lo:hi]
+	for i := range p {
+		pi, g := p[i], gr[i]
+		if s.Decoupled {
+			pi *= 1 - s.LR*s.WeightDecay
+		} else {
+			g += s.WeightDecay * pi
 		}
-	})
+		mi := s.Beta1*m[i] + (1-s.Beta1)*g
+		vi := s.Beta2*v[i] + (1-s.Beta2)*g*g
+		m[i], v[i] = mi, vi
+		denom := float32(math.Sqrt(float64(vi)))/sqrtBC2 + s.Eps
+		p[i] = pi - stepSize*mi/denom
+	}
 }
 
 // GatherRows copies rows of src selected by idx into dst.
@@ -470,12 +461,16 @@ func (c *Backend) GatherRows(n, cols int, src, idx backend.Buffer, off int, dst 
 			return
 		}
 	}
-	parallel(n, cols, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r := int(id[off+i])
-			copy(dd[i*cols:(i+1)*cols], sd[r*cols:(r+1)*cols])
-		}
-	})
+	c.args = kernelArgs{x: sd, y: id[off:], z: dd, cols: cols}
+	c.run(n, cols, gatherRange)
+}
+
+func gatherRange(a *kernelArgs, lo, hi int) {
+	cols := a.cols
+	for i := lo; i < hi; i++ {
+		r := int(a.y[i])
+		copy(a.z[i*cols:(i+1)*cols], a.x[r*cols:(r+1)*cols])
+	}
 }
 
 // ArgmaxRows writes the index of each row's maximum.

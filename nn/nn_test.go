@@ -1,0 +1,159 @@
+package nn_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/tensor"
+)
+
+func TestShapeErrorsNameBothShapes(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(1, 1))
+	lin, err := nn.NewLinear(b, 4, 3, nn.InitDefault, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x5, _ := tensor.Zeros(b, 2, 5)
+	x4, _ := tensor.Zeros(b, 2, 4)
+	p23, _ := tensor.Zeros(b, 2, 3)
+	p32, _ := tensor.Zeros(b, 3, 2)
+	labels3, _ := tensor.Zeros(b, 3)
+	seq := nn.NewSequential(lin, nn.ReLU())
+	cases := []struct {
+		name  string
+		run   func() error
+		wants []string
+	}{
+		{"linear input", func() error { _, err := lin.Forward(x5); return err }, []string{"(2×5)", "4"}},
+		{"sequential input", func() error { _, err := seq.Forward(x5); return err }, []string{"module 0", "(2×5)"}},
+		{"mse shapes", func() error { _, err := nn.MSELoss().Forward(p23, p32); return err }, []string{"(2×3)", "(3×2)"}},
+		{"cross-entropy labels", func() error { _, err := nn.NewCrossEntropyLoss().Forward(p23, labels3); return err }, []string{"(3)", "(2×3)"}},
+		{"backward gradient", func() error {
+			if _, err := lin.Forward(x4); err != nil {
+				return err
+			}
+			_, err := lin.Backward(x4, p32)
+			return err
+		}, []string{"(2×3)", "(3×2)"}},
+		{"bad size", func() error { _, err := nn.NewLinear(b, 0, 3, nn.InitDefault, rng); return err }, []string{"Linear(0, 3)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.run()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	cases := []struct {
+		name  string
+		s     nn.Schedule
+		epoch int
+		want  float64
+	}{
+		{"constant", nn.Constant(0.1), 50, 0.1},
+		{"exponential 0", nn.Exponential{Base: 0.1, Gamma: 0.95}, 0, 0.1},
+		{"exponential 2", nn.Exponential{Base: 0.1, Gamma: 0.95}, 2, 0.1 * 0.95 * 0.95},
+		{"step before", nn.Step{Base: 1, Every: 10, Gamma: 0.5}, 9, 1},
+		{"step after", nn.Step{Base: 1, Every: 10, Gamma: 0.5}, 25, 0.25},
+		{"cosine start", nn.Cosine{Base: 1, Min: 0.1, Epochs: 10}, 0, 1},
+		{"cosine middle", nn.Cosine{Base: 1, Min: 0.1, Epochs: 10}, 5, 0.55},
+		{"cosine end", nn.Cosine{Base: 1, Min: 0.1, Epochs: 10}, 10, 0.1},
+	}
+	for _, c := range cases {
+		if got := c.s.LR(c.epoch); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: LR(%d) = %v, want %v", c.name, c.epoch, got, c.want)
+		}
+	}
+}
+
+// fmnistNet builds the 784-176-42-10 classifier of the benchmarks.
+func fmnistNet(t testing.TB, rng *rand.Rand) (*nn.Sequential, *tensor.Tensor, *tensor.Tensor) {
+	b := cpu.New()
+	l1, err1 := nn.NewLinear(b, 784, 176, nn.InitDefault, rng)
+	l2, err2 := nn.NewLinear(b, 176, 42, nn.InitDefault, rng)
+	l3, err3 := nn.NewLinear(b, 42, 10, nn.InitDefault, rng)
+	x, err4 := tensor.Uniform(b, rng, 0, 1, 128, 784)
+	labels := make([]float32, 128)
+	for i := range labels {
+		labels[i] = float32(i % 10)
+	}
+	y, err5 := tensor.FromSlice(b, labels, 128)
+	for _, err := range []error{err1, err2, err3, err4, err5} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3), x, y
+}
+
+func TestTrainStepAllocatesNothing(t *testing.T) {
+	for _, opt := range []nn.Optimizer{&nn.SGD{LR: 0.05, Momentum: 0.9}, nn.NewAdam(1e-3)} {
+		net, x, y := fmnistNet(t, rand.New(rand.NewPCG(3, 3)))
+		b := x.Backend()
+		loss := nn.NewCrossEntropyLoss()
+		step := func() {
+			if _, err := nn.TrainStep(net, loss, opt, x, y); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step() // the first step allocates activations and optimizer state
+		before := b.MemStats()
+		heap := testing.AllocsPerRun(20, step)
+		after := b.MemStats()
+		if after.Allocs != before.Allocs {
+			t.Errorf("%T: %d buffer allocations in 21 steady-state steps, want 0", opt, after.Allocs-before.Allocs)
+		}
+		if heap != 0 {
+			t.Errorf("%T: %.0f Go heap allocations per steady-state step, want 0", opt, heap)
+		}
+	}
+}
+
+func TestTrainingLearnsXOR(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(5, 5))
+	const n = 256
+	xs, ys := make([]float32, 2*n), make([]float32, n)
+	for i := 0; i < n; i++ {
+		a, c := rng.Float64()*2-1, rng.Float64()*2-1
+		xs[2*i], xs[2*i+1] = float32(a), float32(c)
+		if a*c > 0 {
+			ys[i] = 1
+		}
+	}
+	x, _ := tensor.FromSlice(b, xs, n, 2)
+	y, _ := tensor.FromSlice(b, ys, n)
+	l1, _ := nn.NewLinear(b, 2, 16, nn.InitDefault, rng)
+	l2, _ := nn.NewLinear(b, 16, 2, nn.InitDefault, rng)
+	net := nn.NewSequential(l1, nn.Tanh(), l2)
+	opt, loss := nn.NewAdam(0.05), nn.NewCrossEntropyLoss()
+	var first, last float32
+	for i := 0; i < 300; i++ {
+		l, err := nn.TrainStep(net, loss, opt, x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := l.Data()
+		if i == 0 {
+			first = v[0]
+		}
+		last = v[0]
+	}
+	if !(last < 0.2 && last < first/3) {
+		t.Errorf("XOR loss went from %v to %v, want under 0.2", first, last)
+	}
+}
