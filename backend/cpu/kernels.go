@@ -65,7 +65,7 @@ func actForwardRange(a *kernelArgs, lo, hi int) {
 	switch a.act {
 	case backend.Tanh:
 		for i, v := range x {
-			y[i] = float32(math.Tanh(float64(v)))
+			y[i] = tanhf(v)
 		}
 	case backend.Sigmoid:
 		for i, v := range x {
@@ -89,10 +89,10 @@ func actForwardRange(a *kernelArgs, lo, hi int) {
 func sigmoid(x float32) float32 {
 	// Written so that neither branch overflows exp.
 	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(x))))
+		return 1 / (1 + expf(-x))
 	}
-	e := math.Exp(float64(x))
-	return float32(e / (1 + e))
+	e := expf(x)
+	return e / (1 + e)
 }
 
 // ActBackward computes dx = f'(x)·dy.
@@ -229,7 +229,7 @@ func softmaxRange(a *kernelArgs, lo, hi int) {
 		}
 		var s float64
 		for _, v := range xr {
-			s += math.Exp(float64(v - m))
+			s += float64(expf(v - m))
 		}
 		if a.log {
 			ls := float32(math.Log(s))
@@ -237,9 +237,9 @@ func softmaxRange(a *kernelArgs, lo, hi int) {
 				yr[j] = v - m - ls
 			}
 		} else {
-			inv := 1 / s
+			inv := float32(1 / s)
 			for j, v := range xr {
-				yr[j] = float32(math.Exp(float64(v-m)) * inv)
+				yr[j] = expf(v-m) * inv
 			}
 		}
 	}
@@ -386,20 +386,32 @@ func (c *Backend) SGD(n int, s backend.SGDStep, param, grad, velocity backend.Bu
 }
 
 func sgdRange(a *kernelArgs, lo, hi int) {
-	s := &a.sgd
+	// Locals, not fields: stores to the slices would otherwise make the
+	// compiler reload the hyper-parameters on every iteration.
+	lr, mom, wd := a.sgd.LR, a.sgd.Momentum, a.sgd.WeightDecay
 	p, gr := a.x[lo:hi], a.y[lo:hi]
-	for i := range p {
-		g := gr[i] + s.WeightDecay*p[i]
-		if s.Momentum != 0 {
-			v := s.Momentum*a.z[lo+i] + g
-			a.z[lo+i] = v
-			if s.Nesterov {
-				g += s.Momentum * v
-			} else {
-				g = v
-			}
+	gr = gr[:len(p)]
+	if mom == 0 {
+		for i, g := range gr {
+			p[i] -= lr * (g + wd*p[i])
 		}
-		p[i] -= s.LR * g
+		return
+	}
+	v := a.z[lo:hi]
+	v = v[:len(p)]
+	if a.sgd.Nesterov {
+		for i, g := range gr {
+			g += wd * p[i]
+			vi := mom*v[i] + g
+			v[i] = vi
+			p[i] -= lr * (g + mom*vi)
+		}
+		return
+	}
+	for i, g := range gr {
+		vi := mom*v[i] + g + wd*p[i]
+		v[i] = vi
+		p[i] -= lr * vi
 	}
 }
 
@@ -418,21 +430,23 @@ func (c *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 }
 
 func adamRange(a *kernelArgs, lo, hi int) {
-	s := &a.adam
+	s := a.adam // a copy, for the reason given in sgdRange
 	stepSize := s.LR / s.BC1
-	sqrtBC2 := float32(math.Sqrt(float64(s.BC2)))
+	invSqrtBC2 := float32(1 / math.Sqrt(float64(s.BC2)))
+	decay := 1 - s.LR*s.WeightDecay
 	p, gr, m, v := a.x[lo:hi], a.y[lo:hi], a.z[lo:hi], a.w[lo:hi]
-	for i := range p {
-		pi, g := p[i], gr[i]
+	gr, m, v = gr[:len(p)], m[:len(p)], v[:len(p)]
+	for i, g := range gr {
+		pi := p[i]
 		if s.Decoupled {
-			pi *= 1 - s.LR*s.WeightDecay
+			pi *= decay
 		} else {
 			g += s.WeightDecay * pi
 		}
 		mi := s.Beta1*m[i] + (1-s.Beta1)*g
 		vi := s.Beta2*v[i] + (1-s.Beta2)*g*g
 		m[i], v[i] = mi, vi
-		denom := float32(math.Sqrt(float64(vi)))/sqrtBC2 + s.Eps
+		denom := float32(math.Sqrt(float64(vi)))*invSqrtBC2 + s.Eps
 		p[i] = pi - stepSize*mi/denom
 	}
 }

@@ -1,0 +1,274 @@
+// Command bench measures what each compiled-in backend is worth.
+//
+//	bench gemm  [-backend all] [-repeats 9] [-shapes 128x176x784,...]
+//	bench epoch [-backend all] [-repeats 5] [-samples 60000] [-batch 128]
+//
+// gemm prints GFLOP/s of C = A·B (and the transposed forms with -trans) for
+// each shape M×N×K; epoch prints the seconds of one training epoch of the
+// 784-176-42-10 classifier (Tanh, ReLU, cross-entropy, SGD with momentum)
+// on synthetic data that lives on the device, mini-batches gathered there.
+// Both report the median of the repeats, after a warm-up run, as a
+// Markdown table. Threads follow GOMAXPROCS (and OPENBLAS_NUM_THREADS for a
+// build with -tags openblas).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/diynn/diynn/backend"
+	_ "github.com/diynn/diynn/backend/all"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/tensor"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "gemm":
+		err = gemmCmd(os.Args[2:])
+	case "epoch":
+		err = epochCmd(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: bench gemm|epoch [flags]   (bench gemm -h for flags)")
+	os.Exit(2)
+}
+
+// backends opens the named backend, or every compiled-in one for "all".
+func backends(name string) ([]backend.Backend, error) {
+	if name != "all" {
+		b, err := backend.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		return []backend.Backend{b}, nil
+	}
+	var bs []backend.Backend
+	for _, d := range backend.Drivers() {
+		b, err := d.Open()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "skipping %s: %v\n", d.Name, err)
+			continue
+		}
+		bs = append(bs, b)
+	}
+	if len(bs) == 0 {
+		return nil, errors.New("no backend could be opened")
+	}
+	return bs, nil
+}
+
+// median times fn repeats times after one warm-up call.
+func median(repeats int, fn func() error) (time.Duration, error) {
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	ds := make([]time.Duration, repeats)
+	for i := range ds {
+		start := time.Now()
+		if err := fn(); err != nil {
+			return 0, err
+		}
+		ds[i] = time.Since(start)
+	}
+	slices.Sort(ds)
+	return ds[repeats/2], nil
+}
+
+type shape struct{ m, n, k int }
+
+func parseShapes(s string) ([]shape, error) {
+	var out []shape
+	for _, f := range strings.Split(s, ",") {
+		parts := strings.Split(f, "x")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("shape %q: want MxNxK", f)
+		}
+		var d [3]int
+		for i, p := range parts {
+			v, err := strconv.Atoi(p)
+			if err != nil || v <= 0 {
+				return nil, fmt.Errorf("shape %q: %q is not a positive integer", f, p)
+			}
+			d[i] = v
+		}
+		out = append(out, shape{d[0], d[1], d[2]})
+	}
+	return out, nil
+}
+
+func gemmCmd(args []string) error {
+	fs := flag.NewFlagSet("gemm", flag.ExitOnError)
+	name := fs.String("backend", "all", "backend to measure, or all")
+	repeats := fs.Int("repeats", 9, "timed repeats per shape (the median is reported)")
+	shapes := fs.String("shapes", "128x176x784,128x784x176,784x176x128,1024x1024x1024", "comma-separated MxNxK")
+	trans := fs.Bool("trans", false, "also measure A·Bᵀ (NT) and Aᵀ·B (TN)")
+	fs.Parse(args)
+	ss, err := parseShapes(*shapes)
+	if err != nil {
+		return err
+	}
+	bs, err := backends(*name)
+	if err != nil {
+		return err
+	}
+	modes := [][2]bool{{false, false}}
+	if *trans {
+		modes = append(modes, [2]bool{false, true}, [2]bool{true, false})
+	}
+	fmt.Printf("GEMM GFLOP/s, median of %d, GOMAXPROCS=%d\n\n", *repeats, runtime.GOMAXPROCS(0))
+	fmt.Printf("| backend | device | op | M×N×K | GFLOP/s |\n|---|---|---|---|---|\n")
+	for _, b := range bs {
+		for _, s := range ss {
+			for _, mode := range modes {
+				gf, err := gemmRate(b, s, mode[0], mode[1], *repeats)
+				if err != nil {
+					return fmt.Errorf("%s %v: %w", b.Name(), s, err)
+				}
+				fmt.Printf("| %s | %s | %s | %d×%d×%d | %.1f |\n", b.Name(), b.Device(), opName(mode), s.m, s.n, s.k, gf)
+			}
+		}
+	}
+	return nil
+}
+
+func opName(mode [2]bool) string {
+	t := func(b bool) string {
+		if b {
+			return "T"
+		}
+		return "N"
+	}
+	return t(mode[0]) + t(mode[1])
+}
+
+func gemmRate(b backend.Backend, s shape, ta, tb bool, repeats int) (float64, error) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	a, err1 := tensor.Uniform(b, rng, -1, 1, s.m, s.k)
+	bb, err2 := tensor.Uniform(b, rng, -1, 1, s.k, s.n)
+	c, err3 := tensor.Zeros(b, s.m, s.n)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return 0, err
+	}
+	defer func() { a.Free(); bb.Free(); c.Free() }()
+	// Enough calls per timing that small shapes are not timer noise.
+	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+	calls := max(1, int(2e8/flops))
+	d, err := median(repeats, func() error {
+		for i := 0; i < calls; i++ {
+			b.Gemm(ta, tb, s.m, s.n, s.k, 1, a.Buffer(), bb.Buffer(), 0, c.Buffer())
+		}
+		return b.Sync()
+	})
+	if err != nil {
+		return 0, err
+	}
+	return flops * float64(calls) / d.Seconds() / 1e9, nil
+}
+
+func epochCmd(args []string) error {
+	fs := flag.NewFlagSet("epoch", flag.ExitOnError)
+	name := fs.String("backend", "all", "backend to measure, or all")
+	repeats := fs.Int("repeats", 5, "timed epochs (the median is reported)")
+	samples := fs.Int("samples", 60000, "training samples per epoch")
+	batch := fs.Int("batch", 128, "mini-batch size")
+	fs.Parse(args)
+	if *samples <= 0 || *batch <= 0 {
+		return fmt.Errorf("-samples and -batch must be positive")
+	}
+	bs, err := backends(*name)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Seconds per training epoch: 784-176-42-10 (tanh, relu), cross-entropy, SGD momentum, %d samples, batch %d, median of %d, GOMAXPROCS=%d\n\n",
+		*samples, *batch, *repeats, runtime.GOMAXPROCS(0))
+	fmt.Printf("| backend | device | s/epoch |\n|---|---|---|\n")
+	for _, b := range bs {
+		d, err := epochTime(b, *samples, *batch, *repeats)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		fmt.Printf("| %s | %s | %.3f |\n", b.Name(), b.Device(), d.Seconds())
+	}
+	return nil
+}
+
+func epochTime(b backend.Backend, samples, batch, repeats int) (time.Duration, error) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	const in, classes = 784, 10
+	data, err := tensor.Uniform(b, rng, 0, 1, samples, in)
+	if err != nil {
+		return 0, err
+	}
+	labels := make([]float32, samples)
+	for i := range labels {
+		labels[i] = float32(rng.IntN(classes))
+	}
+	targets, err := tensor.FromSlice(b, labels, samples, 1)
+	if err != nil {
+		return 0, err
+	}
+	l1, err1 := nn.NewLinear(b, in, 176, nn.InitDefault, rng)
+	l2, err2 := nn.NewLinear(b, 176, 42, nn.InitDefault, rng)
+	l3, err3 := nn.NewLinear(b, 42, classes, nn.InitDefault, rng)
+	x, err4 := tensor.New(b, batch, in)
+	y, err5 := tensor.New(b, batch)
+	order, err6 := tensor.New(b, samples)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return 0, err
+	}
+	net := nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3)
+	opt := &nn.SGD{LR: 0.05, Momentum: 0.9}
+	loss := nn.NewCrossEntropyLoss()
+	perm := make([]float32, samples)
+	return median(repeats, func() error {
+		for i, p := range rng.Perm(samples) {
+			perm[i] = float32(p)
+		}
+		b.Upload(order.Buffer(), perm)
+		var l *tensor.Tensor
+		for off := 0; off < samples; off += batch {
+			n := min(batch, samples-off)
+			if err := x.Resize(n, in); err != nil {
+				return err
+			}
+			if err := y.Resize(n); err != nil {
+				return err
+			}
+			b.GatherRows(n, in, data.Buffer(), order.Buffer(), off, x.Buffer())
+			b.GatherRows(n, 1, targets.Buffer(), order.Buffer(), off, y.Buffer())
+			var err error
+			if l, err = nn.TrainStep(net, loss, opt, x, y); err != nil {
+				return err
+			}
+		}
+		v, err := l.Data() // one synchronisation per epoch
+		if err != nil {
+			return err
+		}
+		if v[0] != v[0] {
+			return errors.New("loss is NaN")
+		}
+		return nil
+	})
+}
