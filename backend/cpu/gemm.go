@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"runtime"
+
 	"github.com/diynn/diynn/backend"
 	"gonum.org/v1/gonum/blas"
 )
@@ -17,6 +19,10 @@ type gemmArgs struct {
 	tilesPerRow int
 }
 
+// The BLAS always runs single-threaded on a tile of C, and the backend's
+// worker pool runs the tiles in parallel: one pool for every kernel, so that
+// BLAS threads never spin while Go workers wait, or the reverse.
+//
 // Tiles of C handed to gonum's Sgemm one at a time. gonum parallelises a
 // call only when it spans 4 or more 64×64 blocks, and then spawns goroutines
 // and allocates on every call; a 64×192 tile spans 3, so each tile runs on
@@ -58,17 +64,24 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 	if transB {
 		g.tb, g.ldb = blas.Trans, k
 	}
-	if !splitGemm {
-		c.gemm.Sgemm(g.ta, g.tb, m, n, k, alpha, ad, g.lda, bd, g.ldb, beta, cd, n)
-		return
+	if smallGemmTiles {
+		g.tileRows, g.tileCols = gemmTileRows, gemmTileCols
+	} else {
+		// One slab per core along the longer side of C, in multiples of 16
+		// so that the BLAS micro-kernels see whole panels.
+		parts := runtime.GOMAXPROCS(0)
+		if m >= n {
+			g.tileRows, g.tileCols = (m/parts+16)/16*16, n
+		} else {
+			g.tileRows, g.tileCols = m, (n/parts+16)/16*16
+		}
 	}
-	g.tileRows, g.tileCols = gemmTileRows, gemmTileCols
 	g.tilesPerRow = (n + g.tileCols - 1) / g.tileCols
 	tiles := (m + g.tileRows - 1) / g.tileRows * g.tilesPerRow
 	c.args = kernelArgs{gemm: g, impl: c.gemm}
-	// Cost: a tile does tileRows·tileCols·k multiply-adds; count them as
-	// values touched so that small products stay on one goroutine.
-	c.run(tiles, gemmTileRows*min(n, gemmTileCols)*k/16, gemmRange)
+	// Cost per tile in multiply-adds, scaled so that products under about
+	// a megaflop stay on the calling goroutine.
+	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/32, gemmRange)
 }
 
 func gemmRange(a *kernelArgs, lo, hi int) {
