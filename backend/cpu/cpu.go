@@ -9,7 +9,7 @@ package cpu
 import (
 	"fmt"
 	"runtime"
-	"sync"
+	"sync/atomic"
 
 	"github.com/diynn/diynn/backend"
 	"gonum.org/v1/gonum/blas"
@@ -200,36 +200,62 @@ type kernelArgs struct {
 type rangeFunc func(a *kernelArgs, lo, hi int)
 
 type task struct {
-	fn     rangeFunc
-	a      *kernelArgs
-	lo, hi int
-	wg     *sync.WaitGroup
+	fn      rangeFunc
+	a       *kernelArgs
+	lo, hi  int
+	pending *atomic.Int64
 }
 
 // workers is a pool of goroutines that run kernel chunks, started on the
 // first parallel kernel and stopped by Close.
+//
+// Kernels in a training step are short (tens of µs) and come in quick
+// succession, so an idle worker polls its queue for a while (spinPolls,
+// about half a millisecond) before it parks, and the caller polls for the
+// end of the kernel instead of sleeping on a WaitGroup: waking a parked
+// thread costs more than many of these kernels take (OpenMP runtimes do
+// the same). A worker parks once the kernels stop.
 type workers struct {
-	tasks chan task
-	n     int
-	wg    sync.WaitGroup
+	tasks   chan task
+	n       int
+	pending atomic.Int64
 }
+
+const spinPolls = 1 << 14
 
 func (w *workers) start(n int) {
 	w.tasks, w.n = make(chan task, n), n
 	for i := 0; i < n; i++ {
-		go func() {
-			for t := range w.tasks {
-				t.fn(t.a, t.lo, t.hi)
-				t.wg.Done()
+		go work(w.tasks)
+	}
+}
+
+func work(tasks <-chan task) {
+	for {
+		var t task
+		ok, got := false, false
+		for i := 0; i < spinPolls && !got; i++ {
+			select {
+			case t, ok = <-tasks:
+				got = true
+			default:
 			}
-		}()
+		}
+		if !got {
+			t, ok = <-tasks
+		}
+		if !ok {
+			return
+		}
+		t.fn(t.a, t.lo, t.hi)
+		t.pending.Add(-1)
 	}
 }
 
 func (w *workers) stop() {
 	if w.tasks != nil {
 		close(w.tasks)
-		w.tasks = nil
+		w.tasks, w.n = nil, 0
 	}
 }
 
@@ -252,9 +278,13 @@ func (c *Backend) run(n, cost int, fn rangeFunc) {
 	}
 	chunk := (n + parts - 1) / parts
 	for lo := chunk; lo < n; lo += chunk {
-		c.pool.wg.Add(1)
-		c.pool.tasks <- task{fn: fn, a: &c.args, lo: lo, hi: min(lo+chunk, n), wg: &c.pool.wg}
+		c.pool.pending.Add(1)
+		c.pool.tasks <- task{fn: fn, a: &c.args, lo: lo, hi: min(lo+chunk, n), pending: &c.pool.pending}
 	}
 	fn(&c.args, 0, chunk)
-	c.pool.wg.Wait()
+	for i := 0; c.pool.pending.Load() != 0; i++ {
+		if i >= spinPolls {
+			runtime.Gosched() // a worker may need this P to finish
+		}
+	}
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: installs what the tests need on a
+# Debian machine (as root), then runs gofmt, go vet and go test for the
+# default build and for every build tag that this machine can run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+export PATH="$PATH:/usr/local/go/bin"
+if ! command -v go >/dev/null; then
+	echo "ci/test.sh: no Go toolchain; install Go $(sed -n 's/^go //p' go.mod) or newer from go.dev/dl" >&2
+	exit 1
+fi
+
+# System packages: gcc for cgo, OpenBLAS for the openblas-tagged build.
+packages=(gcc libc6-dev libopenblas-dev)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	step "installing ${missing[*]}"
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "ci/test.sh: need root to install ${missing[*]} (or install them yourself)" >&2
+		exit 1
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Real-data tests find the datasets here (see the README, "Data").
+export DIYNN_DATA="${DIYNN_DATA:-$(cd .. && pwd)/shared/data}"
+
+step "gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+step "go vet (default, openblas)"
+go vet ./...
+go vet -tags openblas ./...
+
+step "go test -race (default build)"
+go test -race -count=1 ./...
+
+step "go test -tags openblas"
+go test -count=1 -tags openblas ./...
+
+step "all passed"

@@ -1,0 +1,55 @@
+package nn_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/diynn/diynn/backend"
+	_ "github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/tensor"
+)
+
+// A two-layer network learns XOR: forward, loss, backward and update in one
+// TrainStep call per step.
+func ExampleTrainStep() {
+	b, err := backend.Open("cpu")
+	if err != nil {
+		panic(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x, _ := tensor.FromSlice(b, []float32{0, 0, 0, 1, 1, 0, 1, 1}, 4, 2)
+	y, _ := tensor.FromSlice(b, []float32{0, 1, 1, 0}, 4)
+	hidden, _ := nn.NewLinear(b, 2, 8, nn.InitDefault, rng)
+	output, _ := nn.NewLinear(b, 8, 2, nn.InitDefault, rng)
+	net := nn.NewSequential(hidden, nn.Tanh(), output)
+	loss, opt := nn.NewCrossEntropyLoss(), nn.NewAdam(0.05)
+	for step := 0; step < 200; step++ {
+		if _, err := nn.TrainStep(net, loss, opt, x, y); err != nil {
+			panic(err)
+		}
+	}
+	out, _ := net.Forward(x)
+	pred, _ := tensor.New(b, 4)
+	b.ArgmaxRows(4, 2, out.Buffer(), pred.Buffer())
+	classes, _ := pred.Data()
+	fmt.Println(classes)
+	// Output: [0 1 1 0]
+}
+
+// A tied autoencoder layer: the decoder reuses the encoder's weight
+// transposed and owns only its bias.
+func ExampleNewTiedLinear() {
+	b, _ := backend.Open("cpu")
+	rng := rand.New(rand.NewPCG(1, 2))
+	enc, _ := nn.NewLinear(b, 784, 64, nn.InitDefault, rng)
+	dec, _ := nn.NewTiedLinear(enc, rng)
+	ae := nn.NewSequential(enc, nn.LeakyReLU(0.1), dec, nn.Sigmoid())
+	for _, p := range ae.Params() {
+		fmt.Println(p.Name, p.Value.Shape())
+	}
+	// Output:
+	// 0.weight (64×784)
+	// 0.bias (64)
+	// 2.bias (784)
+}
