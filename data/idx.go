@@ -1,0 +1,104 @@
+package data
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// IDX is an array read from an IDX file, the format of MNIST and its
+// relatives: a magic number (two zero bytes, a type code, the rank), the
+// dimensions as big-endian uint32, then the values in row-major order.
+type IDX struct {
+	Dims []int
+	Data []byte // unsigned bytes, the only type these datasets use
+}
+
+// maxIDXValues bounds what ReadIDX accepts, so that a corrupt header cannot
+// make it allocate gigabytes: 1<<31 bytes is 45 times MNIST's training set.
+const maxIDXValues = 1 << 31
+
+// ReadIDX parses an IDX stream of unsigned bytes, gzip-compressed or not.
+// It checks the magic number, the rank, every dimension, and that the data
+// fill the dimensions exactly.
+func ReadIDX(r io.Reader) (*IDX, error) {
+	br := bufio.NewReader(r)
+	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		defer zr.Close()
+		br = bufio.NewReader(zr)
+	}
+	var magic [4]byte
+	if _, err := io.ReadFull(br, magic[:]); err != nil {
+		return nil, fmt.Errorf("reading the IDX magic number: %w", noEOF(err))
+	}
+	if magic[0] != 0 || magic[1] != 0 {
+		return nil, fmt.Errorf("not an IDX file: magic number %x does not start with two zero bytes", magic)
+	}
+	if magic[2] != 0x08 {
+		return nil, fmt.Errorf("IDX type 0x%02x is not supported (only 0x08, unsigned bytes)", magic[2])
+	}
+	rank := int(magic[3])
+	if rank < 1 || rank > 4 {
+		return nil, fmt.Errorf("IDX rank %d: want 1 to 4 dimensions", rank)
+	}
+	dims := make([]int, rank)
+	total := 1
+	for i := range dims {
+		var d uint32
+		if err := binary.Read(br, binary.BigEndian, &d); err != nil {
+			return nil, fmt.Errorf("reading IDX dimension %d of %d: %w", i+1, rank, noEOF(err))
+		}
+		if d == 0 {
+			return nil, fmt.Errorf("IDX dimension %d is 0", i+1)
+		}
+		if uint64(total)*uint64(d) > maxIDXValues {
+			return nil, fmt.Errorf("IDX dimensions %v… exceed %d values", append(dims[:i:i], int(d)), maxIDXValues)
+		}
+		dims[i] = int(d)
+		total *= int(d)
+	}
+	// Read at most one byte more than declared, to detect trailing data
+	// without trusting the header for the allocation's upper bound.
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(br, int64(total)+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading IDX data: %w", err)
+	}
+	switch {
+	case n < int64(total):
+		return nil, fmt.Errorf("IDX data truncated: dimensions %v need %d bytes, file has %d", dims, total, n)
+	case n > int64(total):
+		return nil, fmt.Errorf("IDX data longer than dimensions %v (%d bytes)", dims, total)
+	}
+	return &IDX{Dims: dims, Data: buf.Bytes()}, nil
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// ReadIDXFile reads an IDX file; errors name the file.
+func ReadIDXFile(path string) (*IDX, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx, err := ReadIDX(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return idx, nil
+}
