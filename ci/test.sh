@@ -13,8 +13,9 @@ if ! command -v go >/dev/null; then
 	exit 1
 fi
 
-# System packages: gcc for cgo, OpenBLAS for the openblas-tagged build.
-packages=(gcc libc6-dev libopenblas-dev)
+# System packages: gcc for cgo, OpenBLAS for the openblas-tagged build,
+# numpy for the test that reads our safetensors files from Python.
+packages=(gcc libc6-dev libopenblas-dev python3-numpy)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
