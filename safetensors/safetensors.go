@@ -174,7 +174,9 @@ func Decode(b []byte) (*File, error) {
 		f.Tensors = append(f.Tensors, t)
 		spans = append(spans, span{lo, hi, name})
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo || spans[i].lo == spans[j].lo && spans[i].hi < spans[j].hi })
+	sort.Slice(spans, func(i, j int) bool {
+		return spans[i].lo < spans[j].lo || spans[i].lo == spans[j].lo && spans[i].hi < spans[j].hi
+	})
 	var end int64
 	for _, s := range spans {
 		if s.lo != end {
