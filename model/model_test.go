@@ -1,0 +1,151 @@
+package model
+
+import (
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/tensor"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		spec, canonical string
+		errPos          int // 1-based column, 0 for success
+		errMsg          string
+	}{
+		{"linear(784,176) tanh linear(176,42) relu linear(42,10)", "linear(784,176) tanh linear(176,42) relu linear(42,10)", 0, ""},
+		{"  Linear( 4 , 3 , xavier )   LeakyReLU(0.01) ", "linear(4,3,xavier) leakyrelu(0.01)", 0, ""},
+		{"linear(4,3) tied(0) sigmoid", "linear(4,3) tied(0) sigmoid", 0, ""},
+		{"", "", 1, "empty spec"},
+		{"linear(784,176) tanhh", "", 17, `unknown layer "tanhh"`},
+		{"linear(784)", "", 1, "takes 2 or 3 arguments"},
+		{"linear(784,x)", "", 12, `"x" is not a number`},
+		{"linear(784,1.5)", "", 12, "positive integer"},
+		{"linear(0,3)", "", 8, "positive integer"},
+		{"linear(4,3,he)", "", 12, "init"},
+		{"relu(2)", "", 1, "takes 0 arguments"},
+		{"linear(4,3", "", 7, "unclosed"},
+		{"linear(4,3)relu", "", 12, "expected a space"},
+		{"linear(4,3) 7", "", 13, "expected a layer name"},
+		{"leakyrelu(NaN)", "", 11, "not a number"},
+	}
+	for _, c := range cases {
+		layers, err := Parse(c.spec)
+		if c.errPos == 0 {
+			if err != nil {
+				t.Errorf("Parse(%q): %v", c.spec, err)
+			} else if got := Format(layers); got != c.canonical {
+				t.Errorf("Parse(%q) = %q, want %q", c.spec, got, c.canonical)
+			}
+			continue
+		}
+		var se *SpecError
+		if !errors.As(err, &se) {
+			t.Errorf("Parse(%q): error %v, want a SpecError", c.spec, err)
+			continue
+		}
+		if se.Pos+1 != c.errPos || !strings.Contains(se.Msg, c.errMsg) {
+			t.Errorf("Parse(%q): column %d %q, want column %d mentioning %q", c.spec, se.Pos+1, se.Msg, c.errPos, c.errMsg)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("linear(784,176) tanh linear(176,42) relu linear(42,10)")
+	f.Add("linear(4,3,xavier) leakyrelu(0.1) tied(0) sigmoid")
+	f.Fuzz(func(t *testing.T, spec string) {
+		layers, err := Parse(spec)
+		if err != nil {
+			var se *SpecError
+			if !errors.As(err, &se) || se.Pos < 0 || se.Pos > len(spec) {
+				t.Fatalf("bad error %v", err)
+			}
+			_ = se.Error()
+			return
+		}
+		again, err := Parse(Format(layers))
+		if err != nil || Format(again) != Format(layers) {
+			t.Fatalf("canonical form %q does not reparse: %v", Format(layers), err)
+		}
+	})
+}
+
+func TestBuildChecksWidths(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, c := range []struct{ spec, want string }{
+		{"linear(4,3) tanh linear(4,2)", "takes 4 inputs but the layer before gives 3"},
+		{"tanh relu", "no linear layer"},
+		{"linear(4,3) tied(1)", "earlier linear"},
+		{"linear(4,3) relu linear(3,2) tied(0)", "tied(0) takes 3 inputs"},
+	} {
+		_, err := Build(b, c.spec, rng)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Build(%q): %v, want %q", c.spec, err, c.want)
+		}
+	}
+	for name, p := range Presets {
+		m, err := Build(b, p.Spec, rng)
+		if err != nil {
+			t.Errorf("preset %s: %v", name, err)
+			continue
+		}
+		if m.Outputs < 3 {
+			t.Errorf("preset %s: %d outputs", name, m.Outputs)
+		}
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(2, 2))
+	for _, spec := range []string{Presets["fmnist-relu"].Spec, "linear(7,3,kaiming) leakyrelu(0.1) tied(0) sigmoid"} {
+		m, err := Build(b, spec, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "m.safetensors")
+		if err := m.Save(path, map[string]string{"epoch": "3"}); err != nil {
+			t.Fatal(err)
+		}
+		m2, f, err := Load(b, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m2.Spec != m.Spec || f.Metadata["epoch"] != "3" {
+			t.Errorf("spec %q metadata %v", m2.Spec, f.Metadata)
+		}
+		p1, p2 := m.Net.Params(), m2.Net.Params()
+		for i := range p1 {
+			v1, _ := p1[i].Value.Data()
+			v2, _ := p2[i].Value.Data()
+			if !slices.Equal(v1, v2) {
+				t.Errorf("%s differs after the round trip", p1[i].Name)
+			}
+		}
+		x, _ := tensor.Uniform(b, rng, 0, 1, 5, m.Inputs)
+		o1, _ := m.Net.Forward(x)
+		d1, _ := o1.Data()
+		o2, _ := m2.Net.Forward(x)
+		d2, _ := o2.Data()
+		if !slices.Equal(d1, d2) {
+			t.Error("the loaded model computes different outputs")
+		}
+	}
+}
+
+func TestLoadRejectsForeignFiles(t *testing.T) {
+	b := cpu.New()
+	m, _ := Build(b, "linear(3,2)", rand.New(rand.NewPCG(1, 1)))
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	m.Save(path, map[string]string{"spec": "linear(3,4)"}) // metadata overrides the spec: shapes disagree
+	if _, _, err := Load(b, path); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("error %v, want a shape mismatch", err)
+	}
+}
