@@ -128,3 +128,62 @@ func (o *Adam) Step(params []Param) error {
 	}
 	return nil
 }
+
+// Stateful is implemented by optimizers whose state can be saved in a
+// checkpoint and restored: per-parameter tensors and a step count.
+type Stateful interface {
+	Optimizer
+	// State returns the state tensors for params, named "KIND.PARAM" (e.g.
+	// "m.0.weight"), creating zero-filled ones where none exist yet.
+	State(params []Param) (map[string]*tensor.Tensor, error)
+	// Steps is the number of updates applied; SetSteps restores it.
+	Steps() int
+	SetSteps(n int)
+}
+
+func collect(out map[string]*tensor.Tensor, kind string, m map[*tensor.Tensor]*tensor.Tensor, params []Param) error {
+	for _, p := range params {
+		s, err := state(m, p)
+		if err != nil {
+			return err
+		}
+		out[kind+"."+p.Name] = s
+	}
+	return nil
+}
+
+// State returns the velocities ("velocity.NAME"), or nothing without momentum.
+func (o *SGD) State(params []Param) (map[string]*tensor.Tensor, error) {
+	out := map[string]*tensor.Tensor{}
+	if o.Momentum == 0 {
+		return out, nil
+	}
+	if o.velocity == nil {
+		o.velocity = map[*tensor.Tensor]*tensor.Tensor{}
+	}
+	return out, collect(out, "velocity", o.velocity, params)
+}
+
+// Steps returns 0: SGD's update does not depend on the step count.
+func (o *SGD) Steps() int { return 0 }
+
+// SetSteps does nothing for SGD.
+func (o *SGD) SetSteps(int) {}
+
+// State returns the moments ("m.NAME", "v.NAME").
+func (o *Adam) State(params []Param) (map[string]*tensor.Tensor, error) {
+	if o.m == nil {
+		o.m, o.v = map[*tensor.Tensor]*tensor.Tensor{}, map[*tensor.Tensor]*tensor.Tensor{}
+	}
+	out := map[string]*tensor.Tensor{}
+	if err := collect(out, "m", o.m, params); err != nil {
+		return nil, err
+	}
+	return out, collect(out, "v", o.v, params)
+}
+
+// Steps returns the number of updates applied.
+func (o *Adam) Steps() int { return o.steps }
+
+// SetSteps restores the update count, which the bias corrections use.
+func (o *Adam) SetSteps(n int) { o.steps = n }

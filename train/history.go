@@ -1,0 +1,86 @@
+package train
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+var csvHeader = []string{"epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds"}
+
+func formatFloat(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// csv renders the history as CSV with a header row; unmeasured values are
+// empty fields.
+func (h History) csv() string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(csvHeader)
+	for _, e := range h {
+		w.Write([]string{strconv.Itoa(e.Epoch), formatFloat(e.LR), formatFloat(e.TrainLoss), formatFloat(e.TrainAcc),
+			formatFloat(e.TestLoss), formatFloat(e.TestAcc), formatFloat(e.Seconds)})
+	}
+	w.Flush()
+	return b.String()
+}
+
+// WriteCSVFile writes the history to path atomically.
+func (h History) WriteCSVFile(path string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := io.WriteString(tmp, h.csv()); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadCSV parses a history written by WriteCSVFile.
+func ReadCSV(r io.Reader) (History, error) {
+	rows, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("empty history")
+	}
+	if strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
+		return nil, fmt.Errorf("history header %v, want %v", rows[0], csvHeader)
+	}
+	var h History
+	for i, row := range rows[1:] {
+		var v [7]float64
+		for j, f := range row {
+			if f == "" {
+				v[j] = math.NaN()
+				continue
+			}
+			if v[j], err = strconv.ParseFloat(f, 64); err != nil {
+				return nil, fmt.Errorf("history line %d, column %s: %q is not a number", i+2, csvHeader[j], f)
+			}
+		}
+		h = append(h, Epoch{Epoch: int(v[0]), LR: v[1], TrainLoss: v[2], TrainAcc: v[3], TestLoss: v[4], TestAcc: v[5], Seconds: v[6]})
+	}
+	return h, nil
+}

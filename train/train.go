@@ -1,0 +1,407 @@
+// Package train fits classifiers: a plain loop over epochs and mini-batches
+// with what people expect around it — the dataset uploaded to the device
+// once and batches gathered there, a learning-rate schedule, evaluation each
+// epoch, a history (also as CSV), a progress bar on a terminal, NaN/Inf
+// detection that names the epoch and step, and checkpoints to resume from.
+package train
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/metrics"
+	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/safetensors"
+	"github.com/diynn/diynn/tensor"
+)
+
+// Config controls Fit.
+type Config struct {
+	Epochs, Batch int
+	Optimizer     nn.Optimizer
+	Schedule      nn.Schedule // nil keeps the optimizer's rate
+	Seed          uint64      // drives the shuffles: epoch e uses PCG(Seed, e)
+	// Progress receives one line per epoch, and a live bar when Bar is set
+	// (use it only on a terminal). Nil is silent.
+	Progress io.Writer
+	Bar      bool
+	// CheckEvery is how often, in steps, the running loss is read back to
+	// check for NaN/Inf and to update the bar. Each read synchronises with
+	// the device. 0 means 1 on the cpu backend and 25 on others.
+	CheckEvery int
+	// TrainMetrics also evaluates the training set after each epoch, for
+	// its accuracy (an extra forward pass over it).
+	TrainMetrics bool
+	// HistoryCSV, if set, is rewritten (atomically) after every epoch.
+	HistoryCSV string
+	// Checkpoint, if set, is saved after every epoch; Resume continues from
+	// it when it exists.
+	Checkpoint string
+	Resume     bool
+	// EvalBatch is the batch size of evaluation passes (default 1000).
+	EvalBatch int
+}
+
+// Epoch is one row of the history. Accuracies are NaN when not measured.
+type Epoch struct {
+	Epoch               int // from 1
+	LR                  float64
+	TrainLoss, TrainAcc float64
+	TestLoss, TestAcc   float64
+	Seconds             float64
+}
+
+// History is the per-epoch record of a run.
+type History []Epoch
+
+// onDevice is a dataset uploaded to a backend.
+type onDevice struct {
+	x, y *tensor.Tensor
+	n    int
+	host *data.Dataset
+}
+
+func upload(b backend.Backend, d *data.Dataset) (*onDevice, error) {
+	x, err := tensor.FromSlice(b, d.X, d.N, d.Features)
+	if err != nil {
+		return nil, fmt.Errorf("uploading %s: %w", d.Name, err)
+	}
+	y, err := tensor.FromSlice(b, d.Y, d.N, 1)
+	if err != nil {
+		return nil, fmt.Errorf("uploading %s labels: %w", d.Name, err)
+	}
+	return &onDevice{x: x, y: y, n: d.N, host: d}, nil
+}
+
+func (d *onDevice) free() { d.x.Free(); d.y.Free() }
+
+// ErrNotFinite is wrapped by the error Fit returns when the loss becomes
+// NaN or infinite.
+var ErrNotFinite = errors.New("training loss is not finite")
+
+// Fit trains m on train, evaluating on test (which may be nil) after each
+// epoch, and returns the history.
+func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error) {
+	if cfg.Epochs <= 0 || cfg.Batch <= 0 {
+		return nil, fmt.Errorf("train: epochs (%d) and batch size (%d) must be positive", cfg.Epochs, cfg.Batch)
+	}
+	if cfg.Optimizer == nil {
+		return nil, errors.New("train: no optimizer")
+	}
+	if train.Features != m.Inputs {
+		return nil, fmt.Errorf("train: %s has %d features but the model %q takes %d", train.Name, train.Features, m.Spec, m.Inputs)
+	}
+	if m.Outputs != train.Classes() {
+		return nil, fmt.Errorf("train: %s has %d classes but the model %q has %d outputs", train.Name, train.Classes(), m.Spec, m.Outputs)
+	}
+	params := m.Net.Params()
+	b := params[0].Value.Backend()
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = 25
+		if b.Name() == "cpu" {
+			cfg.CheckEvery = 1
+		}
+	}
+	if cfg.EvalBatch <= 0 {
+		cfg.EvalBatch = 1000
+	}
+
+	var hist History
+	start := 0
+	if cfg.Resume && cfg.Checkpoint != "" {
+		var err error
+		if start, hist, err = resume(m, cfg); err != nil {
+			return nil, err
+		}
+		if start > 0 && cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "resuming from %s after epoch %d\n", cfg.Checkpoint, start)
+		}
+	}
+
+	tr, err := upload(b, train)
+	if err != nil {
+		return nil, err
+	}
+	defer tr.free()
+	var te *onDevice
+	if test != nil {
+		if te, err = upload(b, test); err != nil {
+			return nil, err
+		}
+		defer te.free()
+	}
+	batch := min(cfg.Batch, train.N)
+	x, err1 := tensor.New(b, batch, train.Features)
+	y, err2 := tensor.New(b, batch)
+	order, err3 := tensor.New(b, train.N)
+	sum, err4 := tensor.New(b, 1)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, err
+	}
+	defer func() { x.Free(); y.Free(); order.Free(); sum.Free() }()
+	loss := nn.NewCrossEntropyLoss()
+	perm := make([]float32, train.N)
+	steps := (train.N + batch - 1) / batch
+	one := make([]float32, 1)
+
+	for epoch := start; epoch < cfg.Epochs; epoch++ {
+		t0 := time.Now()
+		lr := math.NaN()
+		if cfg.Schedule != nil {
+			lr = cfg.Schedule.LR(epoch)
+			cfg.Optimizer.SetLR(lr)
+		}
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)))
+		for i, p := range rng.Perm(train.N) {
+			perm[i] = float32(p)
+		}
+		b.Upload(order.Buffer(), perm)
+		b.Fill(1, 0, sum.Buffer())
+		lastFinite := 0
+		for step := 0; step < steps; step++ {
+			off := step * batch
+			n := min(batch, train.N-off)
+			if err := errors.Join(x.Resize(n, train.Features), y.Resize(n)); err != nil {
+				return hist, err
+			}
+			b.GatherRows(n, train.Features, tr.x.Buffer(), order.Buffer(), off, x.Buffer())
+			b.GatherRows(n, 1, tr.y.Buffer(), order.Buffer(), off, y.Buffer())
+			l, err := nn.TrainStep(m.Net, loss, cfg.Optimizer, x, y)
+			if err != nil {
+				return hist, fmt.Errorf("epoch %d, step %d: %w", epoch+1, step+1, err)
+			}
+			// The epoch's mean loss accumulates on the device: each batch's
+			// mean, weighted by its share of the samples.
+			b.Axpy(1, float32(n)/float32(train.N), l.Buffer(), sum.Buffer())
+			if (step+1)%cfg.CheckEvery == 0 || step == steps-1 {
+				if err := b.Download(one, sum.Buffer()); err != nil {
+					return hist, fmt.Errorf("epoch %d, step %d: %w", epoch+1, step+1, err)
+				}
+				if v := float64(one[0]); math.IsNaN(v) || math.IsInf(v, 0) {
+					return hist, fmt.Errorf("epoch %d, step %d of %d: %w (%v; it was finite at step %d): lower the learning rate",
+						epoch+1, step+1, steps, ErrNotFinite, v, lastFinite)
+				}
+				lastFinite = step + 1
+				if cfg.Bar && cfg.Progress != nil {
+					bar(cfg.Progress, epoch+1, cfg.Epochs, step+1, steps, float64(one[0])*float64(train.N)/float64(min(train.N, (step+1)*batch)))
+				}
+			}
+		}
+		e := Epoch{Epoch: epoch + 1, LR: lr, TrainLoss: float64(one[0]), TrainAcc: math.NaN(), TestLoss: math.NaN(), TestAcc: math.NaN()}
+		if cfg.TrainMetrics {
+			if _, acc, _, err := evaluate(m, tr, cfg.EvalBatch); err != nil {
+				return hist, err
+			} else {
+				e.TrainAcc = acc
+			}
+		}
+		if te != nil {
+			if e.TestLoss, e.TestAcc, _, err = evaluate(m, te, cfg.EvalBatch); err != nil {
+				return hist, err
+			}
+		}
+		e.Seconds = time.Since(t0).Seconds()
+		hist = append(hist, e)
+		if cfg.Progress != nil {
+			if cfg.Bar {
+				fmt.Fprint(cfg.Progress, "\r\033[K")
+			}
+			fmt.Fprintln(cfg.Progress, e.String())
+		}
+		if cfg.HistoryCSV != "" {
+			if err := hist.WriteCSVFile(cfg.HistoryCSV); err != nil {
+				return hist, err
+			}
+		}
+		if cfg.Checkpoint != "" {
+			if err := checkpoint(m, cfg, epoch+1, hist); err != nil {
+				return hist, fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
+	return hist, nil
+}
+
+func bar(w io.Writer, epoch, epochs, step, steps int, loss float64) {
+	const width = 30
+	done := width * step / steps
+	fmt.Fprintf(w, "\repoch %d/%d [%s%s] %3d%%  loss %.4f", epoch, epochs,
+		strings.Repeat("=", done), strings.Repeat(" ", width-done), 100*step/steps, loss)
+}
+
+// String formats an epoch as one line of progress.
+func (e Epoch) String() string {
+	s := fmt.Sprintf("epoch %3d", e.Epoch)
+	if !math.IsNaN(e.LR) {
+		s += fmt.Sprintf("  lr %.5f", e.LR)
+	}
+	s += fmt.Sprintf("  train loss %.4f", e.TrainLoss)
+	if !math.IsNaN(e.TrainAcc) {
+		s += fmt.Sprintf("  acc %.4f", e.TrainAcc)
+	}
+	if !math.IsNaN(e.TestLoss) {
+		s += fmt.Sprintf("  |  test loss %.4f  acc %.4f", e.TestLoss, e.TestAcc)
+	}
+	return s + fmt.Sprintf("  (%.1fs)", e.Seconds)
+}
+
+// Evaluate runs m over d and returns the mean cross-entropy, the accuracy,
+// the predicted classes and the full metrics report.
+func Evaluate(m *model.Model, d *data.Dataset) (loss float64, r *metrics.Report, preds []int, err error) {
+	b := m.Net.Params()[0].Value.Backend()
+	od, err := upload(b, d)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer od.free()
+	loss, _, preds, err = evaluate(m, od, 1000)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	labels := make([]int, d.N)
+	for i, y := range d.Y {
+		labels[i] = int(y)
+	}
+	r, err = metrics.Evaluate(labels, preds, d.ClassNames)
+	return loss, r, preds, err
+}
+
+// evaluate runs the model over a device-resident dataset in batches.
+func evaluate(m *model.Model, d *onDevice, batch int) (loss, acc float64, preds []int, err error) {
+	b := d.x.Backend()
+	batch = min(batch, d.n)
+	idx := make([]float32, d.n)
+	for i := range idx {
+		idx[i] = float32(i)
+	}
+	order, err1 := tensor.FromSlice(b, idx, d.n)
+	x, err2 := tensor.New(b, batch, d.host.Features)
+	y, err3 := tensor.New(b, batch)
+	pred, err4 := tensor.New(b, batch)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return 0, 0, nil, err
+	}
+	defer func() { order.Free(); x.Free(); y.Free(); pred.Free() }()
+	ce := nn.NewCrossEntropyLoss()
+	preds = make([]int, 0, d.n)
+	host := make([]float32, batch)
+	one := make([]float32, 1)
+	right := 0
+	for off := 0; off < d.n; off += batch {
+		n := min(batch, d.n-off)
+		if err := errors.Join(x.Resize(n, d.host.Features), y.Resize(n), pred.Resize(n)); err != nil {
+			return 0, 0, nil, err
+		}
+		b.GatherRows(n, d.host.Features, d.x.Buffer(), order.Buffer(), off, x.Buffer())
+		b.GatherRows(n, 1, d.y.Buffer(), order.Buffer(), off, y.Buffer())
+		out, err := m.Net.Forward(x)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		l, err := ce.Forward(out, y)
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		b.ArgmaxRows(n, out.Cols(), out.Buffer(), pred.Buffer())
+		if err := b.Download(one, l.Buffer()); err != nil {
+			return 0, 0, nil, err
+		}
+		if err := b.Download(host[:n], pred.Buffer()); err != nil {
+			return 0, 0, nil, err
+		}
+		loss += float64(one[0]) * float64(n)
+		for i, p := range host[:n] {
+			preds = append(preds, int(p))
+			if p == d.host.Y[off+i] {
+				right++
+			}
+		}
+	}
+	return loss / float64(d.n), float64(right) / float64(d.n), preds, nil
+}
+
+// Checkpoint metadata keys.
+const (
+	metaEpoch   = "checkpoint.epoch"
+	metaSteps   = "checkpoint.optimizer_steps"
+	metaHistory = "checkpoint.history"
+)
+
+func checkpoint(m *model.Model, cfg Config, epoch int, hist History) error {
+	meta := map[string]string{metaEpoch: strconv.Itoa(epoch), metaHistory: hist.csv()}
+	var extra []safetensors.Tensor
+	if st, ok := cfg.Optimizer.(nn.Stateful); ok {
+		state, err := st.State(m.Net.Params())
+		if err != nil {
+			return err
+		}
+		for name, t := range state {
+			v, err := t.Data()
+			if err != nil {
+				return err
+			}
+			extra = append(extra, safetensors.Tensor{Name: "optimizer." + name, Shape: append([]int(nil), t.Shape()...), Data: v})
+		}
+		meta[metaSteps] = strconv.Itoa(st.Steps())
+	}
+	return m.Save(cfg.Checkpoint, meta, extra...)
+}
+
+// resume restores weights, optimizer state and history from cfg.Checkpoint
+// if it exists, and returns the number of epochs already done.
+func resume(m *model.Model, cfg Config) (int, History, error) {
+	f, err := safetensors.ReadFile(cfg.Checkpoint)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil, nil
+		}
+		return 0, nil, err
+	}
+	if f.Metadata[model.MetaSpec] != m.Spec {
+		return 0, nil, fmt.Errorf("checkpoint %s holds %q, not %q", cfg.Checkpoint, f.Metadata[model.MetaSpec], m.Spec)
+	}
+	if err := m.SetParams(f); err != nil {
+		return 0, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	epoch, err := model.Atoi(f.Metadata, metaEpoch)
+	if err != nil {
+		return 0, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	if st, ok := cfg.Optimizer.(nn.Stateful); ok {
+		state, err := st.State(m.Net.Params())
+		if err != nil {
+			return 0, nil, err
+		}
+		for name, t := range state {
+			saved, ok := f.Get("optimizer." + name)
+			if !ok {
+				return 0, nil, fmt.Errorf("checkpoint %s has no optimizer state %q (saved with another optimizer?)", cfg.Checkpoint, name)
+			}
+			if err := t.Set(saved.Data); err != nil {
+				return 0, nil, fmt.Errorf("checkpoint %s, optimizer state %q: %w", cfg.Checkpoint, name, err)
+			}
+		}
+		if s, ok := f.Metadata[metaSteps]; ok {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return 0, nil, fmt.Errorf("checkpoint %s: optimizer steps %q", cfg.Checkpoint, s)
+			}
+			st.SetSteps(n)
+		}
+	}
+	hist, err := ReadCSV(strings.NewReader(f.Metadata[metaHistory]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("checkpoint %s: history: %w", cfg.Checkpoint, err)
+	}
+	return epoch, hist, nil
+}
