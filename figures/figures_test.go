@@ -1,0 +1,45 @@
+package figures
+
+import (
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func decode(t *testing.T, path string) (w, h int) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img.Bounds().Dx(), img.Bounds().Dy()
+}
+
+func TestCurvesAndConfusionWritePNGs(t *testing.T) {
+	dir := t.TempDir()
+	curves := filepath.Join(dir, "curves.png")
+	err := Curves(curves, "test", []Series{{"train", []float64{1, 0.5, 0.3}}, {"test", []float64{1.1, 0.6, 0.4}}},
+		[]Series{{"train", []float64{math.NaN(), 0.8, 0.9}}, {"test", []float64{0.5, 0.7, 0.85}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, h := decode(t, curves); w < 500 || h < 200 {
+		t.Errorf("curves.png is %d×%d", w, h)
+	}
+	conf := filepath.Join(dir, "confusion.png")
+	if err := Confusion(conf, "test", [][]int{{5, 1, 0}, {2, 7, 1}, {0, 0, 9}}, []string{"a", "b", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := decode(t, conf); w != h || w < 200 {
+		t.Errorf("confusion.png is %d×%d", w, h)
+	}
+	if err := Confusion(conf, "bad", [][]int{{1}}, []string{"a", "b"}); err == nil {
+		t.Error("a 1×1 matrix for 2 classes was accepted")
+	}
+}
