@@ -1,0 +1,124 @@
+// Command diynn trains and evaluates classifiers from the command line.
+//
+//	diynn train -data fashion-mnist -model fmnist-relu [-backend auto] [-out runs/fmnist]
+//	diynn eval  -model runs/fmnist/model.safetensors -data fashion-mnist
+//	diynn backends
+//
+// Run a subcommand with -h for its flags. Bad flags, unknown names and
+// malformed model specs exit with status 2; failures while running, 1.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/diynn/diynn/backend"
+	_ "github.com/diynn/diynn/backend/all"
+)
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: diynn <command> [flags]
+
+commands:
+  train     train a classifier and write the model, history, curves and metrics
+  eval      print the metrics of a saved model on a dataset
+  backends  list the compiled-in backends and their devices
+
+Run 'diynn <command> -h' for the flags of a command.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "train":
+		err = trainCmd(args[1:], stdout, stderr)
+	case "eval":
+		err = evalCmd(args[1:], stdout, stderr)
+	case "backends":
+		err = backendsCmd(stdout)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		err = usagef("unknown command %q\n\n%s", args[0], usage)
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "diynn:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "diynn:", err)
+		return 1
+	}
+}
+
+// openBackend opens the named backend and prints which one it is and why
+// better ones were skipped.
+func openBackend(name string, w io.Writer) (backend.Backend, error) {
+	b, skips, err := backend.OpenAuto(name)
+	if err != nil {
+		if strings.Contains(err.Error(), "not compiled in") {
+			return nil, usageError{err.Error()}
+		}
+		return nil, err
+	}
+	for _, s := range skips {
+		fmt.Fprintf(w, "skipping backend %s\n", s)
+	}
+	fmt.Fprintf(w, "backend %s: %s\n", b.Name(), b.Device())
+	return b, nil
+}
+
+func backendsCmd(w io.Writer) error {
+	for _, d := range backend.Drivers() {
+		b, err := d.Open()
+		if err != nil {
+			fmt.Fprintf(w, "%-8s unavailable: %v\n", d.Name, err)
+			continue
+		}
+		fmt.Fprintf(w, "%-8s %s\n", d.Name, b.Device())
+		b.Close()
+	}
+	b, skips, err := backend.OpenAuto("auto")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(w, "auto     → %s", b.Name())
+	if len(skips) > 0 {
+		fmt.Fprintf(w, " (skipped %d: %v)", len(skips), skips)
+	}
+	fmt.Fprintln(w)
+	for _, tag := range []string{"opencl", "cuda"} {
+		found := false
+		for _, d := range backend.Drivers() {
+			found = found || d.Name == tag
+		}
+		if !found {
+			fmt.Fprintf(w, "%-8s not compiled in (build with -tags %s)\n", tag, tag)
+		}
+	}
+	return nil
+}

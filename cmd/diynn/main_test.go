@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{nil, "usage"},
+		{[]string{"fly"}, `unknown command "fly"`},
+		{[]string{"train", "-bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"train", "-data", "cifar", "-out", dir}, `-data "cifar"`},
+		{[]string{"train", "-model", "fmnist-reluu", "-out", dir}, "neither a preset"},
+		{[]string{"train", "-model", "linear(784,176) tanhh", "-out", dir}, "column 17"},
+		{[]string{"train", "-data", "iris", "-model", "linear(784,10)", "-out", dir}, "4 features"},
+		{[]string{"train", "-schedule", "exp:x", "-out", dir}, `"x" is not a positive number`},
+		{[]string{"train", "-optim", "lbfgs", "-out", dir}, `-optim "lbfgs"`},
+		{[]string{"train", "-backend", "tpu", "-out", dir}, "not compiled in"},
+		{[]string{"train", "-lr", "-1", "-out", dir}, "must be positive"},
+		{[]string{"eval"}, "-model FILE is required"},
+	}
+	for _, c := range cases {
+		code, _, stderr := runCLI(c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("diynn %v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("usage errors left files in -out: %v", entries)
+	}
+}
+
+func TestTrainAndEvalOnDots(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	code, stdout, stderr := runCLI("train", "-data", "dots", "-model", "linear(2,16) tanh linear(16,4)",
+		"-epochs", "5", "-batch", "32", "-lr", "0.01", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"model.safetensors", "history.csv", "curves.png", "confusion.png", "metrics.json"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	entries, _ := os.ReadDir(out)
+	if len(entries) != 5 {
+		t.Errorf("-out holds %d entries, want the 5 outputs only", len(entries))
+	}
+	var m struct {
+		Accuracy  float64
+		Confusion [][]int
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "metrics.json"))
+	if err := json.Unmarshal(js, &m); err != nil || m.Accuracy < 0.8 || len(m.Confusion) != 4 {
+		t.Errorf("metrics.json: %v %+v", err, m)
+	}
+	code, stdout, stderr = runCLI("eval", "-model", filepath.Join(out, "model.safetensors"))
+	if code != 0 || !strings.Contains(stdout, "macro avg") || !strings.Contains(stdout, "dots") {
+		t.Errorf("eval: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func TestBackends(t *testing.T) {
+	code, stdout, _ := runCLI("backends")
+	if code != 0 || !strings.Contains(stdout, "cpu") || !strings.Contains(stdout, "auto") {
+		t.Errorf("exit %d: %s", code, stdout)
+	}
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/figures"
+	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/train"
+)
+
+var errHelp = flag.ErrHelp
+
+// parseFlags parses fs, turning its errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+func parseSchedule(s string, lr float64, epochs int) (nn.Schedule, error) {
+	parts := strings.Split(s, ":")
+	num := func(i int) (float64, error) {
+		v, err := strconv.ParseFloat(parts[i], 64)
+		if err != nil || !(v > 0) || math.IsInf(v, 0) {
+			return 0, usagef("-schedule %q: %q is not a positive number", s, parts[i])
+		}
+		return v, nil
+	}
+	switch {
+	case s == "const":
+		return nn.Constant(lr), nil
+	case s == "cosine":
+		return nn.Cosine{Base: lr, Min: lr / 100, Epochs: epochs}, nil
+	case parts[0] == "exp" && len(parts) == 2:
+		g, err := num(1)
+		return nn.Exponential{Base: lr, Gamma: g}, err
+	case parts[0] == "step" && len(parts) == 3:
+		e, err := num(1)
+		if err != nil {
+			return nil, err
+		}
+		if e != math.Trunc(e) {
+			return nil, usagef("-schedule %q: the step length must be a whole number of epochs", s)
+		}
+		g, err := num(2)
+		return nn.Step{Base: lr, Every: int(e), Gamma: g}, err
+	}
+	return nil, usagef("-schedule %q: want const, exp:GAMMA, step:EPOCHS:GAMMA or cosine", s)
+}
+
+func newOptimizer(name string, lr float64) (nn.Optimizer, error) {
+	switch name {
+	case "sgd":
+		return nn.NewSGD(lr), nil
+	case "momentum":
+		return &nn.SGD{LR: lr, Momentum: 0.9}, nil
+	case "adam":
+		return nn.NewAdam(lr), nil
+	case "adamw":
+		return nn.NewAdamW(lr, 0.01), nil
+	}
+	return nil, usagef("-optim %q: want sgd, momentum, adam or adamw", name)
+}
+
+// loadData returns the training data and the evaluation data: the official
+// test split, or a seeded hold-out of val of the training set.
+func loadData(name, dir string, noDownload bool, val float64, seed uint64, progress io.Writer) (tr, te *data.Dataset, err error) {
+	if name == "dots" {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		if tr, err = data.Dots(data.FourGaussians, 4000, 0.4, rng); err == nil {
+			te, err = data.Dots(data.FourGaussians, 1000, 0.4, rng)
+		}
+	} else {
+		if _, known := data.Sources[name]; !known && name != "iris" {
+			return nil, nil, usagef("-data %q: want fashion-mnist, kmnist, mnist, iris or dots", name)
+		}
+		tr, te, err = data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if name == "iris" && val == 0 {
+		val = 0.2 // Iris has no official test split
+	}
+	if val > 0 {
+		if tr, te, err = tr.Split(val, rand.New(rand.NewPCG(seed, 2))); err != nil {
+			return nil, nil, usagef("-val: %v", err)
+		}
+	}
+	return tr, te, nil
+}
+
+func trainCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diynn train", flag.ContinueOnError)
+	dataName := fs.String("data", "fashion-mnist", "dataset: fashion-mnist, kmnist, mnist, iris or dots")
+	dataDir := fs.String("data-dir", "", "directory with the dataset files (default $DIYNN_DATA, then the user cache, then download)")
+	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
+	modelFlag := fs.String("model", "fmnist-relu", "preset ("+model.PresetNames()+") or a spec such as \"linear(784,176) tanh linear(176,42) relu linear(42,10)\"")
+	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	epochs := fs.Int("epochs", 0, "passes over the training set (default: the preset's, else 20)")
+	batch := fs.Int("batch", 0, "mini-batch size (default: the preset's, else 128)")
+	lr := fs.Float64("lr", 0, "learning rate (default: the preset's, else 0.001)")
+	optim := fs.String("optim", "", "sgd, momentum, adam or adamw (default: the preset's, else adam)")
+	schedule := fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)")
+	seed := fs.Uint64("seed", 1, "random seed for weights, shuffles and splits")
+	val := fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)")
+	out := fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)")
+	resume := fs.Bool("resume", false, "continue from OUT/checkpoint.safetensors if it exists")
+	trainMetrics := fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch")
+	quiet := fs.Bool("quiet", false, "print only the final metrics")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	// Preset defaults, overridden by explicit flags.
+	p, isPreset := model.Presets[*modelFlag]
+	if !isPreset {
+		if _, err := model.Parse(*modelFlag); err != nil {
+			if !strings.ContainsAny(*modelFlag, "( ") {
+				return usagef("-model %q is neither a preset (%s) nor a spec: %v", *modelFlag, model.PresetNames(), err)
+			}
+			return usageError{err.Error()}
+		}
+		p = model.Preset{Name: "custom", Spec: *modelFlag, Epochs: 20, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "const"}
+	}
+	if set["epochs"] {
+		p.Epochs = *epochs
+	}
+	if set["batch"] {
+		p.Batch = *batch
+	}
+	if set["lr"] {
+		p.LR = *lr
+	}
+	if set["optim"] {
+		p.Optim = *optim
+	}
+	if set["schedule"] {
+		p.Schedule = *schedule
+	}
+	if p.Epochs <= 0 || p.Batch <= 0 || !(p.LR > 0) || math.IsInf(p.LR, 0) {
+		return usagef("-epochs (%d), -batch (%d) and -lr (%v) must be positive", p.Epochs, p.Batch, p.LR)
+	}
+	if *val < 0 || *val >= 1 {
+		return usagef("-val %v: want a fraction in [0, 1)", *val)
+	}
+	opt, err := newOptimizer(p.Optim, p.LR)
+	if err != nil {
+		return err
+	}
+	sched, err := parseSchedule(p.Schedule, p.LR, p.Epochs)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", p.Name+"-"+*dataName)
+	}
+	log := stdout
+	if *quiet {
+		log = io.Discard
+	}
+
+	b, err := openBackend(*backendName, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *val, *seed, log)
+	if err != nil {
+		return err
+	}
+	m, err := model.Build(b, p.Spec, rand.New(rand.NewPCG(*seed, 0)))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if m.Inputs != trainSet.Features || m.Outputs != trainSet.Classes() {
+		return usagef("-model %q takes %d inputs and gives %d outputs, but %s has %d features and %d classes",
+			m.Spec, m.Inputs, m.Outputs, *dataName, trainSet.Features, trainSet.Classes())
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "data %s: %d training, %d evaluation samples; model %s\n", *dataName, trainSet.N, testSet.N, m.Spec)
+	fmt.Fprintf(log, "training %d epochs, batch %d, %s lr %g, schedule %s, seed %d → %s\n", p.Epochs, p.Batch, p.Optim, p.LR, p.Schedule, *seed, *out)
+
+	start := time.Now()
+	checkpoint := filepath.Join(*out, "checkpoint.safetensors")
+	hist, err := train.Fit(m, trainSet, testSet, train.Config{
+		Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *seed,
+		Progress: log, Bar: !*quiet && isTerminal(stdout), TrainMetrics: *trainMetrics,
+		HistoryCSV: filepath.Join(*out, "history.csv"), Checkpoint: checkpoint, Resume: *resume,
+	})
+	if err != nil {
+		return err
+	}
+	seconds := time.Since(start).Seconds()
+	meta := map[string]string{"data": *dataName, "classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs)}
+	if err := m.Save(filepath.Join(*out, "model.safetensors"), meta); err != nil {
+		return err
+	}
+	os.Remove(checkpoint) // the final model supersedes it
+
+	testLoss, report, _, err := train.Evaluate(m, testSet)
+	if err != nil {
+		return err
+	}
+	series := func(f func(train.Epoch) float64) []float64 {
+		v := make([]float64, len(hist))
+		for i, e := range hist {
+			v[i] = f(e)
+		}
+		return v
+	}
+	title := p.Name + " on " + *dataName
+	if err := figures.Curves(filepath.Join(*out, "curves.png"), title,
+		[]figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
+			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestLoss })}},
+		[]figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
+			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestAcc })}}); err != nil {
+		return err
+	}
+	if err := figures.Confusion(filepath.Join(*out, "confusion.png"), title+" (evaluation set)", report.Confusion, report.Classes); err != nil {
+		return err
+	}
+	last := hist[len(hist)-1]
+	if err := writeMetricsJSON(filepath.Join(*out, "metrics.json"), map[string]any{
+		"model": m.Spec, "preset": p.Name, "data": *dataName, "backend": b.Name(), "device": b.Device(),
+		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *seed,
+		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds,
+		"train_loss": last.TrainLoss, "train_accuracy": nanToNil(last.TrainAcc), "test_loss": testLoss,
+		"accuracy": report.Accuracy, "macro_precision": report.MacroPrecision, "macro_recall": report.MacroRecall,
+		"macro_f1": report.MacroF1, "classes": report.Classes, "precision": report.Precision, "recall": report.Recall,
+		"f1": report.F1, "support": report.Support, "confusion": report.Confusion,
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s on %s, %d epochs in %.1fs; evaluation loss %.4f\n\n", m.Spec, *dataName, p.Epochs, seconds, testLoss)
+	if err := report.WriteTable(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", *out)
+	return nil
+}
+
+func nanToNil(v float64) any {
+	if math.IsNaN(v) {
+		return nil
+	}
+	return v
+}
+
+// writeMetricsJSON writes v as indented JSON, atomically.
+func writeMetricsJSON(path string, v any) (err error) {
+	js, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(append(js, '\n')); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// isTerminal reports whether w is a character device, where a progress bar
+// that rewrites its line makes sense.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func evalCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diynn eval", flag.ContinueOnError)
+	modelPath := fs.String("model", "", "a model.safetensors written by diynn train")
+	dataName := fs.String("data", "", "dataset (default: the one the model was trained on)")
+	dataDir := fs.String("data-dir", "", "directory with the dataset files")
+	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
+	split := fs.String("split", "test", "test or train")
+	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *modelPath == "" {
+		return usagef("-model FILE is required")
+	}
+	if *split != "test" && *split != "train" {
+		return usagef("-split %q: want test or train", *split)
+	}
+	b, err := openBackend(*backendName, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, f, err := model.Load(b, *modelPath)
+	if err != nil {
+		return err
+	}
+	if *dataName == "" {
+		*dataName = f.Metadata["data"]
+		if *dataName == "" {
+			return usagef("the model does not record its dataset: pass -data")
+		}
+	}
+	tr, te, err := loadData(*dataName, *dataDir, *noDownload, 0, 1, stderr)
+	if err != nil {
+		return err
+	}
+	d := te
+	if *split == "train" {
+		d = tr
+	}
+	if d.Features != m.Inputs || d.Classes() != m.Outputs {
+		return usagef("%s (%d features, %d classes) does not fit the model %s", *dataName, d.Features, d.Classes(), m.Spec)
+	}
+	loss, report, _, err := train.Evaluate(m, d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s on %s (%s split, %d samples): loss %.4f\n\n", m.Spec, *dataName, *split, d.N, loss)
+	return report.WriteTable(stdout)
+}
