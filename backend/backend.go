@@ -208,5 +208,13 @@ type Backend interface {
 	Close() error
 }
 
+// HostWrapper is implemented by backends whose buffers are ordinary host
+// memory (cpu). Wrap returns a buffer that uses data itself, without a
+// copy, so that a dataset already in memory is not held twice; the caller
+// must not use data otherwise while the buffer is in use.
+type HostWrapper interface {
+	Wrap(data []float32) Buffer
+}
+
 // ErrClosed is the sticky error of a backend used after Close.
 var ErrClosed = errors.New("backend: used after Close")

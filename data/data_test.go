@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // idxBytes builds an IDX file of unsigned bytes.
@@ -71,6 +72,18 @@ func TestReadIDX(t *testing.T) {
 				t.Errorf("error %v, want one mentioning %q", err, c.wantErr)
 			}
 		})
+	}
+}
+
+// A reader may return its last bytes together with io.EOF (gzip over a
+// file does); that must not count as truncation.
+func TestReadIDXDataWithEOF(t *testing.T) {
+	good := idxBytes([]int{2, 3}, []byte{1, 2, 3, 4, 5, 6})
+	for _, r := range []io.Reader{iotest.DataErrReader(bytes.NewReader(good)), iotest.OneByteReader(bytes.NewReader(good)),
+		iotest.DataErrReader(bytes.NewReader(gz(good)))} {
+		if _, err := ReadIDX(r); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package data
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -66,20 +65,27 @@ func ReadIDX(r io.Reader) (*IDX, error) {
 		dims[i] = int(d)
 		total *= int(d)
 	}
-	// Read at most one byte more than declared, to detect trailing data
-	// without trusting the header for the allocation's upper bound.
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(br, int64(total)+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading IDX data: %w", err)
+	// Allocate what the header declares, up to 64 MiB, so that the data is
+	// read with no doubling copies; a larger claim grows only as bytes
+	// actually arrive, so a corrupt header cannot reserve gigabytes.
+	buf := make([]byte, 0, min(total, 64<<20))
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := br.Read(buf[len(buf):min(cap(buf), total)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF && len(buf) < total {
+			return nil, fmt.Errorf("IDX data truncated: dimensions %v need %d bytes, file has %d", dims, total, len(buf))
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("reading IDX data: %w", err)
+		}
 	}
-	switch {
-	case n < int64(total):
-		return nil, fmt.Errorf("IDX data truncated: dimensions %v need %d bytes, file has %d", dims, total, n)
-	case n > int64(total):
+	if n, _ := br.Read(make([]byte, 1)); n > 0 {
 		return nil, fmt.Errorf("IDX data longer than dimensions %v (%d bytes)", dims, total)
 	}
-	return &IDX{Dims: dims, Data: buf.Bytes()}, nil
+	return &IDX{Dims: dims, Data: buf}, nil
 }
 
 func noEOF(err error) error {

@@ -87,6 +87,24 @@ func FromSlice(b backend.Backend, data []float32, shape ...int) (*Tensor, error)
 	return t, nil
 }
 
+// Wrap is FromSlice for data that the caller will not change while the
+// tensor is in use: on a backend whose buffers are host memory it uses data
+// without copying (see backend.HostWrapper); on others it uploads.
+func Wrap(b backend.Backend, data []float32, shape ...int) (*Tensor, error) {
+	hw, ok := b.(backend.HostWrapper)
+	if !ok {
+		return FromSlice(b, data, shape...)
+	}
+	n, err := volume(shape)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(data) {
+		return nil, fmt.Errorf("tensor: %d values do not fill shape %v (%d values)", len(data), shapeOf(shape), n)
+	}
+	return &Tensor{b: b, buf: hw.Wrap(data), shape: append([]int(nil), shape...)}, nil
+}
+
 // Uniform returns a tensor of values drawn uniformly from [lo, hi) by rng,
 // so that a seeded rng gives the same tensor on every backend.
 func Uniform(b backend.Backend, rng *rand.Rand, lo, hi float64, shape ...int) (*Tensor, error) {

@@ -72,11 +72,12 @@ type onDevice struct {
 }
 
 func upload(b backend.Backend, d *data.Dataset) (*onDevice, error) {
-	x, err := tensor.FromSlice(b, d.X, d.N, d.Features)
+	// Wrap: on the cpu backend the dataset is used in place, not copied.
+	x, err := tensor.Wrap(b, d.X, d.N, d.Features)
 	if err != nil {
 		return nil, fmt.Errorf("uploading %s: %w", d.Name, err)
 	}
-	y, err := tensor.FromSlice(b, d.Y, d.N, 1)
+	y, err := tensor.Wrap(b, d.Y, d.N, 1)
 	if err != nil {
 		return nil, fmt.Errorf("uploading %s labels: %w", d.Name, err)
 	}

@@ -21,9 +21,10 @@ func init() {
 
 // buffer is host memory that only this package reads.
 type buffer struct {
-	data  []float32
-	owner *Backend
-	freed bool
+	data    []float32
+	owner   *Backend
+	freed   bool
+	wrapped bool // host memory owned by the caller (Wrap)
 }
 
 func (b *buffer) Len() int { return len(b.data) }
@@ -100,6 +101,12 @@ func (c *Backend) Alloc(n int) backend.Buffer {
 	return &buffer{data: make([]float32, n), owner: c}
 }
 
+// Wrap returns a buffer over data, without copying (backend.HostWrapper).
+// It is not counted as an allocation.
+func (c *Backend) Wrap(data []float32) backend.Buffer {
+	return &buffer{data: data, owner: c, wrapped: true}
+}
+
 // Free releases b.
 func (c *Backend) Free(b backend.Buffer) {
 	cb, ok := b.(*buffer)
@@ -108,8 +115,10 @@ func (c *Backend) Free(b backend.Buffer) {
 		return
 	}
 	cb.freed = true
-	c.stats.Frees++
-	c.stats.LiveBytes -= int64(len(cb.data)) * 4
+	if !cb.wrapped {
+		c.stats.Frees++
+		c.stats.LiveBytes -= int64(len(cb.data)) * 4
+	}
 	cb.data = nil
 }
 
