@@ -77,6 +77,9 @@ type Options struct {
 	NoDownload bool
 	// Progress receives download progress; nil is silent.
 	Progress io.Writer
+	// TestOnly loads only the test split (train is nil): for Kuzushiji-MNIST
+	// where its training images are missing.
+	TestOnly bool
 	// Fetch downloads url to w; nil uses HTTP (tests replace it).
 	Fetch func(url string, w io.Writer, progress io.Writer) error
 }
@@ -115,6 +118,9 @@ func (o Options) cacheDir() string {
 func LoadIDX(src *IDXSource, o Options) (train, test *Dataset, err error) {
 	var arrays [4]*IDX
 	for i, f := range src.Files {
+		if o.TestOnly && (i == trainImages || i == trainLabels) {
+			continue
+		}
 		path, err := o.find(src, f)
 		if err != nil {
 			return nil, nil, err
@@ -123,8 +129,10 @@ func LoadIDX(src *IDXSource, o Options) (train, test *Dataset, err error) {
 			return nil, nil, err
 		}
 	}
-	if train, err = imagesAndLabels(src, arrays[trainImages], arrays[trainLabels], "training"); err != nil {
-		return nil, nil, err
+	if !o.TestOnly {
+		if train, err = imagesAndLabels(src, arrays[trainImages], arrays[trainLabels], "training"); err != nil {
+			return nil, nil, err
+		}
 	}
 	if test, err = imagesAndLabels(src, arrays[testImages], arrays[testLabels], "test"); err != nil {
 		return nil, nil, err

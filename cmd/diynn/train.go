@@ -85,7 +85,7 @@ func newOptimizer(name string, lr float64) (nn.Optimizer, error) {
 
 // loadData returns the training data and the evaluation data: the official
 // test split, or a seeded hold-out of val of the training set.
-func loadData(name, dir string, noDownload bool, val float64, seed uint64, progress io.Writer) (tr, te *data.Dataset, err error) {
+func loadData(name, dir string, noDownload, testOnly bool, val float64, seed uint64, progress io.Writer) (tr, te *data.Dataset, err error) {
 	if name == "dots" {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		if tr, err = data.Dots(data.FourGaussians, 4000, 0.4, rng); err == nil {
@@ -95,12 +95,21 @@ func loadData(name, dir string, noDownload bool, val float64, seed uint64, progr
 		if _, known := data.Sources[name]; !known && name != "iris" {
 			return nil, nil, usagef("-data %q: want fashion-mnist, kmnist, mnist, iris or dots", name)
 		}
-		tr, te, err = data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress})
+		tr, te, err = data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: testOnly})
+		if testOnly {
+			if te == nil {
+				return nil, nil, usagef("-test-only: %s has no test split", name)
+			}
+			tr, te = te, nil
+			if val == 0 {
+				val = 0.2
+			}
+		}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if name == "iris" && val == 0 {
+	if te == nil && val == 0 {
 		val = 0.2 // Iris has no official test split
 	}
 	if val > 0 {
@@ -125,6 +134,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	schedule := fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)")
 	seed := fs.Uint64("seed", 1, "random seed for weights, shuffles and splits")
 	val := fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)")
+	testOnly := fs.Bool("test-only", false, "use only the official test file, split by -val (default 0.2): for kmnist, whose training images may be missing")
 	out := fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)")
 	resume := fs.Bool("resume", false, "continue from OUT/checkpoint.safetensors if it exists")
 	trainMetrics := fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch")
@@ -188,7 +198,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *val, *seed, log)
+	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *testOnly, *val, *seed, log)
 	if err != nil {
 		return err
 	}
@@ -217,7 +227,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	seconds := time.Since(start).Seconds()
-	meta := map[string]string{"data": *dataName, "classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs)}
+	meta := map[string]string{"data": *dataName, "test_only": strconv.FormatBool(*testOnly), "classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs)}
 	if err := m.Save(filepath.Join(*out, "model.safetensors"), meta); err != nil {
 		return err
 	}
@@ -340,7 +350,13 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 			return usagef("the model does not record its dataset: pass -data")
 		}
 	}
-	tr, te, err := loadData(*dataName, *dataDir, *noDownload, 0, 1, stderr)
+	var tr, te *data.Dataset
+	if _, isIDX := data.Sources[*dataName]; isIDX {
+		// Only the files the split needs: kmnist's test file works alone.
+		tr, te, err = data.Load(*dataName, data.Options{Dir: *dataDir, NoDownload: *noDownload, Progress: stderr, TestOnly: *split == "test"})
+	} else {
+		tr, te, err = loadData(*dataName, *dataDir, *noDownload, false, 0, 1, stderr)
+	}
 	if err != nil {
 		return err
 	}
