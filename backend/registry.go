@@ -17,6 +17,9 @@ type Driver struct {
 	Rank int
 	// Open opens the driver's preferred device, or says why it cannot.
 	Open func() (Backend, error)
+	// OpenAuto, if set, replaces Open for Open("auto"): a driver may decline
+	// devices that another driver serves better (opencl declines CPUs).
+	OpenAuto func() (Backend, error)
 }
 
 // The registry is the package's one piece of mutable global state: concrete
@@ -95,7 +98,11 @@ func OpenAuto(name string) (Backend, []Skip, error) {
 	}
 	var skips []Skip
 	for _, d := range ds {
-		b, err := d.Open()
+		open := d.Open
+		if d.OpenAuto != nil {
+			open = d.OpenAuto
+		}
+		b, err := open()
 		if err == nil {
 			return b, skips, nil
 		}

@@ -1,0 +1,260 @@
+//go:build opencl
+
+package opencl
+
+import (
+	"github.com/diynn/diynn/backend"
+)
+
+func (b *Backend) dims(op string, rows, cols int) bool {
+	if rows < 0 || cols < 0 {
+		b.fail("%s: negative shape %d×%d", op, rows, cols)
+		return false
+	}
+	return true
+}
+
+// Gemm computes C = alpha·op(A)·op(B) + beta·C with the tiled kernel.
+func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if m < 0 || n < 0 || k < 0 {
+		b.fail("Gemm: negative size m=%d n=%d k=%d", m, n, k)
+		return
+	}
+	ab, bbuf, cb := b.buf(a, m*k, "Gemm", "A"), b.buf(bb, k*n, "Gemm", "B"), b.buf(c, m*n, "Gemm", "C")
+	if b.err != nil || m == 0 || n == 0 {
+		return
+	}
+	kern := b.kernels["gemm"]
+	if err := b.setArgs(kern, []any{m, n, k, alpha, beta, ab, bbuf, cb, transA, transB}); err != nil {
+		b.fail("Gemm: %v", err)
+		return
+	}
+	// 16×16 work-items per 64×64 tile of C.
+	global := []int{(n + 63) / 64 * 16, (m + 63) / 64 * 16}
+	if ev, err := b.queue.EnqueueNDRangeKernel(kern, nil, global, []int{16, 16}, nil); err != nil {
+		b.fail("Gemm: %v", err)
+	} else if ev != nil {
+		ev.Release()
+	}
+}
+
+// Axpy computes y += alpha·x.
+func (b *Backend) Axpy(n int, alpha float32, x, y backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	xb, yb := b.buf(x, n, "Axpy", "x"), b.buf(y, n, "Axpy", "y")
+	b.launch("axpy", n, n, alpha, xb, yb)
+}
+
+// Scale computes x *= alpha.
+func (b *Backend) Scale(n int, alpha float32, x backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	xb := b.buf(x, n, "Scale", "x")
+	b.launch("scale", n, n, alpha, xb)
+}
+
+// ActForward computes y = f(x).
+func (b *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if f < backend.Tanh || f > backend.LeakyReLU {
+		b.fail("ActForward: unknown activation %v", f)
+		return
+	}
+	xb, yb := b.buf(x, n, "ActForward", "x"), b.buf(y, n, "ActForward", "y")
+	b.launch("act_forward", n, int(f), alpha, n, xb, yb)
+}
+
+// ActBackward computes dx = f'(x)·dy.
+func (b *Backend) ActBackward(f backend.Activation, alpha float32, n int, x, y, dy, dx backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if f < backend.Tanh || f > backend.LeakyReLU {
+		b.fail("ActBackward: unknown activation %v", f)
+		return
+	}
+	var xb, yb *buffer
+	if f == backend.Tanh || f == backend.Sigmoid {
+		yb, xb = b.buf(y, n, "ActBackward", "y"), b.dummy
+	} else {
+		xb, yb = b.buf(x, n, "ActBackward", "x"), b.dummy
+	}
+	dyb, dxb := b.buf(dy, n, "ActBackward", "dy"), b.buf(dx, n, "ActBackward", "dx")
+	b.launch("act_backward", n, int(f), alpha, n, xb, yb, dyb, dxb)
+}
+
+// AddRowVector adds v to every row of x.
+func (b *Backend) AddRowVector(rows, cols int, v, x backend.Buffer) {
+	if !b.ok() || !b.dims("AddRowVector", rows, cols) {
+		return
+	}
+	vb, xb := b.buf(v, cols, "AddRowVector", "v"), b.buf(x, rows*cols, "AddRowVector", "x")
+	b.launch("add_row_vector", rows*cols, rows, cols, vb, xb)
+}
+
+// SumRows computes dst = beta·dst + Σ rows of x.
+func (b *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst backend.Buffer) {
+	if !b.ok() || !b.dims("SumRows", rows, cols) {
+		return
+	}
+	xb, db := b.buf(x, rows*cols, "SumRows", "x"), b.buf(dst, cols, "SumRows", "dst")
+	b.launch("sum_rows", cols, rows, cols, xb, beta, db)
+}
+
+// Softmax computes the (log-)softmax of each row.
+func (b *Backend) Softmax(log bool, rows, cols int, x, y backend.Buffer) {
+	if !b.ok() || !b.dims("Softmax", rows, cols) {
+		return
+	}
+	xb, yb := b.buf(x, rows*cols, "Softmax", "x"), b.buf(y, rows*cols, "Softmax", "y")
+	if cols == 0 {
+		return
+	}
+	b.launch("softmax_rows", rows, log, rows, cols, xb, yb)
+}
+
+// SoftmaxBackward computes the input gradient of (log-)softmax.
+func (b *Backend) SoftmaxBackward(log bool, rows, cols int, y, dy, dx backend.Buffer) {
+	if !b.ok() || !b.dims("SoftmaxBackward", rows, cols) {
+		return
+	}
+	n := rows * cols
+	yb, dyb, dxb := b.buf(y, n, "SoftmaxBackward", "y"), b.buf(dy, n, "SoftmaxBackward", "dy"), b.buf(dx, n, "SoftmaxBackward", "dx")
+	b.launch("softmax_backward", rows, log, rows, cols, yb, dyb, dxb)
+}
+
+// scratchFor returns a scratch buffer of at least n values, kept between
+// calls so that a training step allocates nothing.
+func (b *Backend) scratchFor(n int) *buffer {
+	if b.scratch == nil || b.scratch.n < n {
+		if b.scratch != nil {
+			b.scratch.mem.Release()
+		}
+		stats := b.stats
+		b.scratch = b.Alloc(n).(*buffer)
+		b.stats = stats // internal, and allocated once per size
+	}
+	return b.scratch
+}
+
+// Loss computes a mean pointwise loss and its gradient.
+func (b *Backend) Loss(l backend.PointwiseLoss, n int, pred, target, grad, loss backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if l < backend.MSE || l > backend.BCEWithLogits {
+		b.fail("Loss: unknown loss %v", l)
+		return
+	}
+	pb, tb := b.buf(pred, n, "Loss", "pred"), b.buf(target, n, "Loss", "target")
+	gb, lb := b.buf(grad, n, "Loss", "grad"), b.buf(loss, 1, "Loss", "loss")
+	if b.err != nil {
+		return
+	}
+	if n == 0 {
+		b.fail("Loss: no elements")
+		return
+	}
+	s := b.scratchFor(n)
+	b.launch("loss_pointwise", n, int(l), n, pb, tb, gb, s)
+	b.reduce(n, s, 1/float32(n), lb)
+}
+
+// reduce writes scale·Σ x[0..n) into out[0] with one work-group.
+func (b *Backend) reduce(n int, x *buffer, scale float32, out *buffer) {
+	if b.err != nil {
+		return
+	}
+	kern := b.kernels["reduce_sum"]
+	if err := b.setArgs(kern, []any{n, x, scale, out}); err != nil {
+		b.fail("reduce_sum: %v", err)
+		return
+	}
+	if ev, err := b.queue.EnqueueNDRangeKernel(kern, nil, []int{256}, []int{256}, nil); err != nil {
+		b.fail("reduce_sum: %v", err)
+	} else if ev != nil {
+		ev.Release()
+	}
+}
+
+// CrossEntropy computes mean softmax cross-entropy against class indices.
+func (b *Backend) CrossEntropy(rows, cols int, logits, labels, grad, loss backend.Buffer) {
+	if !b.ok() || !b.dims("CrossEntropy", rows, cols) {
+		return
+	}
+	xb, yb := b.buf(logits, rows*cols, "CrossEntropy", "logits"), b.buf(labels, rows, "CrossEntropy", "labels")
+	gb, lb := b.buf(grad, rows*cols, "CrossEntropy", "grad"), b.buf(loss, 1, "CrossEntropy", "loss")
+	if b.err != nil {
+		return
+	}
+	if rows == 0 || cols == 0 {
+		b.fail("CrossEntropy: empty %d×%d logits", rows, cols)
+		return
+	}
+	s := b.scratchFor(rows)
+	b.flagged = true
+	b.launch("cross_entropy_rows", rows, rows, cols, xb, yb, gb, s, b.errflag)
+	b.reduce(rows, s, 1/float32(rows), lb)
+}
+
+// SGD applies one fused SGD update.
+func (b *Backend) SGD(n int, s backend.SGDStep, param, grad, velocity backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	pb, gb := b.buf(param, n, "SGD", "param"), b.buf(grad, n, "SGD", "grad")
+	vb := b.dummy
+	if s.Momentum != 0 {
+		vb = b.buf(velocity, n, "SGD", "velocity")
+	}
+	b.launch("sgd_step", n, n, s.LR, s.Momentum, s.WeightDecay, s.Nesterov, pb, gb, vb)
+}
+
+// Adam applies one fused Adam or AdamW update.
+func (b *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	pb, gb := b.buf(param, n, "Adam", "param"), b.buf(grad, n, "Adam", "grad")
+	mb, vb := b.buf(m, n, "Adam", "m"), b.buf(v, n, "Adam", "v")
+	b.launch("adam_step", n, n, s.LR, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.BC1, s.BC2, s.Decoupled, pb, gb, mb, vb)
+}
+
+// GatherRows copies rows of src selected by idx into dst.
+func (b *Backend) GatherRows(n, cols int, src, idx backend.Buffer, off int, dst backend.Buffer) {
+	if !b.ok() || !b.dims("GatherRows", n, cols) {
+		return
+	}
+	if off < 0 {
+		b.fail("GatherRows: negative offset %d", off)
+		return
+	}
+	ib := b.buf(idx, off+n, "GatherRows", "idx")
+	db := b.buf(dst, n*cols, "GatherRows", "dst")
+	sb := b.buf(src, 0, "GatherRows", "src")
+	if b.err != nil || cols == 0 {
+		return
+	}
+	b.flagged = true
+	b.launch("gather_rows", n*cols, n, cols, sb.n/cols, sb, ib, off, db, b.errflag)
+}
+
+// ArgmaxRows writes the index of each row's maximum.
+func (b *Backend) ArgmaxRows(rows, cols int, x, dst backend.Buffer) {
+	if !b.ok() || !b.dims("ArgmaxRows", rows, cols) {
+		return
+	}
+	xb, db := b.buf(x, rows*cols, "ArgmaxRows", "x"), b.buf(dst, rows, "ArgmaxRows", "dst")
+	if cols == 0 {
+		return
+	}
+	b.launch("argmax_rows", rows, rows, cols, xb, db)
+}

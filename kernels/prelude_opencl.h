@@ -1,0 +1,20 @@
+/* The OpenCL C dialect of diynn's kernels (see nn.kern). Only what differs
+ * between OpenCL C 1.2 and CUDA C lives here. */
+#define KERNEL __kernel
+#define GLOBAL __global
+#define LOCAL __local
+#define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
+#define GLOBAL_ID() ((int)get_global_id(0))
+#define LOCAL_X() ((int)get_local_id(0))
+#define LOCAL_Y() ((int)get_local_id(1))
+#define GROUP_X() ((int)get_group_id(0))
+#define GROUP_Y() ((int)get_group_id(1))
+#define EXPF(x) exp(x)
+#define LOGF(x) log(x)
+#define LOG1PF(x) log1p(x)
+#define TANHF(x) tanh(x)
+#define SQRTF(x) sqrt(x)
+#define FABSF(x) fabs(x)
+#define FMAXF(a, b) fmax(a, b)
+#define FMINF(a, b) fmin(a, b)
+#define INFINITYF INFINITY
