@@ -14,8 +14,9 @@ if ! command -v go >/dev/null; then
 fi
 
 # System packages: gcc for cgo, OpenBLAS for the openblas-tagged build,
-# numpy for the test that reads our safetensors files from Python.
-packages=(gcc libc6-dev libopenblas-dev python3-numpy)
+# numpy for the test that reads our safetensors files from Python, and the
+# OpenCL loader, headers and PoCL (OpenCL on the CPU) for the opencl tests.
+packages=(gcc libc6-dev pkg-config libopenblas-dev python3-numpy ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -41,9 +42,13 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 
-step "go vet (default, openblas)"
+# The OpenCL 3 headers warn unless told which version we target.
+export CGO_CFLAGS="${CGO_CFLAGS:+$CGO_CFLAGS }-DCL_TARGET_OPENCL_VERSION=120"
+
+step "go vet (default, openblas, opencl)"
 go vet ./...
 go vet -tags openblas ./...
+go vet -tags opencl ./...
 
 step "go test (default build)"
 go test -count=1 ./...
@@ -56,5 +61,11 @@ go test -race -count=1 ./backend/... ./tensor/... ./nn/...
 
 step "go test -tags openblas"
 go test -count=1 -tags openblas ./...
+
+# The OpenCL backend on PoCL: the conformance suite, the gradient checks,
+# the golden test and a training run compared with cpu. PoCL caches the
+# compiled kernels (in ~/.cache/pocl), so only the first run compiles.
+step "go test -tags opencl (PoCL)"
+go test -count=1 -tags opencl ./backend/... ./nn/... ./train/...
 
 step "all passed"
