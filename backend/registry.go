@@ -20,6 +20,8 @@ type Driver struct {
 	// OpenAuto, if set, replaces Open for Open("auto"): a driver may decline
 	// devices that another driver serves better (opencl declines CPUs).
 	OpenAuto func() (Backend, error)
+	// Devices, if set, lists the devices the driver can use, for display.
+	Devices func() ([]string, error)
 }
 
 // The registry is the package's one piece of mutable global state: concrete

@@ -30,6 +30,7 @@ func init() {
 		Name: "opencl", Rank: 20,
 		Open:     func() (backend.Backend, error) { return Open(false) },
 		OpenAuto: func() (backend.Backend, error) { return Open(true) },
+		Devices:  Devices,
 	})
 }
 
@@ -130,18 +131,27 @@ func openDevice(i int, d *cl.Device) (*device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating an OpenCL context on %s: %w", d.Name(), err)
 	}
-	prog, err := ctx.CreateProgramWithSource([]string{kernels.OpenCL()})
+	prog, err := build(ctx, d, kernels.OpenCL())
 	if err != nil {
-		return nil, fmt.Errorf("creating the OpenCL program: %w", err)
-	}
-	if err := prog.BuildProgram([]*cl.Device{d}, "-cl-std=CL1.2"); err != nil {
-		// A BuildError is the compiler's log: keep all of it.
-		return nil, fmt.Errorf("building the kernels for %s: %w", d.Name(), err)
+		return nil, err
 	}
 	dv := &device{dev: d, ctx: ctx, prog: prog,
 		desc: fmt.Sprintf("%s (%s, %s)", strings.TrimSpace(d.Name()), d.Type(), strings.TrimSpace(d.Version()))}
 	devices[key] = dv
 	return dv, nil
+}
+
+// build compiles an OpenCL program for d. On failure the error carries the
+// compiler's whole log.
+func build(ctx *cl.Context, d *cl.Device, src string) (*cl.Program, error) {
+	prog, err := ctx.CreateProgramWithSource([]string{src})
+	if err != nil {
+		return nil, fmt.Errorf("creating the OpenCL program: %w", err)
+	}
+	if err := prog.BuildProgram([]*cl.Device{d}, "-cl-std=CL1.2"); err != nil {
+		return nil, fmt.Errorf("building the kernels for %s: %w", strings.TrimSpace(d.Name()), err)
+	}
+	return prog, nil
 }
 
 // buffer is device memory.

@@ -100,6 +100,13 @@ func backendsCmd(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%-8s %s\n", d.Name, b.Device())
 		b.Close()
+		if d.Devices != nil {
+			if devs, err := d.Devices(); err == nil {
+				for _, dev := range devs {
+					fmt.Fprintf(w, "         device %s\n", dev)
+				}
+			}
+		}
 	}
 	b, skips, err := backend.OpenAuto("auto")
 	if err != nil {
