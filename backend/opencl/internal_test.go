@@ -18,11 +18,11 @@ func TestBuildErrorCarriesTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dv, err := openDevice(0, d)
+	p, err := programFor(0, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = build(dv.ctx, d, kernels.OpenCL()+"\nKERNEL void broken(GLOBAL float* x) { x[0] = undefined_name; }\n")
+	_, err = build(p.ctx, d, kernels.OpenCL()+"\nKERNEL void broken(GLOBAL float* x) { x[0] = undefined_name; }\n")
 	if err == nil || !strings.Contains(err.Error(), "undefined_name") {
 		t.Fatalf("error %v, want the compiler log naming undefined_name", err)
 	}

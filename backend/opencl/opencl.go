@@ -8,12 +8,14 @@
 // that `diynn backends` prints, or a substring of the device name), else the
 // first GPU, else the first device. It registers itself as "opencl"; for
 // "auto" it offers only GPUs, since the cpu backend beats OpenCL on a CPU.
+//
+// This file is the device layer only — allocation, copies, launches; the
+// operations live in package gpu, shared with the CUDA backend.
 package opencl
 
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/gpu"
 	"github.com/diynn/diynn/kernels"
 	"github.com/jgillich/go-opencl/cl"
 )
@@ -34,19 +37,17 @@ func init() {
 	})
 }
 
-// device is an OpenCL device with its context and compiled program, shared
-// by every Backend opened on it: building the program takes seconds on
-// PoCL, so it happens once per process and device.
-type device struct {
-	dev  *cl.Device
+// program is an OpenCL context and the kernels built for it, shared by
+// every backend opened on the same device: building takes seconds on PoCL,
+// so it happens once per process and device.
+type program struct {
 	ctx  *cl.Context
 	prog *cl.Program
-	desc string
 }
 
 var (
-	devicesMu sync.Mutex
-	devices   = map[string]*device{} // by platform/device index; a registry of contexts
+	programsMu sync.Mutex
+	programs   = map[int]*program{} // by device index: a registry of contexts
 )
 
 const icdHelp = "no OpenCL platform found (error -1001): install a GPU driver's OpenCL ICD, " +
@@ -56,23 +57,22 @@ const icdHelp = "no OpenCL platform found (error -1001): install a GPU driver's 
 func listDevices() ([]*cl.Device, error) {
 	platforms, err := cl.GetPlatforms()
 	if err != nil || len(platforms) == 0 {
-		if err != nil && !strings.Contains(err.Error(), "-1001") && !strings.Contains(err.Error(), "Platform") {
-			return nil, fmt.Errorf("%s (%v)", icdHelp, err)
-		}
 		return nil, errors.New(icdHelp)
 	}
 	var all []*cl.Device
 	for _, p := range platforms {
-		ds, err := p.GetDevices(cl.DeviceTypeAll)
-		if err != nil {
-			continue
+		if ds, err := p.GetDevices(cl.DeviceTypeAll); err == nil {
+			all = append(all, ds...)
 		}
-		all = append(all, ds...)
 	}
 	if len(all) == 0 {
 		return nil, errors.New("OpenCL platforms found but no devices")
 	}
 	return all, nil
+}
+
+func describe(d *cl.Device) string {
+	return fmt.Sprintf("%s (%s, %s)", strings.TrimSpace(d.Name()), d.Type(), strings.TrimSpace(d.Version()))
 }
 
 // Devices describes every OpenCL device, for `diynn backends`.
@@ -83,7 +83,7 @@ func Devices() ([]string, error) {
 	}
 	out := make([]string, len(ds))
 	for i, d := range ds {
-		out[i] = fmt.Sprintf("%d: %s (%s, %s)", i, strings.TrimSpace(d.Name()), d.Type(), strings.TrimSpace(d.Version()))
+		out[i] = fmt.Sprintf("%d: %s", i, describe(d))
 	}
 	return out, nil
 }
@@ -120,27 +120,6 @@ func choose(gpuOnly bool) (int, *cl.Device, error) {
 	return 0, ds[0], nil
 }
 
-func openDevice(i int, d *cl.Device) (*device, error) {
-	devicesMu.Lock()
-	defer devicesMu.Unlock()
-	key := strconv.Itoa(i)
-	if dv, ok := devices[key]; ok {
-		return dv, nil
-	}
-	ctx, err := cl.CreateContext([]*cl.Device{d})
-	if err != nil {
-		return nil, fmt.Errorf("creating an OpenCL context on %s: %w", d.Name(), err)
-	}
-	prog, err := build(ctx, d, kernels.OpenCL())
-	if err != nil {
-		return nil, err
-	}
-	dv := &device{dev: d, ctx: ctx, prog: prog,
-		desc: fmt.Sprintf("%s (%s, %s)", strings.TrimSpace(d.Name()), d.Type(), strings.TrimSpace(d.Version()))}
-	devices[key] = dv
-	return dv, nil
-}
-
 // build compiles an OpenCL program for d. On failure the error carries the
 // compiler's whole log.
 func build(ctx *cl.Context, d *cl.Device, src string) (*cl.Program, error) {
@@ -154,243 +133,97 @@ func build(ctx *cl.Context, d *cl.Device, src string) (*cl.Program, error) {
 	return prog, nil
 }
 
-// buffer is device memory.
-type buffer struct {
-	mem   *cl.MemObject
-	n     int
-	owner *Backend
-	freed bool
+func programFor(i int, d *cl.Device) (*program, error) {
+	programsMu.Lock()
+	defer programsMu.Unlock()
+	if p, ok := programs[i]; ok {
+		return p, nil
+	}
+	ctx, err := cl.CreateContext([]*cl.Device{d})
+	if err != nil {
+		return nil, fmt.Errorf("creating an OpenCL context on %s: %w", d.Name(), err)
+	}
+	prog, err := build(ctx, d, kernels.OpenCL())
+	if err != nil {
+		return nil, err
+	}
+	p := &program{ctx: ctx, prog: prog}
+	programs[i] = p
+	return p, nil
 }
 
-func (b *buffer) Len() int { return b.n }
-
-// Backend runs kernels on one OpenCL device through one in-order queue.
-type Backend struct {
-	dev     *device
+// device implements gpu.Device with one in-order command queue.
+type device struct {
+	dev     *cl.Device
+	p       *program
 	queue   *cl.CommandQueue
 	kernels map[string]*cl.Kernel
-	err     error
-	stats   backend.MemStats
-	closed  bool
-	scratch *buffer // per-element loss terms for reductions
-	errflag *buffer // written by kernels that find bad indices
-	flagged bool    // a kernel that may write errflag ran since the last check
-	dummy   *buffer // stands in for optional buffers
 }
 
 // Open opens the chosen device (see the package documentation); gpuOnly
 // refuses CPU devices.
-func Open(gpuOnly bool) (*Backend, error) {
+func Open(gpuOnly bool) (*gpu.Backend, error) {
 	i, d, err := choose(gpuOnly)
 	if err != nil {
 		return nil, err
 	}
-	dv, err := openDevice(i, d)
+	p, err := programFor(i, d)
 	if err != nil {
 		return nil, err
 	}
-	q, err := dv.ctx.CreateCommandQueue(d, 0)
+	q, err := p.ctx.CreateCommandQueue(d, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating a command queue: %w", err)
 	}
-	b := &Backend{dev: dv, queue: q, kernels: map[string]*cl.Kernel{}}
+	dv := &device{dev: d, p: p, queue: q, kernels: map[string]*cl.Kernel{}}
 	for _, name := range kernels.Names {
-		k, err := dv.prog.CreateKernel(name)
+		k, err := p.prog.CreateKernel(name)
 		if err != nil {
 			return nil, fmt.Errorf("kernel %s: %w", name, err)
 		}
-		b.kernels[name] = k
+		dv.kernels[name] = k
 	}
-	b.errflag = b.Alloc(4).(*buffer)
-	b.dummy = b.Alloc(1).(*buffer)
-	b.Fill(4, 0, b.errflag)
-	b.stats = backend.MemStats{} // internal buffers are not the caller's
-	if err := b.Sync(); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return gpu.New(dv)
 }
 
-// Name returns "opencl".
-func (b *Backend) Name() string { return "opencl" }
+func (d *device) Name() string     { return "opencl" }
+func (d *device) Describe() string { return describe(d.dev) }
 
-// Device describes the OpenCL device.
-func (b *Backend) Device() string { return b.dev.desc }
-
-func (b *Backend) fail(format string, args ...any) {
-	if b.err == nil {
-		b.err = fmt.Errorf("opencl: "+format, args...)
-	}
+func (d *device) Alloc(bytes int) (gpu.Mem, error) {
+	return d.p.ctx.CreateEmptyBuffer(cl.MemReadWrite, bytes)
 }
 
-func (b *Backend) ok() bool {
-	if b.closed && b.err == nil {
-		b.err = backend.ErrClosed
+func (d *device) Release(m gpu.Mem) { m.(*cl.MemObject).Release() }
+
+// done releases the event an enqueue returns: we never wait on events (the
+// queue is in order), and unreleased ones pile up until finalizers run.
+func done(ev *cl.Event, err error) error {
+	if ev != nil {
+		ev.Release()
 	}
-	return b.err == nil
+	return err
 }
 
-// buf checks that x can serve as an operand of n values.
-func (b *Backend) buf(x backend.Buffer, n int, op, what string) *buffer {
-	if b.err != nil {
-		return nil
-	}
-	cb, isCL := x.(*buffer)
-	switch {
-	case x == nil || (isCL && cb == nil):
-		b.fail("%s: %s is nil", op, what)
-	case !isCL || cb.owner != b:
-		b.fail("%s: %s belongs to another backend", op, what)
-	case cb.freed:
-		b.fail("%s: %s used after Free", op, what)
-	case n < 0:
-		b.fail("%s: negative size %d for %s", op, n, what)
-	case n > cb.n:
-		b.fail("%s: %s holds %d values, need %d", op, what, cb.n, n)
-	default:
-		return cb
-	}
-	return nil
-}
-
-// Alloc returns a buffer of n values.
-func (b *Backend) Alloc(n int) backend.Buffer {
-	if n < 0 {
-		b.fail("Alloc: negative size %d", n)
-		n = 0
-	}
-	// OpenCL refuses empty buffers; a 1-value one stands in for n = 0.
-	mem, err := b.dev.ctx.CreateEmptyBuffer(cl.MemReadWrite, 4*max(n, 1))
-	if err != nil {
-		b.fail("Alloc(%d): %v", n, err)
-		return &buffer{owner: b, freed: true}
-	}
-	b.stats.Allocs++
-	b.stats.LiveBytes += int64(n) * 4
-	return &buffer{mem: mem, n: n, owner: b}
-}
-
-// Free releases a buffer.
-func (b *Backend) Free(x backend.Buffer) {
-	cb, ok := x.(*buffer)
-	if !ok || cb == nil || cb.owner != b || cb.freed {
-		b.fail("Free: buffer is nil, foreign or already freed")
-		return
-	}
-	cb.freed = true
-	if cb.mem != nil {
-		cb.mem.Release()
-		cb.mem = nil
-	}
-	b.stats.Frees++
-	b.stats.LiveBytes -= int64(cb.n) * 4
-}
-
-// Upload copies src into the start of dst.
-func (b *Backend) Upload(dst backend.Buffer, src []float32) {
-	if !b.ok() {
-		return
-	}
-	d := b.buf(dst, len(src), "Upload", "dst")
-	if d == nil || len(src) == 0 {
-		return
-	}
+func (d *device) Write(dst gpu.Mem, src []float32) error {
 	// Blocking, so that the caller may reuse src at once.
-	if ev, err := b.queue.EnqueueWriteBuffer(d.mem, true, 0, 4*len(src), unsafe.Pointer(&src[0]), nil); err != nil {
-		b.fail("Upload: %v", err)
-	} else if ev != nil {
-		ev.Release()
-	}
+	return done(d.queue.EnqueueWriteBuffer(dst.(*cl.MemObject), true, 0, 4*len(src), unsafe.Pointer(&src[0]), nil))
 }
 
-// Download copies the start of src to dst after all earlier work.
-func (b *Backend) Download(dst []float32, src backend.Buffer) error {
-	if !b.ok() {
-		return b.err
-	}
-	s := b.buf(src, len(dst), "Download", "src")
-	if s == nil {
-		return b.err
-	}
-	if len(dst) > 0 {
-		if ev, err := b.queue.EnqueueReadBuffer(s.mem, true, 0, 4*len(dst), unsafe.Pointer(&dst[0]), nil); err != nil {
-			b.fail("Download: %v", err)
-		} else if ev != nil {
-			ev.Release()
-		}
-	}
-	b.checkFlag()
-	return b.err
+func (d *device) Read(dst []float32, src gpu.Mem) error {
+	return done(d.queue.EnqueueReadBuffer(src.(*cl.MemObject), true, 0, 4*len(dst), unsafe.Pointer(&dst[0]), nil))
 }
 
-// checkFlag turns an error code written by a kernel into the sticky error.
-func (b *Backend) checkFlag() {
-	if !b.flagged || b.err != nil {
-		return
-	}
-	b.flagged = false
-	var f [4]float32
-	if ev, err := b.queue.EnqueueReadBuffer(b.errflag.mem, true, 0, 16, unsafe.Pointer(&f[0]), nil); err != nil {
-		b.fail("reading the error flag: %v", err)
-		return
-	} else if ev != nil {
-		ev.Release()
-	}
-	switch f[0] {
-	case 0:
-		return
-	case 1:
-		b.fail("CrossEntropy: label %v of row %d is not a class index", f[1], int(f[2]))
-	case 2:
-		b.fail("GatherRows: index %v at %d is not a row of the source", f[1], int(f[2]))
-	default:
-		b.fail("kernel error code %v", f[0])
-	}
+func (d *device) Copy(dst, src gpu.Mem, bytes int) error {
+	return done(d.queue.EnqueueCopyBuffer(src.(*cl.MemObject), dst.(*cl.MemObject), 0, 0, bytes, nil))
 }
 
-// Copy copies n values.
-func (b *Backend) Copy(n int, src, dst backend.Buffer) {
-	if !b.ok() {
-		return
-	}
-	s, d := b.buf(src, n, "Copy", "src"), b.buf(dst, n, "Copy", "dst")
-	if b.err != nil || n == 0 {
-		return
-	}
-	if ev, err := b.queue.EnqueueCopyBuffer(s.mem, d.mem, 0, 0, 4*n, nil); err != nil {
-		b.fail("Copy: %v", err)
-	} else if ev != nil {
-		ev.Release()
-	}
-}
-
-// launch runs a kernel over n work-items (rounded up to whole work-groups
-// of 64) after setting its arguments: ints go as int32, buffers as memory
-// objects.
-func (b *Backend) launch(name string, n int, args ...any) {
-	if b.err != nil || n <= 0 {
-		return
-	}
-	k := b.kernels[name]
-	if err := b.setArgs(k, args); err != nil {
-		b.fail("%s: %v", name, err)
-		return
-	}
-	const group = 64
-	global := (n + group - 1) / group * group
-	if ev, err := b.queue.EnqueueNDRangeKernel(k, nil, []int{global}, []int{group}, nil); err != nil {
-		b.fail("%s: %v", name, err)
-	} else if ev != nil {
-		ev.Release()
-	}
-}
-
-func (b *Backend) setArgs(k *cl.Kernel, args []any) error {
+func (d *device) Launch(name string, grid, block [2]int, args []any) error {
+	k := d.kernels[name]
 	for i, a := range args {
 		var err error
 		switch v := a.(type) {
 		case int:
-			if v > math.MaxInt32 || v < math.MinInt32 {
+			if int(int32(v)) != v {
 				return fmt.Errorf("argument %d: %d does not fit a 32-bit int", i, v)
 			}
 			err = k.SetArgInt32(i, int32(v))
@@ -402,8 +235,8 @@ func (b *Backend) setArgs(k *cl.Kernel, args []any) error {
 			err = k.SetArgInt32(i, x)
 		case float32:
 			err = k.SetArgFloat32(i, v)
-		case *buffer:
-			err = k.SetArgBuffer(i, v.mem)
+		case *cl.MemObject:
+			err = k.SetArgBuffer(i, v)
 		default:
 			return fmt.Errorf("argument %d has unsupported type %T", i, a)
 		}
@@ -411,55 +244,18 @@ func (b *Backend) setArgs(k *cl.Kernel, args []any) error {
 			return fmt.Errorf("argument %d: %w", i, err)
 		}
 	}
-	return nil
+	global := []int{grid[0] * block[0], grid[1] * block[1]}
+	return done(d.queue.EnqueueNDRangeKernel(k, nil, global, block[:], nil))
 }
 
-// Fill sets n values to v.
-func (b *Backend) Fill(n int, v float32, dst backend.Buffer) {
-	if !b.ok() {
-		return
-	}
-	if d := b.buf(dst, n, "Fill", "dst"); d != nil {
-		b.launch("fill", n, n, v, d)
-	}
-}
+func (d *device) Finish() error { return d.queue.Finish() }
 
-// MemStats reports buffer allocations.
-func (b *Backend) MemStats() backend.MemStats { return b.stats }
-
-// Err returns the sticky error without waiting.
-func (b *Backend) Err() error { return b.err }
-
-// Sync waits for the queue and returns the sticky error.
-func (b *Backend) Sync() error {
-	if !b.ok() {
-		return b.err
+// Close releases the queue and kernels; the context stays for other
+// backends on the device.
+func (d *device) Close() error {
+	for _, k := range d.kernels {
+		k.Release()
 	}
-	if err := b.queue.Finish(); err != nil {
-		b.fail("Sync: %v", err)
-	}
-	b.checkFlag()
-	return b.err
-}
-
-// Close releases the queue and kernels; the shared context stays for
-// other backends on the device.
-func (b *Backend) Close() error {
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	if b.queue != nil {
-		b.queue.Finish()
-		for _, k := range b.kernels {
-			k.Release()
-		}
-		for _, x := range []*buffer{b.scratch, b.errflag, b.dummy} {
-			if x != nil && x.mem != nil {
-				x.mem.Release()
-			}
-		}
-		b.queue.Release()
-	}
+	d.queue.Release()
 	return nil
 }

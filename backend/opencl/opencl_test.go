@@ -11,7 +11,7 @@ import (
 	"github.com/diynn/diynn/nn/nntest"
 )
 
-func open(t *testing.T) *opencl.Backend {
+func open(t *testing.T) backend.Backend {
 	b, err := opencl.Open(false)
 	if err != nil {
 		t.Fatalf("opening OpenCL (CI installs pocl-opencl-icd): %v", err)

@@ -1,6 +1,4 @@
-//go:build opencl
-
-package opencl
+package gpu
 
 import (
 	"github.com/diynn/diynn/backend"
@@ -27,18 +25,8 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 	if b.err != nil || m == 0 || n == 0 {
 		return
 	}
-	kern := b.kernels["gemm"]
-	if err := b.setArgs(kern, []any{m, n, k, alpha, beta, ab, bbuf, cb, transA, transB}); err != nil {
-		b.fail("Gemm: %v", err)
-		return
-	}
-	// 16×16 work-items per 64×64 tile of C.
-	global := []int{(n + 63) / 64 * 16, (m + 63) / 64 * 16}
-	if ev, err := b.queue.EnqueueNDRangeKernel(kern, nil, global, []int{16, 16}, nil); err != nil {
-		b.fail("Gemm: %v", err)
-	} else if ev != nil {
-		ev.Release()
-	}
+	// A block of 16×16 threads computes a 64×64 tile of C.
+	b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB)
 }
 
 // Axpy computes y += alpha·x.
@@ -47,7 +35,7 @@ func (b *Backend) Axpy(n int, alpha float32, x, y backend.Buffer) {
 		return
 	}
 	xb, yb := b.buf(x, n, "Axpy", "x"), b.buf(y, n, "Axpy", "y")
-	b.launch("axpy", n, n, alpha, xb, yb)
+	b.launch1D("axpy", n, n, alpha, xb, yb)
 }
 
 // Scale computes x *= alpha.
@@ -56,7 +44,7 @@ func (b *Backend) Scale(n int, alpha float32, x backend.Buffer) {
 		return
 	}
 	xb := b.buf(x, n, "Scale", "x")
-	b.launch("scale", n, n, alpha, xb)
+	b.launch1D("scale", n, n, alpha, xb)
 }
 
 // ActForward computes y = f(x).
@@ -69,7 +57,7 @@ func (b *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y ba
 		return
 	}
 	xb, yb := b.buf(x, n, "ActForward", "x"), b.buf(y, n, "ActForward", "y")
-	b.launch("act_forward", n, int(f), alpha, n, xb, yb)
+	b.launch1D("act_forward", n, int(f), alpha, n, xb, yb)
 }
 
 // ActBackward computes dx = f'(x)·dy.
@@ -88,7 +76,7 @@ func (b *Backend) ActBackward(f backend.Activation, alpha float32, n int, x, y, 
 		xb, yb = b.buf(x, n, "ActBackward", "x"), b.dummy
 	}
 	dyb, dxb := b.buf(dy, n, "ActBackward", "dy"), b.buf(dx, n, "ActBackward", "dx")
-	b.launch("act_backward", n, int(f), alpha, n, xb, yb, dyb, dxb)
+	b.launch1D("act_backward", n, int(f), alpha, n, xb, yb, dyb, dxb)
 }
 
 // AddRowVector adds v to every row of x.
@@ -97,7 +85,7 @@ func (b *Backend) AddRowVector(rows, cols int, v, x backend.Buffer) {
 		return
 	}
 	vb, xb := b.buf(v, cols, "AddRowVector", "v"), b.buf(x, rows*cols, "AddRowVector", "x")
-	b.launch("add_row_vector", rows*cols, rows, cols, vb, xb)
+	b.launch1D("add_row_vector", rows*cols, rows, cols, vb, xb)
 }
 
 // SumRows computes dst = beta·dst + Σ rows of x.
@@ -106,7 +94,7 @@ func (b *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst ba
 		return
 	}
 	xb, db := b.buf(x, rows*cols, "SumRows", "x"), b.buf(dst, cols, "SumRows", "dst")
-	b.launch("sum_rows", cols, rows, cols, xb, beta, db)
+	b.launch1D("sum_rows", cols, rows, cols, xb, beta, db)
 }
 
 // Softmax computes the (log-)softmax of each row.
@@ -118,7 +106,7 @@ func (b *Backend) Softmax(log bool, rows, cols int, x, y backend.Buffer) {
 	if cols == 0 {
 		return
 	}
-	b.launch("softmax_rows", rows, log, rows, cols, xb, yb)
+	b.launch1D("softmax_rows", rows, log, rows, cols, xb, yb)
 }
 
 // SoftmaxBackward computes the input gradient of (log-)softmax.
@@ -128,19 +116,19 @@ func (b *Backend) SoftmaxBackward(log bool, rows, cols int, y, dy, dx backend.Bu
 	}
 	n := rows * cols
 	yb, dyb, dxb := b.buf(y, n, "SoftmaxBackward", "y"), b.buf(dy, n, "SoftmaxBackward", "dy"), b.buf(dx, n, "SoftmaxBackward", "dx")
-	b.launch("softmax_backward", rows, log, rows, cols, yb, dyb, dxb)
+	b.launch1D("softmax_backward", rows, log, rows, cols, yb, dyb, dxb)
 }
 
 // scratchFor returns a scratch buffer of at least n values, kept between
 // calls so that a training step allocates nothing.
 func (b *Backend) scratchFor(n int) *buffer {
 	if b.scratch == nil || b.scratch.n < n {
-		if b.scratch != nil {
-			b.scratch.mem.Release()
-		}
 		stats := b.stats
+		if b.scratch != nil {
+			b.Free(b.scratch)
+		}
 		b.scratch = b.Alloc(n).(*buffer)
-		b.stats = stats // internal, and allocated once per size
+		b.stats = stats // internal: not the caller's allocations
 	}
 	return b.scratch
 }
@@ -164,7 +152,7 @@ func (b *Backend) Loss(l backend.PointwiseLoss, n int, pred, target, grad, loss 
 		return
 	}
 	s := b.scratchFor(n)
-	b.launch("loss_pointwise", n, int(l), n, pb, tb, gb, s)
+	b.launch1D("loss_pointwise", n, int(l), n, pb, tb, gb, s)
 	b.reduce(n, s, 1/float32(n), lb)
 }
 
@@ -173,16 +161,7 @@ func (b *Backend) reduce(n int, x *buffer, scale float32, out *buffer) {
 	if b.err != nil {
 		return
 	}
-	kern := b.kernels["reduce_sum"]
-	if err := b.setArgs(kern, []any{n, x, scale, out}); err != nil {
-		b.fail("reduce_sum: %v", err)
-		return
-	}
-	if ev, err := b.queue.EnqueueNDRangeKernel(kern, nil, []int{256}, []int{256}, nil); err != nil {
-		b.fail("reduce_sum: %v", err)
-	} else if ev != nil {
-		ev.Release()
-	}
+	b.launch("reduce_sum", [2]int{1, 1}, [2]int{256, 1}, n, x, scale, out)
 }
 
 // CrossEntropy computes mean softmax cross-entropy against class indices.
@@ -201,7 +180,7 @@ func (b *Backend) CrossEntropy(rows, cols int, logits, labels, grad, loss backen
 	}
 	s := b.scratchFor(rows)
 	b.flagged = true
-	b.launch("cross_entropy_rows", rows, rows, cols, xb, yb, gb, s, b.errflag)
+	b.launch1D("cross_entropy_rows", rows, rows, cols, xb, yb, gb, s, b.errflag)
 	b.reduce(rows, s, 1/float32(rows), lb)
 }
 
@@ -215,7 +194,7 @@ func (b *Backend) SGD(n int, s backend.SGDStep, param, grad, velocity backend.Bu
 	if s.Momentum != 0 {
 		vb = b.buf(velocity, n, "SGD", "velocity")
 	}
-	b.launch("sgd_step", n, n, s.LR, s.Momentum, s.WeightDecay, s.Nesterov, pb, gb, vb)
+	b.launch1D("sgd_step", n, n, s.LR, s.Momentum, s.WeightDecay, s.Nesterov, pb, gb, vb)
 }
 
 // Adam applies one fused Adam or AdamW update.
@@ -225,7 +204,7 @@ func (b *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 	}
 	pb, gb := b.buf(param, n, "Adam", "param"), b.buf(grad, n, "Adam", "grad")
 	mb, vb := b.buf(m, n, "Adam", "m"), b.buf(v, n, "Adam", "v")
-	b.launch("adam_step", n, n, s.LR, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.BC1, s.BC2, s.Decoupled, pb, gb, mb, vb)
+	b.launch1D("adam_step", n, n, s.LR, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.BC1, s.BC2, s.Decoupled, pb, gb, mb, vb)
 }
 
 // GatherRows copies rows of src selected by idx into dst.
@@ -244,7 +223,7 @@ func (b *Backend) GatherRows(n, cols int, src, idx backend.Buffer, off int, dst 
 		return
 	}
 	b.flagged = true
-	b.launch("gather_rows", n*cols, n, cols, sb.n/cols, sb, ib, off, db, b.errflag)
+	b.launch1D("gather_rows", n*cols, n, cols, sb.n/cols, sb, ib, off, db, b.errflag)
 }
 
 // ArgmaxRows writes the index of each row's maximum.
@@ -256,5 +235,15 @@ func (b *Backend) ArgmaxRows(rows, cols int, x, dst backend.Buffer) {
 	if cols == 0 {
 		return
 	}
-	b.launch("argmax_rows", rows, rows, cols, xb, db)
+	b.launch1D("argmax_rows", rows, rows, cols, xb, db)
+}
+
+// Fill sets n values to v.
+func (b *Backend) Fill(n int, v float32, dst backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if d := b.buf(dst, n, "Fill", "dst"); d != nil {
+		b.launch1D("fill", n, n, v, d)
+	}
 }
