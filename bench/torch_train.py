@@ -39,14 +39,17 @@ def main():
     p.add_argument("data_dir")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     d = os.path.join(a.data_dir, "fashion-mnist")
-    xtr, ytr = load(d, "train")
-    xte, yte = load(d, "t10k")
+    xtr, ytr = (t.to(dev) for t in load(d, "train"))
+    xte, yte = (t.to(dev) for t in load(d, "t10k"))
     net = torch.nn.Sequential(torch.nn.Linear(784, 176), torch.nn.Tanh(), torch.nn.Linear(176, 42), torch.nn.ReLU(),
-                              torch.nn.Linear(42, 10))
+                              torch.nn.Linear(42, 10)).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: 0.01 + 0.99 * (1 + math.cos(math.pi * e / a.epochs)) / 2)
@@ -54,7 +57,7 @@ def main():
     times = []
     for epoch in range(a.epochs):
         t0 = time.perf_counter()
-        order = torch.randperm(len(xtr))
+        order = torch.randperm(len(xtr), device=dev)
         for off in range(0, len(xtr), 128):
             i = order[off:off + 128]
             opt.zero_grad(set_to_none=False)
@@ -64,10 +67,12 @@ def main():
         sched.step()
         with torch.no_grad():
             acc = sum((net(xte[o:o + 1000]).argmax(1) == yte[o:o + 1000]).sum().item() for o in range(0, len(xte), 1000)) / len(xte)
+        if a.device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         print(f"epoch {epoch + 1}: {times[-1]:.3f}s test accuracy {acc:.4f}", flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"torch {torch.__version__}, {a.threads} thread(s): median epoch {sorted(times)[len(times) // 2]:.3f}s, "
+    print(f"torch {torch.__version__} on {a.device}, {a.threads} thread(s): median epoch {sorted(times)[len(times) // 2]:.3f}s, "
           f"test accuracy {acc:.4f}, peak RSS {peak:.0f} MB")
 
 

@@ -68,4 +68,45 @@ go test -count=1 -tags openblas ./...
 step "go test -tags opencl (PoCL)"
 go test -count=1 -tags opencl ./backend/... ./nn/... ./train/...
 
+# CUDA: CI has no GPU, and gorgonia.org/cu exits a process that finds no
+# driver, so -tags cuda code is vetted and compiled here and run by ci/gpu.sh
+# on a GPU machine. The toolkit comes from Debian's non-free component.
+step "CUDA toolkit"
+if ! command -v nvcc >/dev/null || ! command -v ptxas >/dev/null; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "ci/test.sh: need root to install nvidia-cuda-toolkit" >&2
+		exit 1
+	fi
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed -i -E '/^Components:/{/non-free( |$)/!s/$/ contrib non-free/}' /etc/apt/sources.list.d/debian.sources
+	fi
+	if [ -f /etc/apt/sources.list ]; then
+		sed -i -E '/^deb .*debian/{/non-free( |$)/!s/$/ contrib non-free/}' /etc/apt/sources.list
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit >/dev/null
+fi
+nvcc --version | tail -n 1
+
+step "go vet -tags cuda; compile every test binary with -tags cuda"
+go vet -tags cuda ./...
+cudatests=$(mktemp -d)
+go test -tags cuda -c -o "$cudatests/" ./... >/dev/null
+ls "$cudatests"
+rm -rf "$cudatests"
+
+step "PTX is up to date, and ptxas accepts it for sm_70 and sm_90"
+fresh=$(mktemp -d)
+(cd kernels && nvcc -ptx -arch=compute_70 -o "$fresh/nn.ptx" nn_cuda.cu)
+if ! cmp -s "$fresh/nn.ptx" kernels/nn.ptx; then
+	echo "kernels/nn.ptx is stale: run go generate ./kernels and commit it" >&2
+	diff "$fresh/nn.ptx" kernels/nn.ptx | head -20 >&2
+	exit 1
+fi
+for arch in sm_70 sm_90; do
+	ptxas -arch=$arch kernels/nn.ptx -o "$fresh/nn-$arch.cubin"
+	echo "ptxas $arch: ok"
+done
+rm -rf "$fresh"
+
 step "all passed"

@@ -1,0 +1,5 @@
+//go:build cuda
+
+package all
+
+import _ "github.com/diynn/diynn/backend/cuda" // -tags cuda

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds everything a CUDA machine needs to check and measure the cuda
+# backend, for a machine with an NVIDIA GPU and driver but no Go toolchain.
+#
+#   ci/gpu.sh DIR       (here: builds -tags cuda binaries and a runner into DIR)
+#   DIR/run.sh OUT      (there: runs them all and writes OUT/results.txt)
+#
+# The runner executes the conformance suite, the gradient checks and the
+# PyTorch golden test on CUDA, a seeded fmnist-relu run compared with cpu,
+# `diynn train -backend cuda`, cmd/bench (GEMM at the shapes of issue #2 and
+# 4096³, and training epochs), and the PyTorch CUDA peer scripts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:?usage: ci/gpu.sh DIR}
+mkdir -p "$dir"
+export CGO_CFLAGS="${CGO_CFLAGS:+$CGO_CFLAGS }-DCL_TARGET_OPENCL_VERSION=120"
+go test -tags cuda -c -o "$dir/backend-cuda.test" ./backend/cuda
+go test -tags cuda -c -o "$dir/train.test" ./train
+go build -tags cuda -o "$dir/bench" ./cmd/bench
+go build -tags cuda -o "$dir/diynn" ./cmd/diynn
+cp bench/torch_bench.py bench/torch_train.py "$dir/"
+data=${DIYNN_DATA:-$(cd .. && pwd)/shared/data}
+mkdir -p "$dir/data/fashion-mnist"
+cp "$data"/fashion-mnist/*.gz "$dir/data/fashion-mnist/"
+cat >"$dir/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs on the GPU machine; writes OUT/results.txt (default ./out).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/out}
+mkdir -p "$out"
+export DIYNN_DATA=$here/data
+exec > >(tee "$out/results.txt") 2>&1
+echo "== $(date -u) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
+status=0
+step() { echo; echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
+step "$here/backend-cuda.test" -test.v -test.count=1
+step "$here/train.test" -test.v -test.count=1 -test.run 'CUDA'
+step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 5 -out "$out/fmnist-relu-cuda"
+step "$here/bench" gemm -backend all -shapes 128x176x784,128x784x176,784x176x128,1024x1024x1024,4096x4096x4096
+step "$here/bench" epoch -backend cuda -repeats 5
+step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 3 -train-metrics=false -quiet -out "$out/epoch-cuda"
+cat "$out/epoch-cuda/history.csv"
+if command -v python3 >/dev/null; then
+	step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 \
+		--shapes 128x176x784,128x784x176,784x176x128,1024x1024x1024,4096x4096x4096
+	step python3 "$here/torch_train.py" "$DIYNN_DATA" --epochs 3 --device cuda
+fi
+echo; echo "== exit status $status"
+exit $status
+RUN
+chmod +x "$dir/run.sh"
+echo "packed $dir: run $dir/run.sh OUT on a machine with an NVIDIA GPU"

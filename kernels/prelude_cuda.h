@@ -1,0 +1,20 @@
+/* The CUDA C dialect of diynn's kernels (see nn.kern). Only what differs
+ * between OpenCL C 1.2 and CUDA C lives here. */
+#define KERNEL extern "C" __global__
+#define GLOBAL
+#define LOCAL __shared__
+#define BARRIER() __syncthreads()
+#define GLOBAL_ID() ((int)(blockIdx.x * blockDim.x + threadIdx.x))
+#define LOCAL_X() ((int)threadIdx.x)
+#define LOCAL_Y() ((int)threadIdx.y)
+#define GROUP_X() ((int)blockIdx.x)
+#define GROUP_Y() ((int)blockIdx.y)
+#define EXPF(x) expf(x)
+#define LOGF(x) logf(x)
+#define LOG1PF(x) log1pf(x)
+#define TANHF(x) tanhf(x)
+#define SQRTF(x) sqrtf(x)
+#define FABSF(x) fabsf(x)
+#define FMAXF(a, b) fmaxf(a, b)
+#define FMINF(a, b) fminf(a, b)
+#define INFINITYF __int_as_float(0x7f800000)
