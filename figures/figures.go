@@ -167,13 +167,18 @@ type reversed struct{ c []color.Color }
 
 func (r reversed) Colors() []color.Color { return r.c }
 
-// writePNG encodes img and renames it into place, so a failure leaves no
-// partial file.
-func writePNG(path string, img *vgimg.Canvas) (err error) {
+// writePNG encodes img and writes it atomically.
+func writePNG(path string, img *vgimg.Canvas) error {
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
 	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// writeFileAtomic writes b to a temporary file and renames it into place,
+// so a failure leaves no partial file.
+func writeFileAtomic(path string, b []byte) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
@@ -184,7 +189,7 @@ func writePNG(path string, img *vgimg.Canvas) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		return err
 	}
 	if err := tmp.Close(); err != nil {

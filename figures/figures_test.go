@@ -43,3 +43,20 @@ func TestCurvesAndConfusionWritePNGs(t *testing.T) {
 		t.Error("a 1×1 matrix for 2 classes was accepted")
 	}
 }
+
+func TestReconstructionGrid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "recon.png")
+	img := make([]float32, 28*28)
+	for i := range img {
+		img[i] = float32(i%28) / 27
+	}
+	if err := ReconstructionGrid(path, [][]float32{img, img}, [][]float32{img, img}, []string{"T-shirt/top", "Trouser"}, 28, 28, 2); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := decode(t, path); w < 2*56 || h < 2*56 {
+		t.Errorf("recon.png is %d×%d", w, h)
+	}
+	if err := ReconstructionGrid(path, [][]float32{img}, nil, nil, 28, 28, 2); err == nil {
+		t.Error("mismatched inputs accepted")
+	}
+}

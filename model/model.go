@@ -19,6 +19,15 @@ type Model struct {
 	Inputs, Outputs int
 }
 
+// Encoder returns the first k layers of an autoencoder as a network of
+// their own, sharing the model's modules and weights.
+func (m *Model) Encoder(k int) (*nn.Sequential, error) {
+	if k <= 0 || k >= len(m.Net.Modules) {
+		return nil, fmt.Errorf("encoder of %d layers: %q has %d layers", k, m.Spec, len(m.Net.Modules))
+	}
+	return nn.NewSequential(m.Net.Modules[:k]...), nil
+}
+
 // Build parses spec and builds the network on b, drawing initial weights
 // from rng.
 func Build(b backend.Backend, spec string, rng *rand.Rand) (*Model, error) {
@@ -84,8 +93,10 @@ func Build(b backend.Backend, spec string, rng *rand.Rand) (*Model, error) {
 
 // Metadata keys of a saved model.
 const (
-	MetaFormat = "format" // "diynn/1"
-	MetaSpec   = "spec"
+	MetaFormat  = "format" // "diynn/1"
+	MetaSpec    = "spec"
+	MetaTask    = "task"    // "classify" or "reconstruct"
+	MetaEncoder = "encoder" // autoencoders: the number of encoder layers
 )
 
 // Tensors returns the model's parameters as safetensors tensors, named as

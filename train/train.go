@@ -25,8 +25,20 @@ import (
 	"github.com/diynn/diynn/tensor"
 )
 
+// Task is what a model learns.
+type Task int
+
+const (
+	// Classify: logits against class labels, cross-entropy.
+	Classify Task = iota
+	// Reconstruct: an autoencoder's sigmoid outputs against its own input,
+	// binary cross-entropy; accuracies are not measured.
+	Reconstruct
+)
+
 // Config controls Fit.
 type Config struct {
+	Task          Task
 	Epochs, Batch int
 	Optimizer     nn.Optimizer
 	Schedule      nn.Schedule // nil keeps the optimizer's rate
@@ -102,8 +114,11 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 	if train.Features != m.Inputs {
 		return nil, fmt.Errorf("train: %s has %d features but the model %q takes %d", train.Name, train.Features, m.Spec, m.Inputs)
 	}
-	if m.Outputs != train.Classes() {
+	if cfg.Task == Classify && m.Outputs != train.Classes() {
 		return nil, fmt.Errorf("train: %s has %d classes but the model %q has %d outputs", train.Name, train.Classes(), m.Spec, m.Outputs)
+	}
+	if cfg.Task == Reconstruct && m.Outputs != train.Features {
+		return nil, fmt.Errorf("train: an autoencoder for %s must output its %d features, but %q gives %d", train.Name, train.Features, m.Spec, m.Outputs)
 	}
 	params := m.Net.Params()
 	b := params[0].Value.Backend()
@@ -150,7 +165,11 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 		return nil, err
 	}
 	defer func() { x.Free(); y.Free(); order.Free(); sum.Free() }()
-	loss := nn.NewCrossEntropyLoss()
+	var loss nn.Loss = nn.NewCrossEntropyLoss()
+	target := y
+	if cfg.Task == Reconstruct {
+		loss, target = nn.BCELoss(), x
+	}
 	perm := make([]float32, train.N)
 	steps := (train.N + batch - 1) / batch
 	one := make([]float32, 1)
@@ -177,7 +196,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			}
 			b.GatherRows(n, train.Features, tr.x.Buffer(), order.Buffer(), off, x.Buffer())
 			b.GatherRows(n, 1, tr.y.Buffer(), order.Buffer(), off, y.Buffer())
-			l, err := nn.TrainStep(m.Net, loss, cfg.Optimizer, x, y)
+			l, err := nn.TrainStep(m.Net, loss, cfg.Optimizer, x, target)
 			if err != nil {
 				return hist, fmt.Errorf("epoch %d, step %d: %w", epoch+1, step+1, err)
 			}
@@ -199,15 +218,15 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			}
 		}
 		e := Epoch{Epoch: epoch + 1, LR: lr, TrainLoss: float64(one[0]), TrainAcc: math.NaN(), TestLoss: math.NaN(), TestAcc: math.NaN()}
-		if cfg.TrainMetrics {
-			if _, acc, _, err := evaluate(m, tr, cfg.EvalBatch); err != nil {
+		if cfg.TrainMetrics && cfg.Task == Classify {
+			if _, acc, _, err := evaluate(m, tr, cfg.EvalBatch, cfg.Task); err != nil {
 				return hist, err
 			} else {
 				e.TrainAcc = acc
 			}
 		}
 		if te != nil {
-			if e.TestLoss, e.TestAcc, _, err = evaluate(m, te, cfg.EvalBatch); err != nil {
+			if e.TestLoss, e.TestAcc, _, err = evaluate(m, te, cfg.EvalBatch, cfg.Task); err != nil {
 				return hist, err
 			}
 		}
@@ -265,7 +284,7 @@ func Evaluate(m *model.Model, d *data.Dataset) (loss float64, r *metrics.Report,
 		return 0, nil, nil, err
 	}
 	defer od.free()
-	loss, _, preds, err = evaluate(m, od, 1000)
+	loss, _, preds, err = evaluate(m, od, 1000, Classify)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -277,8 +296,23 @@ func Evaluate(m *model.Model, d *data.Dataset) (loss float64, r *metrics.Report,
 	return loss, r, preds, err
 }
 
-// evaluate runs the model over a device-resident dataset in batches.
-func evaluate(m *model.Model, d *onDevice, batch int) (loss, acc float64, preds []int, err error) {
+// EvaluateReconstruction returns an autoencoder's mean binary cross-entropy
+// on d (over every pixel, as PyTorch's BCELoss).
+func EvaluateReconstruction(m *model.Model, d *data.Dataset) (float64, error) {
+	b := m.Net.Params()[0].Value.Backend()
+	od, err := upload(b, d)
+	if err != nil {
+		return 0, err
+	}
+	defer od.free()
+	loss, _, _, err := evaluate(m, od, 1000, Reconstruct)
+	return loss, err
+}
+
+// evaluate runs the model over a device-resident dataset in batches: the
+// mean loss of the task, and for classification the accuracy and the
+// predicted classes (accuracy NaN otherwise).
+func evaluate(m *model.Model, d *onDevice, batch int, task Task) (loss, acc float64, preds []int, err error) {
 	b := d.x.Backend()
 	batch = min(batch, d.n)
 	idx := make([]float32, d.n)
@@ -293,7 +327,10 @@ func evaluate(m *model.Model, d *onDevice, batch int) (loss, acc float64, preds 
 		return 0, 0, nil, err
 	}
 	defer func() { order.Free(); x.Free(); y.Free(); pred.Free() }()
-	ce := nn.NewCrossEntropyLoss()
+	var lossFn nn.Loss = nn.NewCrossEntropyLoss()
+	if task == Reconstruct {
+		lossFn = nn.BCELoss()
+	}
 	preds = make([]int, 0, d.n)
 	host := make([]float32, batch)
 	one := make([]float32, 1)
@@ -309,24 +346,34 @@ func evaluate(m *model.Model, d *onDevice, batch int) (loss, acc float64, preds 
 		if err != nil {
 			return 0, 0, nil, err
 		}
-		l, err := ce.Forward(out, y)
+		target := y
+		if task == Reconstruct {
+			target = x
+		}
+		l, err := lossFn.Forward(out, target)
 		if err != nil {
 			return 0, 0, nil, err
 		}
-		b.ArgmaxRows(n, out.Cols(), out.Buffer(), pred.Buffer())
 		if err := b.Download(one, l.Buffer()); err != nil {
 			return 0, 0, nil, err
 		}
+		loss += float64(one[0]) * float64(n)
+		if task == Reconstruct {
+			continue
+		}
+		b.ArgmaxRows(n, out.Cols(), out.Buffer(), pred.Buffer())
 		if err := b.Download(host[:n], pred.Buffer()); err != nil {
 			return 0, 0, nil, err
 		}
-		loss += float64(one[0]) * float64(n)
 		for i, p := range host[:n] {
 			preds = append(preds, int(p))
 			if p == d.host.Y[off+i] {
 				right++
 			}
 		}
+	}
+	if task == Reconstruct {
+		return loss / float64(d.n), math.NaN(), nil, nil
 	}
 	return loss / float64(d.n), float64(right) / float64(d.n), preds, nil
 }
