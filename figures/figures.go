@@ -25,11 +25,17 @@ type Series struct {
 }
 
 // Curves writes a PNG with two panels side by side: the loss series and
-// the accuracy series against the epoch number (from 1).
+// the accuracy series against the epoch number (from 1); with no accuracy
+// series (an autoencoder), only the loss panel.
 func Curves(path, title string, losses, accuracies []Series) error {
 	lp, err := linePlot(title+": loss", "loss", losses, true)
 	if err != nil {
 		return err
+	}
+	if len(accuracies) == 0 {
+		img := vgimg.New(6*vg.Inch, 4*vg.Inch)
+		lp.Draw(draw.New(img))
+		return writePNG(path, img)
 	}
 	ap, err := linePlot(title+": accuracy", "accuracy", accuracies, false)
 	if err != nil {

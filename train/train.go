@@ -270,7 +270,10 @@ func (e Epoch) String() string {
 		s += fmt.Sprintf("  acc %.4f", e.TrainAcc)
 	}
 	if !math.IsNaN(e.TestLoss) {
-		s += fmt.Sprintf("  |  test loss %.4f  acc %.4f", e.TestLoss, e.TestAcc)
+		s += fmt.Sprintf("  |  test loss %.4f", e.TestLoss)
+	}
+	if !math.IsNaN(e.TestAcc) {
+		s += fmt.Sprintf("  acc %.4f", e.TestAcc)
 	}
 	return s + fmt.Sprintf("  (%.1fs)", e.Seconds)
 }

@@ -81,3 +81,22 @@ func TestBackends(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stdout)
 	}
 }
+
+func TestTrainAutoencoder(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ae")
+	code, stdout, stderr := runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
+		"-task", "reconstruct", "-encoder", "2", "-epochs", "3", "-out", out)
+	if code != 0 || !strings.Contains(stdout, "binary cross-entropy") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, f := range []string{"model.safetensors", "history.csv", "curves.png", "reconstructions.png", "metrics.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
+		"-task", "reconstruct", "-out", out)
+	if code != 2 || !strings.Contains(stderr, "-encoder") {
+		t.Errorf("missing -encoder: exit %d, %s", code, stderr)
+	}
+}

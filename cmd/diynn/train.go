@@ -18,6 +18,7 @@ import (
 	"github.com/diynn/diynn/figures"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/tensor"
 	"github.com/diynn/diynn/train"
 )
 
@@ -139,6 +140,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	resume := fs.Bool("resume", false, "continue from OUT/checkpoint.safetensors if it exists")
 	trainMetrics := fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch")
 	quiet := fs.Bool("quiet", false, "print only the final metrics")
+	taskFlag := fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)")
+	encoder := fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)")
+	reportSettings := fs.Bool("report", false, "train with the report's settings for the preset (learning rate, optimizer, schedule, epochs) instead of ours")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -155,6 +159,28 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return usageError{err.Error()}
 		}
 		p = model.Preset{Name: "custom", Spec: *modelFlag, Epochs: 20, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "const"}
+	}
+	if *reportSettings {
+		if p.Report == nil {
+			return usagef("-report: %s has no report settings recorded (presets that do: ae1, ae2, ae3, ae4)", p.Name)
+		}
+		r := p.Report
+		p.Epochs, p.Batch, p.Optim, p.LR, p.Schedule = r.Epochs, r.Batch, r.Optim, r.LR, r.Schedule
+		p.Name += "-report"
+	}
+	if set["task"] {
+		p.Task = *taskFlag
+	}
+	if set["encoder"] {
+		p.Encoder = *encoder
+	}
+	task := train.Classify
+	switch p.Task {
+	case "", "classify":
+	case "reconstruct":
+		task = train.Reconstruct
+	default:
+		return usagef("-task %q: want classify or reconstruct", p.Task)
 	}
 	if set["epochs"] {
 		p.Epochs = *epochs
@@ -206,9 +232,16 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	if m.Inputs != trainSet.Features || m.Outputs != trainSet.Classes() {
-		return usagef("-model %q takes %d inputs and gives %d outputs, but %s has %d features and %d classes",
-			m.Spec, m.Inputs, m.Outputs, *dataName, trainSet.Features, trainSet.Classes())
+	wantOut, what := trainSet.Classes(), "classes"
+	if task == train.Reconstruct {
+		wantOut, what = trainSet.Features, "features to reconstruct"
+	}
+	if m.Inputs != trainSet.Features || m.Outputs != wantOut {
+		return usagef("-model %q takes %d inputs and gives %d outputs, but %s has %d features and %d %s",
+			m.Spec, m.Inputs, m.Outputs, *dataName, trainSet.Features, wantOut, what)
+	}
+	if task == train.Reconstruct && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
+		return usagef("-encoder %d: an autoencoder needs the number of its encoder layers, between 1 and %d", p.Encoder, len(m.Layers)-1)
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
@@ -219,7 +252,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	checkpoint := filepath.Join(*out, "checkpoint.safetensors")
 	hist, err := train.Fit(m, trainSet, testSet, train.Config{
-		Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *seed,
+		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *seed,
 		Progress: log, Bar: !*quiet && isTerminal(stdout), TrainMetrics: *trainMetrics,
 		HistoryCSV: filepath.Join(*out, "history.csv"), Checkpoint: checkpoint, Resume: *resume,
 	})
@@ -227,16 +260,18 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	seconds := time.Since(start).Seconds()
-	meta := map[string]string{"data": *dataName, "test_only": strconv.FormatBool(*testOnly), "classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs)}
+	taskName := "classify"
+	if task == train.Reconstruct {
+		taskName = "reconstruct"
+	}
+	meta := map[string]string{"data": *dataName, "test_only": strconv.FormatBool(*testOnly),
+		"classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs),
+		model.MetaTask: taskName, model.MetaEncoder: strconv.Itoa(p.Encoder)}
 	if err := m.Save(filepath.Join(*out, "model.safetensors"), meta); err != nil {
 		return err
 	}
 	os.Remove(checkpoint) // the final model supersedes it
 
-	testLoss, report, _, err := train.Evaluate(m, testSet)
-	if err != nil {
-		return err
-	}
 	series := func(f func(train.Epoch) float64) []float64 {
 		v := make([]float64, len(hist))
 		for i, e := range hist {
@@ -245,26 +280,42 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return v
 	}
 	title := p.Name + " on " + *dataName
-	if err := figures.Curves(filepath.Join(*out, "curves.png"), title,
-		[]figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
-			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestLoss })}},
-		[]figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
-			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestAcc })}}); err != nil {
+	losses := []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
+		{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestLoss })}}
+	var accuracies []figures.Series
+	if task == train.Classify {
+		accuracies = []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
+			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestAcc })}}
+	}
+	if err := figures.Curves(filepath.Join(*out, "curves.png"), title, losses, accuracies); err != nil {
+		return err
+	}
+	last := hist[len(hist)-1]
+	metrics := map[string]any{
+		"model": m.Spec, "preset": p.Name, "task": taskName, "data": *dataName, "backend": b.Name(), "device": b.Device(),
+		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *seed,
+		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds, "train_loss": last.TrainLoss,
+	}
+	if task == train.Reconstruct {
+		return finishAutoencoder(m, p, testSet, metrics, *out, title, seconds, stdout, log)
+	}
+
+	testLoss, report, _, err := train.Evaluate(m, testSet)
+	if err != nil {
 		return err
 	}
 	if err := figures.Confusion(filepath.Join(*out, "confusion.png"), title+" (evaluation set)", report.Confusion, report.Classes); err != nil {
 		return err
 	}
-	last := hist[len(hist)-1]
-	if err := writeMetricsJSON(filepath.Join(*out, "metrics.json"), map[string]any{
-		"model": m.Spec, "preset": p.Name, "data": *dataName, "backend": b.Name(), "device": b.Device(),
-		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *seed,
-		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds,
-		"train_loss": last.TrainLoss, "train_accuracy": nanToNil(last.TrainAcc), "test_loss": testLoss,
+	for k, v := range map[string]any{
+		"train_accuracy": nanToNil(last.TrainAcc), "test_loss": testLoss,
 		"accuracy": report.Accuracy, "macro_precision": report.MacroPrecision, "macro_recall": report.MacroRecall,
 		"macro_f1": report.MacroF1, "classes": report.Classes, "precision": report.Precision, "recall": report.Recall,
 		"f1": report.F1, "support": report.Support, "confusion": report.Confusion,
-	}); err != nil {
+	} {
+		metrics[k] = v
+	}
+	if err := writeMetricsJSON(filepath.Join(*out, "metrics.json"), metrics); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n%s on %s, %d epochs in %.1fs; evaluation loss %.4f\n\n", m.Spec, *dataName, p.Epochs, seconds, testLoss)
@@ -272,6 +323,60 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", *out)
+	return nil
+}
+
+// finishAutoencoder writes an autoencoder's test BCE and its reconstruction
+// grid: two test images of every class over their reconstructions.
+func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, metrics map[string]any, out, title string, seconds float64, stdout, log io.Writer) error {
+	bce, err := train.EvaluateReconstruction(m, test)
+	if err != nil {
+		return err
+	}
+	metrics["test_bce"] = bce
+	metrics["test_loss"] = bce
+	byClass := make([][]int, test.Classes())
+	for i, y := range test.Y {
+		if c := int(y); len(byClass[c]) < 2 {
+			byClass[c] = append(byClass[c], i)
+		}
+	}
+	var picks []int
+	for _, is := range byClass {
+		picks = append(picks, is...)
+	}
+	sample := test.Subset(picks)
+	b := m.Net.Params()[0].Value.Backend()
+	x, err := tensor.FromSlice(b, sample.X, sample.N, sample.Features)
+	if err != nil {
+		return err
+	}
+	defer x.Free()
+	y, err := m.Net.Forward(x)
+	if err != nil {
+		return err
+	}
+	rec, err := y.Data()
+	if err != nil {
+		return err
+	}
+	side := int(math.Sqrt(float64(test.Features)))
+	if side*side == test.Features {
+		origs, recs, labels := make([][]float32, sample.N), make([][]float32, sample.N), make([]string, sample.N)
+		for i := range origs {
+			origs[i] = sample.Row(i)
+			recs[i] = rec[i*test.Features : (i+1)*test.Features]
+			labels[i] = test.ClassNames[int(sample.Y[i])]
+		}
+		if err := figures.ReconstructionGrid(filepath.Join(out, "reconstructions.png"), origs, recs, labels, side, side, 3); err != nil {
+			return err
+		}
+	}
+	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s (%s), %d epochs in %.1fs; test binary cross-entropy %.4f\n", title, m.Spec, p.Epochs, seconds, bce)
+	fmt.Fprintf(log, "wrote %s/{model.safetensors,history.csv,curves.png,reconstructions.png,metrics.json}\n", out)
 	return nil
 }
 
