@@ -35,6 +35,7 @@ const usage = `usage: diynn <command> [flags]
 commands:
   train     train a classifier and write the model, history, curves and metrics
   eval      print the metrics of a saved model on a dataset
+  embed     write an autoencoder's latent vectors (CSV and .npy)
   backends  list the compiled-in backends and their devices
 
 Run 'diynn <command> -h' for the flags of a command.
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = trainCmd(args[1:], stdout, stderr)
 	case "eval":
 		err = evalCmd(args[1:], stdout, stderr)
+	case "embed":
+		err = embedCmd(args[1:], stdout, stderr)
 	case "backends":
 		err = backendsCmd(stdout)
 	case "-h", "-help", "--help", "help":

@@ -94,6 +94,17 @@ func TestTrainAutoencoder(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	code, stdout, stderr = runCLI("embed", "-model", filepath.Join(out, "model.safetensors"))
+	if code != 0 {
+		t.Fatalf("embed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	csv, _ := os.ReadFile(filepath.Join(out, "latents-test.csv"))
+	if lines := strings.Split(strings.TrimSpace(string(csv)), "\n"); lines[0] != "z0,z1,z2,label" || len(lines) != 31 {
+		t.Errorf("latents-test.csv: %d lines, header %q", len(lines), lines[0])
+	}
+	if st, err := os.Stat(filepath.Join(out, "latents-test.npy")); err != nil || st.Size() != 128+30*3*4 {
+		t.Errorf("latents-test.npy: %v %v", st, err)
+	}
 	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
 		"-task", "reconstruct", "-out", out)
 	if code != 2 || !strings.Contains(stderr, "-encoder") {

@@ -388,28 +388,12 @@ func nanToNil(v float64) any {
 }
 
 // writeMetricsJSON writes v as indented JSON, atomically.
-func writeMetricsJSON(path string, v any) (err error) {
+func writeMetricsJSON(path string, v any) error {
 	js, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(append(js, '\n')); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return writeFileAtomic(path, append(js, '\n'))
 }
 
 // isTerminal reports whether w is a character device, where a progress bar
@@ -421,6 +405,18 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// loadEvalData loads a dataset for evaluating a saved model: for an image
+// dataset only the files the split needs (kmnist's test file works alone).
+func loadEvalData(name, dir string, noDownload bool, split string, progress io.Writer) (tr, te *data.Dataset, err error) {
+	if name == "" {
+		return nil, nil, usagef("the model does not record its dataset: pass -data")
+	}
+	if _, isIDX := data.Sources[name]; isIDX {
+		return data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: split == "test"})
+	}
+	return loadData(name, dir, noDownload, false, 0, 1, progress)
 }
 
 func evalCmd(args []string, stdout, stderr io.Writer) error {
@@ -455,13 +451,7 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 			return usagef("the model does not record its dataset: pass -data")
 		}
 	}
-	var tr, te *data.Dataset
-	if _, isIDX := data.Sources[*dataName]; isIDX {
-		// Only the files the split needs: kmnist's test file works alone.
-		tr, te, err = data.Load(*dataName, data.Options{Dir: *dataDir, NoDownload: *noDownload, Progress: stderr, TestOnly: *split == "test"})
-	} else {
-		tr, te, err = loadData(*dataName, *dataDir, *noDownload, false, 0, 1, stderr)
-	}
+	tr, te, err := loadEvalData(*dataName, *dataDir, *noDownload, *split, stderr)
 	if err != nil {
 		return err
 	}

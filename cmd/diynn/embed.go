@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/npy"
+	"github.com/diynn/diynn/tensor"
+)
+
+// encode runs an autoencoder's encoder over d in batches and returns the
+// latent vectors (d.N rows of width k).
+func encode(m *model.Model, layers int, d *data.Dataset) ([]float32, int, error) {
+	enc, err := m.Encoder(layers)
+	if err != nil {
+		return nil, 0, err
+	}
+	b := m.Net.Params()[0].Value.Backend()
+	const batch = 1000
+	var out []float32
+	width := 0
+	for off := 0; off < d.N; off += batch {
+		n := min(batch, d.N-off)
+		x, err := tensor.FromSlice(b, d.X[off*d.Features:(off+n)*d.Features], n, d.Features)
+		if err != nil {
+			return nil, 0, err
+		}
+		z, err := enc.Forward(x)
+		if err != nil {
+			x.Free()
+			return nil, 0, err
+		}
+		v, err := z.Data()
+		x.Free()
+		if err != nil {
+			return nil, 0, err
+		}
+		width = z.Cols()
+		out = append(out, v...)
+	}
+	return out, width, nil
+}
+
+// encoderLayers reads how many layers make the encoder of a model saved by
+// `diynn train -task reconstruct`.
+func encoderLayers(meta map[string]string, path string) (int, error) {
+	if meta[model.MetaTask] != "reconstruct" {
+		return 0, usagef("%s is not an autoencoder (task %q): train one with -task reconstruct or an ae preset", path, meta[model.MetaTask])
+	}
+	k, err := strconv.Atoi(meta[model.MetaEncoder])
+	if err != nil || k <= 0 {
+		return 0, fmt.Errorf("%s: metadata %q = %q is not a layer count", path, model.MetaEncoder, meta[model.MetaEncoder])
+	}
+	return k, nil
+}
+
+func embedCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diynn embed", flag.ContinueOnError)
+	modelPath := fs.String("model", "", "an autoencoder's model.safetensors")
+	dataName := fs.String("data", "", "dataset (default: the one the model was trained on)")
+	dataDir := fs.String("data-dir", "", "directory with the dataset files")
+	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
+	split := fs.String("split", "test", "test or train")
+	out := fs.String("out", "", "output prefix: writes PREFIX.csv, PREFIX.npy and PREFIX-labels.npy (default: beside the model, latents-SPLIT)")
+	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *modelPath == "" {
+		return usagef("-model FILE is required")
+	}
+	if *split != "test" && *split != "train" {
+		return usagef("-split %q: want test or train", *split)
+	}
+	b, err := openBackend(*backendName, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, f, err := model.Load(b, *modelPath)
+	if err != nil {
+		return err
+	}
+	layers, err := encoderLayers(f.Metadata, *modelPath)
+	if err != nil {
+		return err
+	}
+	if *dataName == "" {
+		*dataName = f.Metadata["data"]
+	}
+	tr, te, err := loadEvalData(*dataName, *dataDir, *noDownload, *split, stderr)
+	if err != nil {
+		return err
+	}
+	d := te
+	if *split == "train" {
+		d = tr
+	}
+	if d.Features != m.Inputs {
+		return usagef("%s has %d features; the model takes %d", *dataName, d.Features, m.Inputs)
+	}
+	z, k, err := encode(m, layers, d)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = filepath.Join(filepath.Dir(*modelPath), "latents-"+*split)
+	}
+	if err := writeLatents(*out, z, k, d); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d latent vectors of %d values: %s.csv, %s.npy, %s-labels.npy\n", d.N, k, *out, *out, *out)
+	return nil
+}
+
+// writeLatents writes PREFIX.csv (z0…,label with class names), PREFIX.npy
+// (n×k float32) and PREFIX-labels.npy (n×1 class indices), each atomically.
+func writeLatents(prefix string, z []float32, k int, d *data.Dataset) error {
+	var csvBuf bytes.Buffer
+	w := bufio.NewWriter(&csvBuf)
+	for j := 0; j < k; j++ {
+		fmt.Fprintf(w, "z%d,", j)
+	}
+	w.WriteString("label\n")
+	for i := 0; i < d.N; i++ {
+		for _, v := range z[i*k : (i+1)*k] {
+			w.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 32))
+			w.WriteByte(',')
+		}
+		name := d.ClassNames[int(d.Y[i])]
+		if strings.ContainsAny(name, ",\"\n") {
+			name = strconv.Quote(name)
+		}
+		w.WriteString(name)
+		w.WriteByte('\n')
+	}
+	w.Flush()
+	var zBuf, yBuf bytes.Buffer
+	if err := npy.Write(&zBuf, z, d.N, k); err != nil {
+		return err
+	}
+	if err := npy.Write(&yBuf, d.Y, d.N, 1); err != nil {
+		return err
+	}
+	for path, b := range map[string][]byte{prefix + ".csv": csvBuf.Bytes(), prefix + ".npy": zBuf.Bytes(), prefix + "-labels.npy": yBuf.Bytes()} {
+		if err := writeFileAtomic(path, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it.
+func writeFileAtomic(path string, b []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(b); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
