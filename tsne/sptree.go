@@ -1,0 +1,164 @@
+package tsne
+
+import "math"
+
+// spTree is a space-partitioning tree over the embedding — a quadtree in
+// 2-D, an octree in 3-D — whose cells know their point count and centre of
+// mass, for the Barnes-Hut approximation of the repulsive forces.
+type spTree struct {
+	d     int
+	y     []float64
+	nodes []spNode
+}
+
+type spNode struct {
+	center, half [3]float64 // the cell
+	com          [3]float64 // centre of mass of its points
+	count        int
+	point        int32 // a leaf's point (-1 for an empty or inner cell)
+	child        int32 // first of 2^d children, -1 for a leaf
+}
+
+// maxDepth bounds subdivision: points closer than the cell width at this
+// depth share a leaf (and are treated as one location).
+const maxDepth = 40
+
+func newSPTree(y []float64, n, d int) *spTree {
+	t := &spTree{d: d, y: y, nodes: make([]spNode, 1, 2*n)}
+	lo, hi := [3]float64{}, [3]float64{}
+	for c := 0; c < d; c++ {
+		lo[c], hi[c] = math.Inf(1), math.Inf(-1)
+	}
+	for i := 0; i < n; i++ {
+		for c := 0; c < d; c++ {
+			lo[c] = math.Min(lo[c], y[i*d+c])
+			hi[c] = math.Max(hi[c], y[i*d+c])
+		}
+	}
+	root := spNode{point: -1, child: -1}
+	for c := 0; c < d; c++ {
+		root.center[c] = (lo[c] + hi[c]) / 2
+		root.half[c] = math.Max((hi[c]-lo[c])/2, 1e-5) * (1 + 1e-5)
+	}
+	t.nodes[0] = root
+	for i := 0; i < n; i++ {
+		t.insert(0, int32(i), 0)
+	}
+	return t
+}
+
+func (t *spTree) pointAt(i int32) []float64 { return t.y[int(i)*t.d : (int(i)+1)*t.d] }
+
+func (t *spTree) insert(at int, i int32, depth int) {
+	p := t.pointAt(i)
+	for {
+		node := &t.nodes[at]
+		// Update the centre of mass on the way down.
+		node.count++
+		for c := 0; c < t.d; c++ {
+			node.com[c] += (p[c] - node.com[c]) / float64(node.count)
+		}
+		if node.child < 0 {
+			if node.count == 1 {
+				node.point = i
+				return
+			}
+			if depth >= maxDepth || samePoint(t.pointAt(node.point), p) {
+				return // duplicates share the leaf
+			}
+			// Split: move the resident point into a child.
+			resident := node.point
+			node.point = -1
+			t.subdivide(at)
+			node = &t.nodes[at]
+			child := t.childFor(at, t.pointAt(resident))
+			cn := &t.nodes[child]
+			cn.count, cn.point = 1, resident
+			copy(cn.com[:t.d], t.pointAt(resident))
+		}
+		at = t.childFor(at, p)
+		depth++
+	}
+}
+
+func samePoint(a, b []float64) bool {
+	for c := range a {
+		if a[c] != b[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *spTree) subdivide(at int) {
+	first := int32(len(t.nodes))
+	parent := t.nodes[at]
+	for k := 0; k < 1<<t.d; k++ {
+		child := spNode{point: -1, child: -1}
+		for c := 0; c < t.d; c++ {
+			child.half[c] = parent.half[c] / 2
+			if k>>c&1 == 1 {
+				child.center[c] = parent.center[c] + child.half[c]
+			} else {
+				child.center[c] = parent.center[c] - child.half[c]
+			}
+		}
+		t.nodes = append(t.nodes, child)
+	}
+	t.nodes[at].child = first
+}
+
+func (t *spTree) childFor(at int, p []float64) int {
+	node := &t.nodes[at]
+	k := 0
+	for c := 0; c < t.d; c++ {
+		if p[c] > node.center[c] {
+			k |= 1 << c
+		}
+	}
+	return int(node.child) + k
+}
+
+// repulsion adds Σ_j q_ij²(y_i - y_j) over all j ≠ i to f, approximating a
+// cell by its centre of mass when its width over its distance is below
+// theta, and returns Σ_j q_ij, where q_ij = 1/(1+|y_i - y_j|²).
+func (t *spTree) repulsion(i int, yi []float64, theta float64, f []float64, stack *[]int32) float64 {
+	var sumQ float64
+	st := append((*stack)[:0], 0)
+	for len(st) > 0 {
+		at := st[len(st)-1]
+		st = st[:len(st)-1]
+		node := &t.nodes[at]
+		count := node.count
+		if count == 0 {
+			continue
+		}
+		var d2, width float64
+		for c := 0; c < t.d; c++ {
+			diff := yi[c] - node.com[c]
+			d2 += diff * diff
+			width = math.Max(width, 2*node.half[c])
+		}
+		if node.child >= 0 && width*width >= theta*theta*d2 {
+			for k := int32(0); k < 1<<t.d; k++ {
+				st = append(st, node.child+k)
+			}
+			continue
+		}
+		if node.child < 0 && node.point >= 0 && (int(node.point) == i || samePoint(t.pointAt(node.point), yi)) {
+			// A leaf at i's own location: its other points (duplicates of
+			// y_i) have q = 1 and no force.
+			sumQ += float64(count - 1)
+			continue
+		}
+		q := 1 / (1 + d2)
+		m := float64(count) * q
+		sumQ += m
+		m *= q
+		for c := 0; c < t.d; c++ {
+			f[c] += m * (yi[c] - node.com[c])
+		}
+	}
+	*stack = st
+	return sumQ
+}

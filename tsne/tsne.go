@@ -1,0 +1,482 @@
+// Package tsne embeds high-dimensional vectors in 2 or 3 dimensions with
+// t-SNE (van der Maaten & Hinton 2008), in its Barnes-Hut form (van der
+// Maaten 2014) for large inputs and exactly for small ones.
+//
+// Barnes-Hut t-SNE calibrates each point's Gaussian to the perplexity by
+// binary search over its 3·perplexity nearest neighbours (found with a
+// vantage-point tree), so the input affinities are sparse, and approximates
+// the repulsive forces with a 2^d-ary space-partitioning tree (a quadtree in
+// 2-D, an octree in 3-D). Optimisation follows the reference implementation:
+// early exaggeration, momentum 0.5 then 0.8, and per-coordinate gains.
+// Forces are computed on all cores; results do not depend on their number.
+//
+// No Go library offered Barnes-Hut t-SNE (those that exist are exact and
+// O(n²) in memory), hence this package.
+package tsne
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+)
+
+// Config holds t-SNE's parameters; zero values take the defaults noted.
+type Config struct {
+	Dims              int     // 2 or 3 (default 2)
+	Perplexity        float64 // default 30
+	Iters             int     // default 1000
+	Theta             float64 // Barnes-Hut accuracy, default 0.5; negative: exact t-SNE
+	EarlyExaggeration float64 // default 12
+	ExaggerationIters int     // default 250
+	LearningRate      float64 // default 200
+	Seed              uint64
+	Workers           int       // default GOMAXPROCS
+	Progress          io.Writer // the KL divergence every 50 iterations; nil is silent
+}
+
+// Result is an embedding.
+type Result struct {
+	Y    []float64 // n×Dims, row-major
+	Dims int
+	// KL is the Kullback-Leibler divergence of the final embedding: exact in
+	// exact mode; in Barnes-Hut mode computed over the sparse input
+	// affinities with the tree's estimate of the normalisation, as the
+	// reference implementation reports it.
+	KL float64
+}
+
+func (c *Config) defaults(n int) error {
+	if c.Dims == 0 {
+		c.Dims = 2
+	}
+	if c.Dims != 2 && c.Dims != 3 {
+		return fmt.Errorf("tsne: %d output dimensions: want 2 or 3", c.Dims)
+	}
+	if c.Perplexity == 0 {
+		c.Perplexity = 30
+	}
+	if c.Iters == 0 {
+		c.Iters = 1000
+	}
+	if c.Theta == 0 {
+		c.Theta = 0.5
+	}
+	if c.EarlyExaggeration == 0 {
+		c.EarlyExaggeration = 12
+	}
+	if c.ExaggerationIters == 0 {
+		c.ExaggerationIters = 250
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = 200
+	}
+	if c.Workers <= 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if !(c.Perplexity > 0) || c.Iters < 0 || !(c.LearningRate > 0) || !(c.EarlyExaggeration > 0) {
+		return fmt.Errorf("tsne: invalid parameters %+v", *c)
+	}
+	if n < 2 {
+		return fmt.Errorf("tsne: %d points: need at least 2", n)
+	}
+	if 3*c.Perplexity > float64(n-1) {
+		return fmt.Errorf("tsne: perplexity %g is too large for %d points (3·perplexity must be below n)", c.Perplexity, n)
+	}
+	return nil
+}
+
+// Run embeds the n rows of x (d values each).
+func Run(x []float64, n, d int, cfg Config) (*Result, error) {
+	if n <= 0 || d <= 0 || len(x) != n*d {
+		return nil, fmt.Errorf("tsne: %d values for %d points of %d dimensions", len(x), n, d)
+	}
+	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("tsne: value %d (point %d) is %v", i, i/d, v)
+		}
+	}
+	if err := cfg.defaults(n); err != nil {
+		return nil, err
+	}
+	x = normalize(x, n, d)
+	exact := cfg.Theta < 0
+	var p affinities
+	if exact {
+		p = exactAffinities(x, n, d, cfg.Perplexity)
+	} else {
+		p = sparseAffinities(x, n, d, cfg.Perplexity, cfg.Seed, cfg.Workers)
+	}
+	o := newOptimizer(n, cfg, p)
+	for it := 0; it < cfg.Iters; it++ {
+		if it == cfg.ExaggerationIters {
+			o.exaggeration = 1
+			o.momentum = 0.8
+		}
+		o.step(exact)
+		if cfg.Progress != nil && ((it+1)%50 == 0 || it == cfg.Iters-1) {
+			fmt.Fprintf(cfg.Progress, "iteration %4d: KL divergence %.4f\n", it+1, o.kl(exact))
+		}
+	}
+	return &Result{Y: o.y, Dims: cfg.Dims, KL: o.kl(exact)}, nil
+}
+
+// normalize centres the data and scales it into [-1, 1], as the reference
+// implementation does, so that the perplexity search starts from sensible
+// distances whatever the units.
+func normalize(x []float64, n, d int) []float64 {
+	out := make([]float64, len(x))
+	copy(out, x)
+	mean := make([]float64, d)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			mean[j] += out[i*d+j] / float64(n)
+		}
+	}
+	maxAbs := 0.0
+	for i := range out {
+		out[i] -= mean[i%d]
+		maxAbs = math.Max(maxAbs, math.Abs(out[i]))
+	}
+	if maxAbs > 0 {
+		for i := range out {
+			out[i] /= maxAbs
+		}
+	}
+	return out
+}
+
+// affinities is the symmetric input similarity matrix P (summing to 1) in
+// compressed sparse rows; exact mode stores every pair.
+type affinities struct {
+	rowStart []int
+	col      []int
+	val      []float64
+}
+
+// calibrate sets row[j] = exp(-beta·d2[j]) / Σ with beta found by binary
+// search so that the row's perplexity is perp, and returns the entropy.
+func calibrate(d2 []float64, perp float64, row []float64) float64 {
+	target := math.Log(perp)
+	beta, lo, hi := 1.0, math.Inf(-1), math.Inf(1)
+	var h float64
+	for iter := 0; iter < 200; iter++ {
+		var sum, dot float64
+		for j, v := range d2 {
+			row[j] = math.Exp(-beta * v)
+			sum += row[j]
+			dot += v * row[j]
+		}
+		if sum == 0 {
+			sum = math.SmallestNonzeroFloat64
+		}
+		h = beta*dot/sum + math.Log(sum)
+		diff := h - target
+		if math.Abs(diff) < 1e-5 {
+			break
+		}
+		if diff > 0 { // too flat: sharpen
+			lo = beta
+			if math.IsInf(hi, 1) {
+				beta *= 2
+			} else {
+				beta = (beta + hi) / 2
+			}
+		} else {
+			hi = beta
+			if math.IsInf(lo, -1) {
+				beta /= 2
+			} else {
+				beta = (beta + lo) / 2
+			}
+		}
+	}
+	var sum float64
+	for _, v := range row {
+		sum += v
+	}
+	if sum == 0 {
+		sum = math.SmallestNonzeroFloat64
+	}
+	for j := range row {
+		row[j] /= sum
+	}
+	return h
+}
+
+func sqDist(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		t := a[i] - b[i]
+		s += t * t
+	}
+	return s
+}
+
+// exactAffinities computes P over all pairs.
+func exactAffinities(x []float64, n, d int, perp float64) affinities {
+	cond := make([]float64, n*n)
+	d2 := make([]float64, n-1)
+	row := make([]float64, n-1)
+	for i := 0; i < n; i++ {
+		k := 0
+		for j := 0; j < n; j++ {
+			if j != i {
+				d2[k] = sqDist(x[i*d:(i+1)*d], x[j*d:(j+1)*d])
+				k++
+			}
+		}
+		calibrate(d2, perp, row)
+		k = 0
+		for j := 0; j < n; j++ {
+			if j != i {
+				cond[i*n+j] = row[k]
+				k++
+			}
+		}
+	}
+	p := affinities{rowStart: make([]int, n+1)}
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			if j != i {
+				p.col = append(p.col, j)
+				p.val = append(p.val, (cond[i*n+j]+cond[j*n+i])/(2*float64(n)))
+			}
+		}
+		p.rowStart[i+1] = len(p.col)
+	}
+	return p
+}
+
+// sparseAffinities computes P from each point's 3·perplexity nearest
+// neighbours and symmetrises it: P = (P_cond + P_condᵀ) / (2n).
+func sparseAffinities(x []float64, n, d int, perp float64, seed uint64, workers int) affinities {
+	k := min(n-1, int(3*perp))
+	vp := newVPTree(x, n, d, rand.New(rand.NewPCG(seed, 0x7e5e)))
+	nbr := make([]int, n*k)
+	cond := make([]float64, n*k)
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d2 := make([]float64, k)
+			s := vp.searcher(k + 1)
+			for i := lo; i < hi; i++ {
+				idx, dist := s.search(x[i*d : (i+1)*d])
+				m := 0
+				for j, q := range idx {
+					if q == i || m == k {
+						continue
+					}
+					nbr[i*k+m] = q
+					d2[m] = dist[j] * dist[j]
+					m++
+				}
+				calibrate(d2, perp, cond[i*k:(i+1)*k])
+			}
+		}()
+	}
+	wg.Wait()
+	// Symmetrise: gather both directions of every edge per row.
+	type edge struct {
+		j int
+		v float64
+	}
+	rows := make([][]edge, n)
+	for i := 0; i < n; i++ {
+		for m := 0; m < k; m++ {
+			j, v := nbr[i*k+m], cond[i*k+m]
+			rows[i] = append(rows[i], edge{j, v})
+			rows[j] = append(rows[j], edge{i, v})
+		}
+	}
+	p := affinities{rowStart: make([]int, n+1)}
+	seen := make(map[int]int)
+	for i := 0; i < n; i++ {
+		clear(seen)
+		start := len(p.col)
+		for _, e := range rows[i] {
+			if at, ok := seen[e.j]; ok {
+				p.val[at] += e.v
+				continue
+			}
+			seen[e.j] = len(p.col)
+			p.col = append(p.col, e.j)
+			p.val = append(p.val, e.v)
+		}
+		for a := start; a < len(p.col); a++ {
+			p.val[a] /= 2 * float64(n)
+		}
+		p.rowStart[i+1] = len(p.col)
+	}
+	return p
+}
+
+// optimizer is the gradient descent state.
+type optimizer struct {
+	n, dims      int
+	cfg          Config
+	p            affinities
+	y, update    []float64
+	gains, grad  []float64
+	exaggeration float64
+	momentum     float64
+	rep          []float64 // per-point repulsive forces
+	sumQ         []float64 // per-point contributions to Z
+}
+
+func newOptimizer(n int, cfg Config, p affinities) *optimizer {
+	o := &optimizer{n: n, dims: cfg.Dims, cfg: cfg, p: p, exaggeration: cfg.EarlyExaggeration, momentum: 0.5}
+	size := n * cfg.Dims
+	o.y, o.update, o.gains, o.grad = make([]float64, size), make([]float64, size), make([]float64, size), make([]float64, size)
+	o.rep, o.sumQ = make([]float64, size), make([]float64, n)
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x751e))
+	for i := range o.y {
+		o.y[i] = 1e-4 * rng.NormFloat64()
+		o.gains[i] = 1
+	}
+	return o
+}
+
+// parallel runs fn over [0, n) in one chunk per worker.
+func (o *optimizer) parallel(fn func(lo, hi int)) {
+	var wg sync.WaitGroup
+	chunk := (o.n + o.cfg.Workers - 1) / o.cfg.Workers
+	for lo := 0; lo < o.n; lo += chunk {
+		hi := min(lo+chunk, o.n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// gradient fills o.grad with dKL/dy (with the current exaggeration).
+func (o *optimizer) gradient(exact bool) {
+	d := o.dims
+	var tree *spTree
+	if !exact {
+		tree = newSPTree(o.y, o.n, d)
+	}
+	// Repulsion: per point, Σ_j q_ij²(y_i-y_j) and Σ_j q_ij (q_ij = 1/(1+|y_i-y_j|²)).
+	o.parallel(func(lo, hi int) {
+		stack := make([]int32, 0, 64)
+		for i := lo; i < hi; i++ {
+			f := o.rep[i*d : (i+1)*d]
+			clear(f)
+			yi := o.y[i*d : (i+1)*d]
+			if exact {
+				var s float64
+				for j := 0; j < o.n; j++ {
+					if j == i {
+						continue
+					}
+					q := 1 / (1 + sqDist(yi, o.y[j*d:(j+1)*d]))
+					s += q
+					for c := 0; c < d; c++ {
+						f[c] += q * q * (yi[c] - o.y[j*d+c])
+					}
+				}
+				o.sumQ[i] = s
+			} else {
+				o.sumQ[i] = tree.repulsion(i, yi, o.cfg.Theta, f, &stack)
+			}
+		}
+	})
+	var z float64
+	for _, s := range o.sumQ { // in order: the result does not depend on the workers
+		z += s
+	}
+	// Attraction from the sparse P, then the gradient.
+	o.parallel(func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yi := o.y[i*d : (i+1)*d]
+			g := o.grad[i*d : (i+1)*d]
+			clear(g)
+			for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
+				j := o.p.col[a]
+				q := 1 / (1 + sqDist(yi, o.y[j*d:(j+1)*d]))
+				m := o.exaggeration * o.p.val[a] * q
+				for c := 0; c < d; c++ {
+					g[c] += m * (yi[c] - o.y[j*d+c])
+				}
+			}
+			for c := 0; c < d; c++ {
+				g[c] = 4 * (g[c] - o.rep[i*d+c]/z)
+			}
+		}
+	})
+}
+
+// step applies one update with momentum and gains, then recentres.
+func (o *optimizer) step(exact bool) {
+	o.gradient(exact)
+	eta := o.cfg.LearningRate
+	for i, g := range o.grad {
+		if (g > 0) != (o.update[i] > 0) {
+			o.gains[i] += 0.2
+		} else {
+			o.gains[i] *= 0.8
+		}
+		o.gains[i] = math.Max(o.gains[i], 0.01)
+		o.update[i] = o.momentum*o.update[i] - eta*o.gains[i]*g
+		o.y[i] += o.update[i]
+	}
+	d := o.dims
+	for c := 0; c < d; c++ {
+		var mean float64
+		for i := 0; i < o.n; i++ {
+			mean += o.y[i*d+c]
+		}
+		mean /= float64(o.n)
+		for i := 0; i < o.n; i++ {
+			o.y[i*d+c] -= mean
+		}
+	}
+}
+
+// kl returns KL(P‖Q) for the current embedding, without exaggeration.
+func (o *optimizer) kl(exact bool) float64 {
+	d := o.dims
+	var z float64
+	if exact {
+		for i := 0; i < o.n; i++ {
+			for j := 0; j < o.n; j++ {
+				if i != j {
+					z += 1 / (1 + sqDist(o.y[i*d:(i+1)*d], o.y[j*d:(j+1)*d]))
+				}
+			}
+		}
+	} else {
+		tree := newSPTree(o.y, o.n, d)
+		o.parallel(func(lo, hi int) {
+			stack := make([]int32, 0, 64)
+			f := make([]float64, d)
+			for i := lo; i < hi; i++ {
+				o.sumQ[i] = tree.repulsion(i, o.y[i*d:(i+1)*d], o.cfg.Theta, f, &stack)
+			}
+		})
+		for _, s := range o.sumQ {
+			z += s
+		}
+	}
+	var kl float64
+	for i := 0; i < o.n; i++ {
+		for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
+			pij := o.p.val[a]
+			if pij <= 0 {
+				continue
+			}
+			q := 1 / (1 + sqDist(o.y[i*d:(i+1)*d], o.y[o.p.col[a]*d:(o.p.col[a]+1)*d])) / z
+			kl += pij * math.Log(pij/math.Max(q, math.SmallestNonzeroFloat64))
+		}
+	}
+	return kl
+}

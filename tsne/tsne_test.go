@@ -1,0 +1,234 @@
+package tsne
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+// clusters returns n points in d dimensions around k well-separated centres.
+func clusters(n, d, k int, seed uint64) ([]float64, []int) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	centres := make([]float64, k*d)
+	for i := range centres {
+		centres[i] = 10 * rng.NormFloat64()
+	}
+	x, labels := make([]float64, n*d), make([]int, n)
+	for i := 0; i < n; i++ {
+		c := i % k
+		labels[i] = c
+		for j := 0; j < d; j++ {
+			x[i*d+j] = centres[c*d+j] + rng.NormFloat64()
+		}
+	}
+	return x, labels
+}
+
+func TestVPTreeFindsTheNearestNeighbours(t *testing.T) {
+	for _, n := range []int{1, 7, 33, 257} {
+		x, _ := clusters(n, 5, 3, uint64(n))
+		vp := newVPTree(x, n, 5, rand.New(rand.NewPCG(1, 1)))
+		k := min(n, 10)
+		s := vp.searcher(k)
+		for i := 0; i < n; i++ {
+			idx, dist := s.search(x[i*5 : (i+1)*5])
+			want := make([]float64, n)
+			for j := range want {
+				want[j] = math.Sqrt(sqDist(x[i*5:(i+1)*5], x[j*5:(j+1)*5]))
+			}
+			sort.Float64s(want)
+			if len(idx) != k {
+				t.Fatalf("n=%d: %d neighbours, want %d", n, len(idx), k)
+			}
+			for m := range dist {
+				if math.Abs(dist[m]-want[m]) > 1e-12 {
+					t.Fatalf("n=%d point %d: neighbour %d at %v, brute force says %v", n, i, m, dist[m], want[m])
+				}
+			}
+		}
+	}
+}
+
+func TestCalibrationHitsThePerplexity(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, perp := range []float64{2, 5, 30} {
+		d2 := make([]float64, 100)
+		for i := range d2 {
+			d2[i] = rng.Float64() * 10
+		}
+		row := make([]float64, len(d2))
+		calibrate(d2, perp, row)
+		var h, sum float64
+		for _, p := range row {
+			sum += p
+			if p > 0 {
+				h -= p * math.Log(p)
+			}
+		}
+		if math.Abs(sum-1) > 1e-12 || math.Abs(math.Exp(h)-perp) > 1e-3*perp {
+			t.Errorf("perplexity %v: row sums to %v, perplexity %v", perp, sum, math.Exp(h))
+		}
+	}
+}
+
+// klOf is the exact KL divergence of an embedding y for affinities p.
+func klOf(p affinities, y []float64, n, d int) float64 {
+	var z float64
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			if i != j {
+				z += 1 / (1 + sqDist(y[i*d:(i+1)*d], y[j*d:(j+1)*d]))
+			}
+		}
+	}
+	var kl float64
+	for i := 0; i < n; i++ {
+		for a := p.rowStart[i]; a < p.rowStart[i+1]; a++ {
+			j := p.col[a]
+			q := 1 / (1 + sqDist(y[i*d:(i+1)*d], y[j*d:(j+1)*d])) / z
+			kl += p.val[a] * math.Log(p.val[a]/q)
+		}
+	}
+	return kl
+}
+
+// The exact gradient against central differences of the KL divergence,
+// and the Barnes-Hut gradient (theta small) against the exact one.
+func TestGradients(t *testing.T) {
+	for _, dims := range []int{2, 3} {
+		const n, d = 40, 6
+		x, _ := clusters(n, d, 3, 9)
+		cfg := Config{Dims: dims, Perplexity: 5, Workers: 3}
+		if err := cfg.defaults(n); err != nil {
+			t.Fatal(err)
+		}
+		p := exactAffinities(normalize(x, n, d), n, d, cfg.Perplexity)
+		o := newOptimizer(n, cfg, p)
+		rng := rand.New(rand.NewPCG(4, 4))
+		for i := range o.y {
+			o.y[i] = rng.NormFloat64()
+		}
+		o.exaggeration = 1
+		o.gradient(true)
+		const h = 1e-6
+		for i := range o.y {
+			orig := o.y[i]
+			o.y[i] = orig + h
+			up := klOf(p, o.y, n, dims)
+			o.y[i] = orig - h
+			down := klOf(p, o.y, n, dims)
+			o.y[i] = orig
+			if num := (up - down) / (2 * h); math.Abs(num-o.grad[i]) > 1e-6+1e-4*math.Abs(num) {
+				t.Fatalf("%d-D: exact gradient[%d] = %v, central difference %v", dims, i, o.grad[i], num)
+			}
+		}
+		exact := append([]float64(nil), o.grad...)
+		o.cfg.Theta = 0.05
+		o.gradient(false)
+		var diff, norm float64
+		for i := range exact {
+			diff += (o.grad[i] - exact[i]) * (o.grad[i] - exact[i])
+			norm += exact[i] * exact[i]
+		}
+		if rel := math.Sqrt(diff / norm); rel > 0.01 {
+			t.Errorf("%d-D: Barnes-Hut gradient differs from the exact one by %.3g relative", dims, rel)
+		}
+	}
+}
+
+// knnAgreement is the fraction of points whose nearest neighbour in y has
+// the same label.
+func knnAgreement(y []float64, n, d int, labels []int) float64 {
+	right := 0
+	for i := 0; i < n; i++ {
+		best, bestD := -1, math.Inf(1)
+		for j := 0; j < n; j++ {
+			if j != i {
+				if dd := sqDist(y[i*d:(i+1)*d], y[j*d:(j+1)*d]); dd < bestD {
+					best, bestD = j, dd
+				}
+			}
+		}
+		if labels[best] == labels[i] {
+			right++
+		}
+	}
+	return float64(right) / float64(n)
+}
+
+// Barnes-Hut against exact t-SNE on the same small input: both separate the
+// clusters, and their KL divergences agree.
+func TestBarnesHutMatchesExact(t *testing.T) {
+	const n, d = 300, 10
+	x, labels := clusters(n, d, 4, 5)
+	for _, dims := range []int{2, 3} {
+		ex, err := Run(x, n, d, Config{Dims: dims, Perplexity: 20, Iters: 500, Theta: -1, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bh, err := Run(x, n, d, Config{Dims: dims, Perplexity: 20, Iters: 500, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d-D: KL exact %.4f, Barnes-Hut %.4f", dims, ex.KL, bh.KL)
+		for name, r := range map[string]*Result{"exact": ex, "Barnes-Hut": bh} {
+			if a := knnAgreement(r.Y, n, dims, labels); a < 0.98 {
+				t.Errorf("%d-D %s: nearest neighbours share a label for %.3f of points", dims, name, a)
+			}
+		}
+		// The sparse P keeps most of the mass of the exact P, so the KLs are
+		// close but not equal.
+		if math.Abs(bh.KL-ex.KL) > 0.25*ex.KL+0.05 {
+			t.Errorf("%d-D: KL %.4f (Barnes-Hut) vs %.4f (exact)", dims, bh.KL, ex.KL)
+		}
+	}
+}
+
+func TestDeterministicAcrossWorkers(t *testing.T) {
+	const n, d = 200, 5
+	x, _ := clusters(n, d, 3, 6)
+	a, _ := Run(x, n, d, Config{Perplexity: 10, Iters: 100, Seed: 2, Workers: 1})
+	b, _ := Run(x, n, d, Config{Perplexity: 10, Iters: 100, Seed: 2, Workers: 4})
+	for i := range a.Y {
+		if a.Y[i] != b.Y[i] {
+			t.Fatalf("Y[%d] = %v with 1 worker, %v with 4", i, a.Y[i], b.Y[i])
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, c := range []struct {
+		x    []float64
+		n, d int
+		cfg  Config
+	}{
+		{[]float64{1, 2, 3}, 2, 2, Config{}},
+		{[]float64{1, math.NaN()}, 2, 1, Config{Perplexity: 0.1}},
+		{make([]float64, 20), 10, 2, Config{Perplexity: 30}},
+		{make([]float64, 20), 10, 2, Config{Dims: 4, Perplexity: 1}},
+	} {
+		if _, err := Run(c.x, c.n, c.d, c.cfg); err == nil {
+			t.Errorf("Run(%v, %d, %d, %+v) succeeded", c.x, c.n, c.d, c.cfg)
+		}
+	}
+}
+
+// Identical points (as latent codes can be) must not make the tree recurse
+// forever or the forces blow up.
+func TestDuplicatePoints(t *testing.T) {
+	const n, d = 120, 3
+	x, _ := clusters(n, d, 2, 8)
+	for i := 0; i < 40; i++ {
+		copy(x[i*d:(i+1)*d], x[:d])
+	}
+	r, err := Run(x, n, d, Config{Perplexity: 10, Iters: 200, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range r.Y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Fatal("non-finite embedding")
+		}
+	}
+}
