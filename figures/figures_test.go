@@ -60,3 +60,22 @@ func TestReconstructionGrid(t *testing.T) {
 		t.Error("mismatched inputs accepted")
 	}
 }
+
+func TestScatter(t *testing.T) {
+	dir := t.TempDir()
+	y2 := []float64{0, 0, 1, 1, 2, 0, 3, 1}
+	y3 := []float64{0, 0, 0, 1, 1, 1, 2, 0, 1, 3, 1, 0}
+	labels := []int{0, 1, 1, 0}
+	if err := Scatter(filepath.Join(dir, "a.png"), "2-D", y2, 2, labels, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Scatter(filepath.Join(dir, "b.png"), "3-D", y3, 3, labels, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if w, h := decode(t, filepath.Join(dir, "b.png")); w <= h {
+		t.Errorf("3-D scatter is %d×%d, want two views side by side", w, h)
+	}
+	if err := Scatter(filepath.Join(dir, "c.png"), "bad", y2, 2, []int{0, 5, 1, 0}, []string{"a", "b"}); err == nil {
+		t.Error("a label out of range was accepted")
+	}
+}

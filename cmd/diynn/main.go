@@ -36,6 +36,7 @@ commands:
   train     train a classifier and write the model, history, curves and metrics
   eval      print the metrics of a saved model on a dataset
   embed     write an autoencoder's latent vectors (CSV and .npy)
+  tsne      map vectors from a CSV to 2-D or 3-D with Barnes-Hut t-SNE and plot them
   backends  list the compiled-in backends and their devices
 
 Run 'diynn <command> -h' for the flags of a command.
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = evalCmd(args[1:], stdout, stderr)
 	case "embed":
 		err = embedCmd(args[1:], stdout, stderr)
+	case "tsne":
+		err = tsneCmd(args[1:], stdout, stderr)
 	case "backends":
 		err = backendsCmd(stdout)
 	case "-h", "-help", "--help", "help":

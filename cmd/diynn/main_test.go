@@ -105,6 +105,20 @@ func TestTrainAutoencoder(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(out, "latents-test.npy")); err != nil || st.Size() != 128+30*3*4 {
 		t.Errorf("latents-test.npy: %v %v", st, err)
 	}
+	for _, dims := range []string{"2", "3"} {
+		code, stdout, stderr = runCLI("tsne", "-in", filepath.Join(out, "latents-test.csv"), "-dims", dims, "-perplexity", "5",
+			"-iters", "300", "-quiet")
+		if code != 0 || !strings.Contains(stdout, "KL divergence") {
+			t.Fatalf("tsne -dims %s: exit %d\n%s\n%s", dims, code, stdout, stderr)
+		}
+		if _, err := os.Stat(filepath.Join(out, "tsne-"+dims+"d.png")); err != nil {
+			t.Error(err)
+		}
+	}
+	code, _, stderr = runCLI("tsne", "-in", filepath.Join(out, "latents-test.csv"), "-perplexity", "30")
+	if code != 2 || !strings.Contains(stderr, "too large") {
+		t.Errorf("perplexity 30 for 30 points: exit %d, %s", code, stderr)
+	}
 	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
 		"-task", "reconstruct", "-out", out)
 	if code != 2 || !strings.Contains(stderr, "-encoder") {
