@@ -119,6 +119,16 @@ func TestTrainAutoencoder(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "too large") {
 		t.Errorf("perplexity 30 for 30 points: exit %d, %s", code, stderr)
 	}
+	for _, features := range []string{"recon", "latent"} {
+		code, stdout, stderr = runCLI("train", "-data", "iris", "-model", "iris-mlp", "-epochs", "5",
+			"-preprocess", filepath.Join(out, "model.safetensors"), "-features", features, "-out", filepath.Join(out, features))
+		if code != 0 || !strings.Contains(stdout, "features: "+features) {
+			t.Fatalf("-features %s: exit %d\n%s\n%s", features, code, stdout, stderr)
+		}
+	}
+	if features := "latent"; !strings.Contains(stdout, "linear(3,10)") {
+		t.Errorf("-features %s did not adapt the first layer to the 3-value codes:\n%s", features, stdout)
+	}
 	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
 		"-task", "reconstruct", "-out", out)
 	if code != 2 || !strings.Contains(stderr, "-encoder") {

@@ -142,6 +142,8 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	quiet := fs.Bool("quiet", false, "print only the final metrics")
 	taskFlag := fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)")
 	encoder := fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)")
+	preprocessModel := fs.String("preprocess", "", "an autoencoder's model.safetensors: train on its reconstructions or latent codes (see -features)")
+	features := fs.String("features", "recon", "with -preprocess: recon or latent (the classifier's first layer then takes the latent width)")
 	reportSettings := fs.Bool("report", false, "train with the report's settings for the preset (learning rate, optimizer, schedule, epochs) instead of ours")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -227,6 +229,17 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *testOnly, *val, *seed, log)
 	if err != nil {
 		return err
+	}
+	if *preprocessModel != "" {
+		if err := preprocess(b, *preprocessModel, *features, trainSet, testSet); err != nil {
+			return err
+		}
+		if *features == "latent" {
+			if p.Spec, err = withInputs(p.Spec, trainSet.Features); err != nil {
+				return usageError{err.Error()}
+			}
+		}
+		fmt.Fprintf(log, "features: %s of %s (%d values per sample)\n", *features, *preprocessModel, trainSet.Features)
 	}
 	m, err := model.Build(b, p.Spec, rand.New(rand.NewPCG(*seed, 0)))
 	if err != nil {

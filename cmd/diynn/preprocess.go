@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/tensor"
+)
+
+// preprocess replaces the features of train and test by an autoencoder's
+// reconstructions ("recon") or latent codes ("latent"), for the report's
+// preprocessing experiment (Table 5).
+func preprocess(b backend.Backend, path, features string, sets ...*data.Dataset) error {
+	if features != "recon" && features != "latent" {
+		return usagef("-features %q: want recon or latent", features)
+	}
+	ae, f, err := model.Load(b, path)
+	if err != nil {
+		return err
+	}
+	layers, err := encoderLayers(f.Metadata, path)
+	if err != nil {
+		return err
+	}
+	for _, d := range sets {
+		if d == nil {
+			continue
+		}
+		if d.Features != ae.Inputs {
+			return usagef("-preprocess %s takes %d features; %s has %d", path, ae.Inputs, d.Name, d.Features)
+		}
+		var out []float32
+		var width int
+		if features == "latent" {
+			out, width, err = encode(ae, layers, d)
+		} else {
+			out, width, err = reconstruct(ae, d)
+		}
+		if err != nil {
+			return err
+		}
+		d.X, d.Features = out, width
+	}
+	return nil
+}
+
+// reconstruct runs the whole autoencoder over d in batches.
+func reconstruct(m *model.Model, d *data.Dataset) ([]float32, int, error) {
+	b := m.Net.Params()[0].Value.Backend()
+	const batch = 1000
+	out := make([]float32, 0, len(d.X))
+	for off := 0; off < d.N; off += batch {
+		n := min(batch, d.N-off)
+		x, err := tensor.FromSlice(b, d.X[off*d.Features:(off+n)*d.Features], n, d.Features)
+		if err != nil {
+			return nil, 0, err
+		}
+		y, err := m.Net.Forward(x)
+		if err != nil {
+			x.Free()
+			return nil, 0, err
+		}
+		v, err := y.Data()
+		x.Free()
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v...)
+	}
+	return out, m.Outputs, nil
+}
+
+// withInputs rewrites a spec so that its first linear layer takes n inputs:
+// a preset classifier for images then runs on latent codes.
+func withInputs(spec string, n int) (string, error) {
+	layers, err := model.Parse(spec)
+	if err != nil {
+		return "", err
+	}
+	for i, l := range layers {
+		if l.Kind == "linear" {
+			layers[i].Args[0] = float64(n)
+			return model.Format(layers), nil
+		}
+	}
+	return "", fmt.Errorf("spec %q has no linear layer", spec)
+}
