@@ -157,3 +157,43 @@ func TestTrainingLearnsXOR(t *testing.T) {
 		t.Errorf("XOR loss went from %v to %v, want under 0.2", first, last)
 	}
 }
+
+// A tied decoder shares the encoder's weight matrix: an update driven only
+// by the decoder's gradient moves the encoder's weights.
+func TestTiedDecoderUpdatesEncoderWeights(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(7, 7))
+	enc, _ := nn.NewLinear(b, 5, 3, nn.InitDefault, rng)
+	dec, _ := nn.NewTiedLinear(enc, rng)
+	before, _ := enc.W.Value.Data()
+	h, _ := tensor.Uniform(b, rng, -1, 1, 4, 3)
+	target, _ := tensor.Uniform(b, rng, 0, 1, 4, 5)
+	out, err := dec.Forward(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := nn.MSELoss()
+	if _, err := loss.Forward(out, target); err != nil {
+		t.Fatal(err)
+	}
+	nn.ZeroGrad(enc.Params())
+	if _, err := dec.Backward(h, loss.Backward()); err != nil {
+		t.Fatal(err)
+	}
+	if err := nn.NewSGD(0.5).Step(enc.Params()); err != nil { // the encoder's own parameters only
+		t.Fatal(err)
+	}
+	after, _ := enc.W.Value.Data()
+	moved := 0
+	for i := range before {
+		if before[i] != after[i] {
+			moved++
+		}
+	}
+	if moved != len(before) {
+		t.Errorf("%d of %d encoder weights moved after a decoder-only update", moved, len(before))
+	}
+	if len(dec.Params()) != 1 {
+		t.Errorf("the decoder owns %d parameters, want only its bias", len(dec.Params()))
+	}
+}

@@ -72,6 +72,7 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	split := fs.String("split", "test", "test or train")
 	out := fs.String("out", "", "output prefix: writes PREFIX.csv, PREFIX.npy and PREFIX-labels.npy (default: beside the model, latents-SPLIT)")
 	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	limit := fs.Int("limit", 0, "embed a seeded sample of at most N samples")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -107,6 +108,9 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if d.Features != m.Inputs {
 		return usagef("%s has %d features; the model takes %d", *dataName, d.Features, m.Inputs)
+	}
+	if *limit > 0 {
+		d = sample(d, *limit, 1)
 	}
 	z, k, err := encode(m, layers, d)
 	if err != nil {

@@ -37,6 +37,7 @@ commands:
   eval      print the metrics of a saved model on a dataset
   embed     write an autoencoder's latent vectors (CSV and .npy)
   tsne      map vectors from a CSV to 2-D or 3-D with Barnes-Hut t-SNE and plot them
+  reproduce run the report's experiments 1-4 and write their tables and figures
   backends  list the compiled-in backends and their devices
 
 Run 'diynn <command> -h' for the flags of a command.
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = embedCmd(args[1:], stdout, stderr)
 	case "tsne":
 		err = tsneCmd(args[1:], stdout, stderr)
+	case "reproduce":
+		err = reproduceCmd(args[1:], stdout, stderr)
 	case "backends":
 		err = backendsCmd(stdout)
 	case "-h", "-help", "--help", "help":

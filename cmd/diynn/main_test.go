@@ -135,3 +135,37 @@ func TestTrainAutoencoder(t *testing.T) {
 		t.Errorf("missing -encoder: exit %d, %s", code, stderr)
 	}
 }
+
+// TestReproduceQuick runs the whole pipeline small, as CI does, and checks
+// that every table and figure is produced.
+func TestReproduceQuick(t *testing.T) {
+	if os.Getenv("DIYNN_DATA") == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("DIYNN_DATA is not set in CI")
+		}
+		t.Skip("DIYNN_DATA not set")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	out := filepath.Join(t.TempDir(), "repro")
+	code, stdout, stderr := runCLI("reproduce", "-quick", "-out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, lastLines(stdout, 20), stderr)
+	}
+	readme, err := os.ReadFile(filepath.Join(out, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Table 2", "Table 3", "Table 4", "Table 5", "| ae4 |", "| ae2 latent |"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	for _, f := range []string{"exp1-dots/curves.png", "exp2-fmnist-relu/confusion.png", "exp3-ae2/reconstructions.png",
+		"exp3-ae1-report/metrics.json", "exp4-ae2-tsne-2d.png", "exp4-ae4-tsne-3d.png", "exp4-ae2-latents.npy", "exp5-latent/metrics.json"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

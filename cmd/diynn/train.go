@@ -139,6 +139,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)")
 	resume := fs.Bool("resume", false, "continue from OUT/checkpoint.safetensors if it exists")
 	trainMetrics := fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch")
+	limit := fs.Int("limit", 0, "use a seeded sample of at most N training and N/5 evaluation samples (quick runs)")
 	quiet := fs.Bool("quiet", false, "print only the final metrics")
 	taskFlag := fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)")
 	encoder := fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)")
@@ -229,6 +230,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *testOnly, *val, *seed, log)
 	if err != nil {
 		return err
+	}
+	if *limit > 0 {
+		trainSet, testSet = sample(trainSet, *limit, *seed), sample(testSet, max(*limit/5, 1), *seed)
 	}
 	if *preprocessModel != "" {
 		if err := preprocess(b, *preprocessModel, *features, trainSet, testSet); err != nil {
@@ -418,6 +422,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// sample returns a seeded random subset of at most n samples of d.
+func sample(d *data.Dataset, n int, seed uint64) *data.Dataset {
+	if d == nil || d.N <= n {
+		return d
+	}
+	return d.Subset(rand.New(rand.NewPCG(seed, 3)).Perm(d.N)[:n])
 }
 
 // loadEvalData loads a dataset for evaluating a saved model: for an image

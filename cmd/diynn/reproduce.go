@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The report's published numbers that `diynn reproduce` sets beside ours.
+var (
+	reportBCE = map[string]float64{"ae1": 0.40, "ae2": 0.277, "ae3": 0.27, "ae4": 0.313}
+	// The issue lists the report's t-SNE KL divergences as
+	// "1.201 / 2.016 / 1.341 / 1.210" for the ae2 and ae4 latents in 2-D
+	// and 3-D; we read them in that order: ae2 2-D, ae2 3-D, ae4 2-D, ae4 3-D.
+	reportKL = map[string]float64{"ae2-2d": 1.201, "ae2-3d": 2.016, "ae4-2d": 1.341, "ae4-3d": 1.210}
+)
+
+// reproducer runs subcommands into a directory, logging each.
+type reproducer struct {
+	dir      string
+	quick    bool
+	common   []string // -data-dir, -backend
+	progress io.Writer
+}
+
+// step runs `diynn args…` with its output in DIR/logs/NAME.log.
+func (r *reproducer) step(name string, args ...string) (string, error) {
+	fmt.Fprintf(r.progress, "  %-28s diynn %s\n", name, strings.Join(args, " "))
+	start := time.Now()
+	var out bytes.Buffer
+	code := run(args, &out, &out)
+	logPath := filepath.Join(r.dir, "logs", name+".log")
+	if err := writeFileAtomic(logPath, out.Bytes()); err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return "", fmt.Errorf("%s failed (exit %d); see %s:\n%s", name, code, logPath, lastLines(out.String(), 5))
+	}
+	fmt.Fprintf(r.progress, "  %-28s done in %.0fs\n", "", time.Since(start).Seconds())
+	return out.String(), nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func readMetrics(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	return m, json.Unmarshal(b, &m)
+}
+
+func num(m map[string]any, key string) float64 {
+	if v, ok := m[key].(float64); ok {
+		return v
+	}
+	return math.NaN()
+}
+
+func f4(v float64) string {
+	if math.IsNaN(v) {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', 4, 64)
+}
+
+var klLine = regexp.MustCompile(`KL divergence ([0-9.]+);`)
+
+func reproduceCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diynn reproduce", flag.ContinueOnError)
+	out := fs.String("out", "runs/reproduce", "directory for every run, figure and the summary README.md")
+	quick := fs.Bool("quick", false, "a small version of the same pipeline (subsets, few epochs and iterations): minutes instead of hours")
+	dataDir := fs.String("data-dir", "", "directory with the dataset files")
+	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	reportSettings := fs.Bool("report-settings", true, "also train the autoencoders with the report's settings")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	r := &reproducer{dir: *out, quick: *quick, common: []string{"-backend", *backendName}, progress: stdout}
+	if *dataDir != "" {
+		r.common = append(r.common, "-data-dir", *dataDir)
+	}
+	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
+		return err
+	}
+	// Quick mode: seeded subsets, two epochs, short t-SNE runs.
+	trainExtra, aeExtra := []string{}, []string{}
+	tsneIters, tsnePoints := "3000", ""
+	if *quick {
+		trainExtra = []string{"-limit", "3000", "-epochs", "2"}
+		aeExtra = []string{"-limit", "3000", "-epochs", "2"}
+		tsneIters, tsnePoints = "300", "600"
+	}
+	train := func(name string, args ...string) (map[string]any, error) {
+		dir := filepath.Join(*out, name)
+		full := append(append([]string{"train", "-quiet", "-out", dir}, r.common...), args...)
+		if _, err := r.step(name, full...); err != nil {
+			return nil, err
+		}
+		return readMetrics(filepath.Join(dir, "metrics.json"))
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "# diynn reproduce\n\nWritten by `diynn reproduce -out %s%s` on %s. Each run's outputs are in its folder, its log in `logs/`.\n\n",
+		*out, map[bool]string{true: " -quick", false: ""}[*quick], time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	if *quick {
+		md.WriteString("**Quick mode**: subsets of 3000 training and 600 evaluation samples, 2 epochs, t-SNE on 600 points for 300 iterations. The numbers show that the pipeline works, not what the models reach.\n\n")
+	}
+
+	// Experiment 1: a two-layer network on synthetic 2-D data.
+	fmt.Fprintln(stdout, "experiment 1: two-layer network on synthetic dots")
+	m1, err := train("exp1-dots", append([]string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-lr", "0.01"}, trainExtra...)...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&md, "## Experiment 1: two-layer network on dots\n\nFour Gaussian blobs, `linear(2,16) tanh linear(16,4)`: test accuracy %s.\n\n![curves](exp1-dots/curves.png)\n\n", f4(num(m1, "accuracy")))
+
+	// Experiment 2 (Table 2): the classifiers.
+	fmt.Fprintln(stdout, "experiment 2: classifiers (Table 2)")
+	md.WriteString("## Table 2: classifiers (our defaults)\n\n| model | data | accuracy | macro F1 | macro precision | macro recall | train loss | test loss |\n|---|---|---|---|---|---|---|---|\n")
+	for _, c := range []struct{ name, data string }{{"iris-mlp", "iris"}, {"fmnist-tanh", "fashion-mnist"}, {"fmnist-relu", "fashion-mnist"}, {"kmnist-relu", "kmnist"}} {
+		args := append([]string{"-data", c.data, "-model", c.name}, trainExtra...)
+		if c.data == "kmnist" {
+			args = append(args, "-test-only")
+		}
+		if c.data == "iris" {
+			args = []string{"-data", "iris", "-model", c.name}
+			if *quick {
+				args = append(args, "-epochs", "20")
+			}
+		}
+		m, err := train("exp2-"+c.name, args...)
+		if err != nil {
+			return err
+		}
+		data := c.data
+		if c.data == "kmnist" {
+			data += " (test file only, 80/20)"
+		}
+		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name, data, f4(num(m, "accuracy")), f4(num(m, "macro_f1")),
+			f4(num(m, "macro_precision")), f4(num(m, "macro_recall")), f4(num(m, "train_loss")), f4(num(m, "test_loss")))
+	}
+	md.WriteString("\nThe report's Table 2 values and settings are not available to this program; see docs/RESULTS.md.\n\n![fmnist-relu](exp2-fmnist-relu/confusion.png)\n\n")
+
+	// Experiment 3 (Table 3): the autoencoders.
+	fmt.Fprintln(stdout, "experiment 3: autoencoders (Table 3)")
+	md.WriteString("## Table 3: autoencoders, test binary cross-entropy\n\n| model | ours | report's settings, our run | report |\n|---|---|---|---|\n")
+	for _, ae := range []string{"ae1", "ae2", "ae3", "ae4"} {
+		ours, err := train("exp3-"+ae, append([]string{"-data", "fashion-mnist", "-model", ae}, aeExtra...)...)
+		if err != nil {
+			return err
+		}
+		theirs := math.NaN()
+		if *reportSettings {
+			m, err := train("exp3-"+ae+"-report", append([]string{"-data", "fashion-mnist", "-model", ae, "-report"}, aeExtra...)...)
+			if err != nil {
+				return err
+			}
+			theirs = num(m, "test_bce")
+		}
+		fmt.Fprintf(&md, "| %s | %s | %s | %.3f |\n", ae, f4(num(ours, "test_bce")), f4(theirs), reportBCE[ae])
+	}
+	md.WriteString("\n![ae2 reconstructions](exp3-ae2/reconstructions.png)\n\n")
+
+	// Experiment 4 (Table 4): t-SNE of the ae2 and ae4 codes.
+	fmt.Fprintln(stdout, "experiment 4: t-SNE of the ae2 and ae4 latent codes (Table 4)")
+	md.WriteString("## Table 4: t-SNE of the latent codes (Fashion-MNIST test images), KL divergence\n\n| codes | 2-D (perplexity 30) | report | 3-D (perplexity 25, exaggeration 20) | report |\n|---|---|---|---|---|\n")
+	for _, ae := range []string{"ae2", "ae4"} {
+		prefix := filepath.Join(*out, "exp4-"+ae+"-latents")
+		embedArgs := append([]string{"embed", "-model", filepath.Join(*out, "exp3-"+ae, "model.safetensors"), "-out", prefix}, r.common...)
+		if tsnePoints != "" {
+			embedArgs = append(embedArgs, "-limit", tsnePoints)
+		}
+		if _, err := r.step("exp4-"+ae+"-embed", embedArgs...); err != nil {
+			return err
+		}
+		kl := map[string]string{}
+		for _, v := range []struct{ dims, perp, exag string }{{"2", "30", "12"}, {"3", "25", "20"}} {
+			name := fmt.Sprintf("exp4-%s-tsne-%sd", ae, v.dims)
+			outp, err := r.step(name, "tsne", "-in", prefix+".csv", "-dims", v.dims, "-perplexity", v.perp, "-exaggeration", v.exag,
+				"-iters", tsneIters, "-quiet", "-out", filepath.Join(*out, name), "-title", fmt.Sprintf("t-SNE of %s codes (%s-D)", ae, v.dims))
+			if err != nil {
+				return err
+			}
+			if m := klLine.FindStringSubmatch(outp); m != nil {
+				kl[v.dims] = m[1]
+			}
+		}
+		fmt.Fprintf(&md, "| %s | %s | %.3f | %s | %.3f |\n", ae, kl["2"], reportKL[ae+"-2d"], kl["3"], reportKL[ae+"-3d"])
+	}
+	md.WriteString("\nThe report's four values are given in one list; we read them as ae2 2-D, ae2 3-D, ae4 2-D, ae4 3-D.\n\n![ae2 2-D](exp4-ae2-tsne-2d.png)\n![ae4 3-D](exp4-ae4-tsne-3d.png)\n\n")
+
+	// Table 5: classifiers on the autoencoder's reconstructions and codes.
+	fmt.Fprintln(stdout, "experiment 5: classifiers on ae2 reconstructions and codes (Table 5)")
+	md.WriteString("## Table 5: fmnist-relu on ae2's outputs\n\n| features | values per image | accuracy | macro F1 |\n|---|---|---|---|\n")
+	raw, err := readMetrics(filepath.Join(*out, "exp2-fmnist-relu", "metrics.json"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&md, "| raw pixels | 784 | %s | %s |\n", f4(num(raw, "accuracy")), f4(num(raw, "macro_f1")))
+	for _, feat := range []string{"recon", "latent"} {
+		m, err := train("exp5-"+feat, append([]string{"-data", "fashion-mnist", "-model", "fmnist-relu",
+			"-preprocess", filepath.Join(*out, "exp3-ae2", "model.safetensors"), "-features", feat}, trainExtra...)...)
+		if err != nil {
+			return err
+		}
+		width := "784"
+		if feat == "latent" {
+			width = "30"
+		}
+		fmt.Fprintf(&md, "| ae2 %s | %s | %s | %s |\n", feat, width, f4(num(m, "accuracy")), f4(num(m, "macro_f1")))
+	}
+	if err := writeFileAtomic(filepath.Join(*out, "README.md"), []byte(md.String())); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, "README.md"))
+	return nil
+}
