@@ -12,11 +12,13 @@ type spTree struct {
 }
 
 type spNode struct {
-	center, half [3]float64 // the cell
-	com          [3]float64 // centre of mass of its points
-	count        int
-	point        int32 // a leaf's point (-1 for an empty or inner cell)
-	child        int32 // first of 2^d children, -1 for a leaf
+	com    [3]float64 // centre of mass of its points (what traversal reads first)
+	width2 float64    // the square of the cell's largest side
+	count  int32
+	point  int32 // a leaf's first point (-1 for an empty or inner cell)
+	child  int32 // first of 2^d children, -1 for a leaf
+	center [3]float64
+	half   [3]float64
 }
 
 // maxDepth bounds subdivision: points closer than the cell width at this
@@ -40,6 +42,7 @@ func newSPTree(y []float64, n, d int) *spTree {
 		root.center[c] = (lo[c] + hi[c]) / 2
 		root.half[c] = math.Max((hi[c]-lo[c])/2, 1e-5) * (1 + 1e-5)
 	}
+	root.width2 = width2(root.half, d)
 	t.nodes[0] = root
 	for i := 0; i < n; i++ {
 		t.insert(0, int32(i), 0)
@@ -81,6 +84,14 @@ func (t *spTree) insert(at int, i int32, depth int) {
 	}
 }
 
+func width2(half [3]float64, d int) float64 {
+	w := 0.0
+	for c := 0; c < d; c++ {
+		w = math.Max(w, 2*half[c])
+	}
+	return w * w
+}
+
 func samePoint(a, b []float64) bool {
 	for c := range a {
 		if a[c] != b[c] {
@@ -103,6 +114,7 @@ func (t *spTree) subdivide(at int) {
 				child.center[c] = parent.center[c] - child.half[c]
 			}
 		}
+		child.width2 = width2(child.half, t.d)
 		t.nodes = append(t.nodes, child)
 	}
 	t.nodes[at].child = first
@@ -121,44 +133,49 @@ func (t *spTree) childFor(at int, p []float64) int {
 
 // repulsion adds Σ_j q_ij²(y_i - y_j) over all j ≠ i to f, approximating a
 // cell by its centre of mass when its width over its distance is below
-// theta, and returns Σ_j q_ij, where q_ij = 1/(1+|y_i - y_j|²).
+// theta, and returns Σ_j q_ij, where q_ij = 1/(1+|y_i - y_j|²). It is the
+// hot loop of Barnes-Hut t-SNE, hence the fixed 3-vectors and the widths
+// computed once per cell.
 func (t *spTree) repulsion(i int, yi []float64, theta float64, f []float64, stack *[]int32) float64 {
+	var p, force [3]float64
+	copy(p[:], yi)
+	theta2 := theta * theta
+	children := int32(1) << t.d
 	var sumQ float64
+	nodes := t.nodes
 	st := append((*stack)[:0], 0)
 	for len(st) > 0 {
 		at := st[len(st)-1]
 		st = st[:len(st)-1]
-		node := &t.nodes[at]
-		count := node.count
-		if count == 0 {
+		node := &nodes[at]
+		if node.count == 0 {
 			continue
 		}
-		var d2, width float64
-		for c := 0; c < t.d; c++ {
-			diff := yi[c] - node.com[c]
-			d2 += diff * diff
-			width = math.Max(width, 2*node.half[c])
-		}
-		if node.child >= 0 && width*width >= theta*theta*d2 {
-			for k := int32(0); k < 1<<t.d; k++ {
+		dx, dy, dz := p[0]-node.com[0], p[1]-node.com[1], p[2]-node.com[2]
+		d2 := dx*dx + dy*dy + dz*dz // dz is 0 in 2-D
+		if node.child >= 0 && node.width2 >= theta2*d2 {
+			for k := int32(0); k < children; k++ {
 				st = append(st, node.child+k)
 			}
 			continue
 		}
-		if node.child < 0 && node.point >= 0 && (int(node.point) == i || samePoint(t.pointAt(node.point), yi)) {
-			// A leaf at i's own location: its other points (duplicates of
-			// y_i) have q = 1 and no force.
-			sumQ += float64(count - 1)
+		if d2 == 0 && node.child < 0 {
+			// A leaf at y_i itself holds i and any exact duplicates of it:
+			// q = 1 for each duplicate, and no force.
+			sumQ += float64(node.count - 1)
 			continue
 		}
 		q := 1 / (1 + d2)
-		m := float64(count) * q
+		m := float64(node.count) * q
 		sumQ += m
 		m *= q
-		for c := 0; c < t.d; c++ {
-			f[c] += m * (yi[c] - node.com[c])
-		}
+		force[0] += m * dx
+		force[1] += m * dy
+		force[2] += m * dz
 	}
 	*stack = st
+	for c := range f {
+		f[c] += force[c]
+	}
 	return sumQ
 }
