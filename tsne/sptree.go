@@ -9,6 +9,15 @@ type spTree struct {
 	d     int
 	y     []float64
 	nodes []spNode
+	hot   []spHot // what repulsion reads, packed for the cache
+}
+
+// spHot is the part of a node that force computation reads.
+type spHot struct {
+	com    [3]float64
+	width2 float64
+	count  int32
+	child  int32
 }
 
 type spNode struct {
@@ -46,6 +55,10 @@ func newSPTree(y []float64, n, d int) *spTree {
 	t.nodes[0] = root
 	for i := 0; i < n; i++ {
 		t.insert(0, int32(i), 0)
+	}
+	t.hot = make([]spHot, len(t.nodes))
+	for i, node := range t.nodes {
+		t.hot[i] = spHot{com: node.com, width2: node.width2, count: node.count, child: node.child}
 	}
 	return t
 }
@@ -142,7 +155,7 @@ func (t *spTree) repulsion(i int, yi []float64, theta float64, f []float64, stac
 	theta2 := theta * theta
 	children := int32(1) << t.d
 	var sumQ float64
-	nodes := t.nodes
+	nodes := t.hot
 	st := append((*stack)[:0], 0)
 	for len(st) > 0 {
 		at := st[len(st)-1]

@@ -20,7 +20,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 )
 
 // Config holds t-SNE's parameters; zero values take the defaults noted.
@@ -254,34 +253,17 @@ func exactAffinities(x []float64, n, d int, perp float64) affinities {
 // neighbours and symmetrises it: P = (P_cond + P_condᵀ) / (2n).
 func sparseAffinities(x []float64, n, d int, perp float64, seed uint64, workers int) affinities {
 	k := min(n-1, int(3*perp))
-	vp := newVPTree(x, n, d, rand.New(rand.NewPCG(seed, 0x7e5e)))
-	nbr := make([]int, n*k)
+	nbr, dist := knn(x, n, d, k, seed, workers)
 	cond := make([]float64, n*k)
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d2 := make([]float64, k)
-			s := vp.searcher(k + 1)
-			for i := lo; i < hi; i++ {
-				idx, dist := s.search(x[i*d : (i+1)*d])
-				m := 0
-				for j, q := range idx {
-					if q == i || m == k {
-						continue
-					}
-					nbr[i*k+m] = q
-					d2[m] = dist[j] * dist[j]
-					m++
-				}
-				calibrate(d2, perp, cond[i*k:(i+1)*k])
+	parallelRange(n, workers, func(lo, hi int) {
+		d2 := make([]float64, k)
+		for i := lo; i < hi; i++ {
+			for m := 0; m < k; m++ {
+				d2[m] = dist[i*k+m] * dist[i*k+m]
 			}
-		}()
-	}
-	wg.Wait()
+			calibrate(d2, perp, cond[i*k:(i+1)*k])
+		}
+	})
 	// Symmetrise: gather both directions of every edge per row.
 	type edge struct {
 		j int
@@ -343,20 +325,8 @@ func newOptimizer(n int, cfg Config, p affinities) *optimizer {
 	return o
 }
 
-// parallel runs fn over [0, n) in one chunk per worker.
-func (o *optimizer) parallel(fn func(lo, hi int)) {
-	var wg sync.WaitGroup
-	chunk := (o.n + o.cfg.Workers - 1) / o.cfg.Workers
-	for lo := 0; lo < o.n; lo += chunk {
-		hi := min(lo+chunk, o.n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
-}
+// parallel runs fn over the points in one chunk per worker.
+func (o *optimizer) parallel(fn func(lo, hi int)) { parallelRange(o.n, o.cfg.Workers, fn) }
 
 // gradient fills o.grad with dKL/dy (with the current exaggeration).
 func (o *optimizer) gradient(exact bool) {

@@ -232,3 +232,20 @@ func TestDuplicatePoints(t *testing.T) {
 		}
 	}
 }
+
+// Both neighbour searches give the same neighbours.
+func TestKNNBlockedMatchesVPTree(t *testing.T) {
+	for _, n := range []int{7, 33, 300} {
+		const d = 12
+		x, _ := clusters(n, d, 3, uint64(n))
+		k := min(n-1, 10)
+		n1, d1 := knnVPTree(x, n, d, k, 1, 2)
+		n2, d2 := knnBlocked(x, n, d, k, 3)
+		for i := range d1 {
+			if math.Abs(d1[i]-d2[i]) > 1e-9 {
+				t.Fatalf("n=%d: neighbour %d of point %d at %v (vp-tree, point %d) vs %v (blocked, point %d)",
+					n, i%k, i/k, d1[i], n1[i], d2[i], n2[i])
+			}
+		}
+	}
+}

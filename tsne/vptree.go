@@ -99,6 +99,8 @@ func (h *maxHeap) offer(n neighbour, k int) {
 	}
 }
 
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x7e5e)) }
+
 // searcher finds k nearest neighbours; one per goroutine.
 type searcher struct {
 	t    *vpTree
