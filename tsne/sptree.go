@@ -35,7 +35,17 @@ type spNode struct {
 const maxDepth = 40
 
 func newSPTree(y []float64, n, d int) *spTree {
-	t := &spTree{d: d, y: y, nodes: make([]spNode, 1, 2*n)}
+	return (&spTree{}).rebuild(y, n, d)
+}
+
+// rebuild makes t the tree of y, reusing t's memory: the tree is rebuilt
+// every iteration, and fresh allocations would keep the collector busy.
+func (t *spTree) rebuild(y []float64, n, d int) *spTree {
+	t.d, t.y = d, y
+	if cap(t.nodes) < 2*n {
+		t.nodes = make([]spNode, 1, 2*n)
+	}
+	t.nodes = t.nodes[:1]
 	lo, hi := [3]float64{}, [3]float64{}
 	for c := 0; c < d; c++ {
 		lo[c], hi[c] = math.Inf(1), math.Inf(-1)
@@ -56,7 +66,10 @@ func newSPTree(y []float64, n, d int) *spTree {
 	for i := 0; i < n; i++ {
 		t.insert(0, int32(i), 0)
 	}
-	t.hot = make([]spHot, len(t.nodes))
+	if cap(t.hot) < len(t.nodes) {
+		t.hot = make([]spHot, len(t.nodes), cap(t.nodes))
+	}
+	t.hot = t.hot[:len(t.nodes)]
 	for i, node := range t.nodes {
 		t.hot[i] = spHot{com: node.com, width2: node.width2, count: node.count, child: node.child}
 	}
@@ -167,8 +180,10 @@ func (t *spTree) repulsion(i int, yi []float64, theta float64, f []float64, stac
 		dx, dy, dz := p[0]-node.com[0], p[1]-node.com[1], p[2]-node.com[2]
 		d2 := dx*dx + dy*dy + dz*dz // dz is 0 in 2-D
 		if node.child >= 0 && node.width2 >= theta2*d2 {
-			for k := int32(0); k < children; k++ {
-				st = append(st, node.child+k)
+			for k := node.child; k < node.child+children; k++ {
+				if nodes[k].count > 0 { // empty cells are common: skip them here
+					st = append(st, k)
+				}
 			}
 			continue
 		}

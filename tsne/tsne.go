@@ -310,6 +310,7 @@ type optimizer struct {
 	momentum     float64
 	rep          []float64 // per-point repulsive forces
 	sumQ         []float64 // per-point contributions to Z
+	tree         spTree    // rebuilt in place every iteration
 }
 
 func newOptimizer(n int, cfg Config, p affinities) *optimizer {
@@ -333,7 +334,7 @@ func (o *optimizer) gradient(exact bool) {
 	d := o.dims
 	var tree *spTree
 	if !exact {
-		tree = newSPTree(o.y, o.n, d)
+		tree = o.tree.rebuild(o.y, o.n, d)
 	}
 	// Repulsion: per point, Σ_j q_ij²(y_i-y_j) and Σ_j q_ij (q_ij = 1/(1+|y_i-y_j|²)).
 	o.parallel(func(lo, hi int) {
@@ -364,22 +365,26 @@ func (o *optimizer) gradient(exact bool) {
 	for _, s := range o.sumQ { // in order: the result does not depend on the workers
 		z += s
 	}
-	// Attraction from the sparse P, then the gradient.
+	// Attraction from the sparse P, then the gradient. Coordinates are
+	// held in fixed 3-vectors (z = 0 in 2-D): this loop runs over every
+	// edge of P each iteration.
 	o.parallel(func(lo, hi int) {
+		y := o.y
 		for i := lo; i < hi; i++ {
-			yi := o.y[i*d : (i+1)*d]
-			g := o.grad[i*d : (i+1)*d]
-			clear(g)
+			var yi, g [3]float64
+			copy(yi[:], y[i*d:(i+1)*d])
 			for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
-				j := o.p.col[a]
-				q := 1 / (1 + sqDist(yi, o.y[j*d:(j+1)*d]))
-				m := o.exaggeration * o.p.val[a] * q
-				for c := 0; c < d; c++ {
-					g[c] += m * (yi[c] - o.y[j*d+c])
-				}
+				j := o.p.col[a] * d
+				var yj [3]float64
+				copy(yj[:], y[j:j+d])
+				dx, dy, dz := yi[0]-yj[0], yi[1]-yj[1], yi[2]-yj[2]
+				m := o.exaggeration * o.p.val[a] / (1 + dx*dx + dy*dy + dz*dz)
+				g[0] += m * dx
+				g[1] += m * dy
+				g[2] += m * dz
 			}
 			for c := 0; c < d; c++ {
-				g[c] = 4 * (g[c] - o.rep[i*d+c]/z)
+				o.grad[i*d+c] = 4 * (g[c] - o.rep[i*d+c]/z)
 			}
 		}
 	})
@@ -425,7 +430,7 @@ func (o *optimizer) kl(exact bool) float64 {
 			}
 		}
 	} else {
-		tree := newSPTree(o.y, o.n, d)
+		tree := o.tree.rebuild(o.y, o.n, d)
 		o.parallel(func(lo, hi int) {
 			stack := make([]int32, 0, 64)
 			f := make([]float64, d)
