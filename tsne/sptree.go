@@ -35,12 +35,15 @@ type spNode struct {
 const maxDepth = 40
 
 func newSPTree(y []float64, n, d int) *spTree {
-	return (&spTree{}).rebuild(y, n, d)
+	return (&spTree{}).rebuild(y, n, d, nil)
 }
 
 // rebuild makes t the tree of y, reusing t's memory: the tree is rebuilt
 // every iteration, and fresh allocations would keep the collector busy.
-func (t *spTree) rebuild(y []float64, n, d int) *spTree {
+// Points are inserted in the given order (all of them in index order when
+// nil); inserting in Morton order lays the cells out in memory roughly as
+// they lie in space.
+func (t *spTree) rebuild(y []float64, n, d int, order []int32) *spTree {
 	t.d, t.y = d, y
 	if cap(t.nodes) < 2*n {
 		t.nodes = make([]spNode, 1, 2*n)
@@ -63,8 +66,14 @@ func (t *spTree) rebuild(y []float64, n, d int) *spTree {
 	}
 	root.width2 = width2(root.half, d)
 	t.nodes[0] = root
-	for i := 0; i < n; i++ {
-		t.insert(0, int32(i), 0)
+	if order != nil {
+		for _, i := range order[:n] {
+			t.insert(0, i, 0)
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			t.insert(0, int32(i), 0)
+		}
 	}
 	if cap(t.hot) < len(t.nodes) {
 		t.hot = make([]spHot, len(t.nodes), cap(t.nodes))

@@ -311,6 +311,8 @@ type optimizer struct {
 	rep          []float64 // per-point repulsive forces
 	sumQ         []float64 // per-point contributions to Z
 	tree         spTree    // rebuilt in place every iteration
+	order        []int32   // points in Morton order, for cache locality
+	keys         []uint64
 }
 
 func newOptimizer(n int, cfg Config, p affinities) *optimizer {
@@ -318,6 +320,7 @@ func newOptimizer(n int, cfg Config, p affinities) *optimizer {
 	size := n * cfg.Dims
 	o.y, o.update, o.gains, o.grad = make([]float64, size), make([]float64, size), make([]float64, size), make([]float64, size)
 	o.rep, o.sumQ = make([]float64, size), make([]float64, n)
+	o.order, o.keys = make([]int32, n), make([]uint64, n)
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x751e))
 	for i := range o.y {
 		o.y[i] = 1e-4 * rng.NormFloat64()
@@ -332,14 +335,16 @@ func (o *optimizer) parallel(fn func(lo, hi int)) { parallelRange(o.n, o.cfg.Wor
 // gradient fills o.grad with dKL/dy (with the current exaggeration).
 func (o *optimizer) gradient(exact bool) {
 	d := o.dims
+	mortonOrder(o.y, o.n, d, o.order, o.keys)
 	var tree *spTree
 	if !exact {
-		tree = o.tree.rebuild(o.y, o.n, d)
+		tree = o.tree.rebuild(o.y, o.n, d, o.order)
 	}
 	// Repulsion: per point, Σ_j q_ij²(y_i-y_j) and Σ_j q_ij (q_ij = 1/(1+|y_i-y_j|²)).
 	o.parallel(func(lo, hi int) {
 		stack := make([]int32, 0, 64)
-		for i := lo; i < hi; i++ {
+		for _, i32 := range o.order[lo:hi] {
+			i := int(i32)
 			f := o.rep[i*d : (i+1)*d]
 			clear(f)
 			yi := o.y[i*d : (i+1)*d]
@@ -369,22 +374,32 @@ func (o *optimizer) gradient(exact bool) {
 	// held in fixed 3-vectors (z = 0 in 2-D): this loop runs over every
 	// edge of P each iteration.
 	o.parallel(func(lo, hi int) {
-		y := o.y
+		y, val, col := o.y, o.p.val, o.p.col
 		for i := lo; i < hi; i++ {
-			var yi, g [3]float64
-			copy(yi[:], y[i*d:(i+1)*d])
-			for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
-				j := o.p.col[a] * d
-				var yj [3]float64
-				copy(yj[:], y[j:j+d])
-				dx, dy, dz := yi[0]-yj[0], yi[1]-yj[1], yi[2]-yj[2]
-				m := o.exaggeration * o.p.val[a] / (1 + dx*dx + dy*dy + dz*dz)
-				g[0] += m * dx
-				g[1] += m * dy
-				g[2] += m * dz
+			var g [3]float64
+			start, end := o.p.rowStart[i], o.p.rowStart[i+1]
+			if d == 2 {
+				y0, y1 := y[2*i], y[2*i+1]
+				for a := start; a < end; a++ {
+					j := 2 * col[a]
+					dx, dy := y0-y[j], y1-y[j+1]
+					m := val[a] / (1 + dx*dx + dy*dy)
+					g[0] += m * dx
+					g[1] += m * dy
+				}
+			} else {
+				y0, y1, y2 := y[3*i], y[3*i+1], y[3*i+2]
+				for a := start; a < end; a++ {
+					j := 3 * col[a]
+					dx, dy, dz := y0-y[j], y1-y[j+1], y2-y[j+2]
+					m := val[a] / (1 + dx*dx + dy*dy + dz*dz)
+					g[0] += m * dx
+					g[1] += m * dy
+					g[2] += m * dz
+				}
 			}
 			for c := 0; c < d; c++ {
-				o.grad[i*d+c] = 4 * (g[c] - o.rep[i*d+c]/z)
+				o.grad[i*d+c] = 4 * (o.exaggeration*g[c] - o.rep[i*d+c]/z)
 			}
 		}
 	})
@@ -430,12 +445,13 @@ func (o *optimizer) kl(exact bool) float64 {
 			}
 		}
 	} else {
-		tree := o.tree.rebuild(o.y, o.n, d)
+		mortonOrder(o.y, o.n, d, o.order, o.keys)
+		tree := o.tree.rebuild(o.y, o.n, d, o.order)
 		o.parallel(func(lo, hi int) {
 			stack := make([]int32, 0, 64)
 			f := make([]float64, d)
-			for i := lo; i < hi; i++ {
-				o.sumQ[i] = tree.repulsion(i, o.y[i*d:(i+1)*d], o.cfg.Theta, f, &stack)
+			for _, i := range o.order[lo:hi] {
+				o.sumQ[i] = tree.repulsion(int(i), o.y[int(i)*d:(int(i)+1)*d], o.cfg.Theta, f, &stack)
 			}
 		})
 		for _, s := range o.sumQ {
