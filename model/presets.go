@@ -67,11 +67,11 @@ var Presets = map[string]Preset{
 	// The report's autoencoders: tied decoders, LeakyReLU hidden layers, a
 	// sigmoid output and binary cross-entropy, with its SGD settings kept as
 	// Report (ae1's step decay: the rate halves every 25 of its 100 epochs).
-	// Our defaults: Adam with a cosine schedule, 30 epochs (50 for ae4,
-	// whose 3-value code learns more slowly).
+	// Our defaults: Adam with a cosine schedule, 30 epochs (50 for ae3,
+	// the widest, and ae4, whose 3-value code learns slowly).
 	"ae1": aePreset("ae1", "0.1", 30, Settings{Epochs: 100, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "step:25:0.5"}, 784, 256, 64),
 	"ae2": aePreset("ae2", "0.01", 30, Settings{Epochs: 50, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.95"}, 784, 264, 88, 30),
-	"ae3": aePreset("ae3", "0.01", 30, Settings{Epochs: 70, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.97"}, 784, 424, 128, 32),
+	"ae3": aePreset("ae3", "0.01", 50, Settings{Epochs: 70, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.97"}, 784, 424, 128, 32),
 	"ae4": aePreset("ae4", "0.01", 50, Settings{Epochs: 50, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.97"}, 784, 264, 3),
 }
 
