@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/diynn/diynn/internal/atomicfile"
 )
 
 // find returns the path of a dataset file, downloading it when no directory
@@ -49,22 +51,11 @@ func (o Options) find(src *IDXSource, f idxFile) (string, error) {
 }
 
 // download fetches url into dst through a temporary file in the same
-// directory, and renames it into place only when its MD5 matches.
-func (o Options) download(url, dst, wantMD5 string) (err error) {
+// directory, renamed into place only when its MD5 matches.
+func (o Options) download(url, dst, wantMD5 string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".part-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	sum := md5.New()
 	fetch := o.Fetch
 	if fetch == nil {
 		fetch = httpFetch
@@ -72,16 +63,16 @@ func (o Options) download(url, dst, wantMD5 string) (err error) {
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "downloading %s\n", url)
 	}
-	if err := fetch(url, io.MultiWriter(tmp, sum), o.Progress); err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != wantMD5 {
-		return fmt.Errorf("%s: MD5 %s, want %s (corrupt or changed download)", url, got, wantMD5)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
+	return atomicfile.WriteFunc(dst, func(w io.Writer) error {
+		sum := md5.New()
+		if err := fetch(url, io.MultiWriter(w, sum), o.Progress); err != nil {
+			return fmt.Errorf("%s: %w", url, err)
+		}
+		if got := hex.EncodeToString(sum.Sum(nil)); got != wantMD5 {
+			return fmt.Errorf("%s: MD5 %s, want %s (corrupt or changed download)", url, got, wantMD5)
+		}
+		return nil
+	})
 }
 
 // httpFetch downloads url to w, printing progress to p about once a second.

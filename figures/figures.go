@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
+
+	"github.com/diynn/diynn/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -182,24 +182,5 @@ func writePNG(path string, img *vgimg.Canvas) error {
 	return writeFileAtomic(path, buf.Bytes())
 }
 
-// writeFileAtomic writes b to a temporary file and renames it into place,
-// so a failure leaves no partial file.
-func writeFileAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFileAtomic writes b to path atomically.
+func writeFileAtomic(path string, b []byte) error { return atomicfile.Write(path, b) }

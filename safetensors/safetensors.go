@@ -9,7 +9,6 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -18,8 +17,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/diynn/diynn/internal/atomicfile"
 )
 
 // Tensor is a named float32 array.
@@ -206,29 +206,6 @@ func ReadFile(path string) (*File, error) {
 
 // WriteFile writes f to path atomically: a temporary file in the same
 // directory, synced, then renamed over path.
-func WriteFile(path string, f *File) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Encode(w, f); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+func WriteFile(path string, f *File) error {
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return Encode(w, f) })
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/diynn/diynn/internal/atomicfile"
 )
 
 var csvHeader = []string{"epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds"}
@@ -36,25 +36,7 @@ func (h History) csv() string {
 }
 
 // WriteCSVFile writes the history to path atomically.
-func (h History) WriteCSVFile(path string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.WriteString(tmp, h.csv()); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+func (h History) WriteCSVFile(path string) error { return atomicfile.Write(path, []byte(h.csv())) }
 
 // ReadCSV parses a history written by WriteCSVFile.
 func ReadCSV(r io.Reader) (History, error) {

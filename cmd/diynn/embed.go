@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/internal/atomicfile"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/npy"
 	"github.com/diynn/diynn/tensor"
@@ -65,49 +65,20 @@ func encoderLayers(meta map[string]string, path string) (int, error) {
 
 func embedCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("diynn embed", flag.ContinueOnError)
-	modelPath := fs.String("model", "", "an autoencoder's model.safetensors")
-	dataName := fs.String("data", "", "dataset (default: the one the model was trained on)")
-	dataDir := fs.String("data-dir", "", "directory with the dataset files")
-	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
-	split := fs.String("split", "test", "test or train")
+	f := addSavedModelFlags(fs, "an autoencoder's model.safetensors")
 	out := fs.String("out", "", "output prefix: writes PREFIX.csv, PREFIX.npy and PREFIX-labels.npy (default: beside the model, latents-SPLIT)")
-	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
 	limit := fs.Int("limit", 0, "embed a seeded sample of at most N samples")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if *modelPath == "" {
-		return usagef("-model FILE is required")
-	}
-	if *split != "test" && *split != "train" {
-		return usagef("-split %q: want test or train", *split)
-	}
-	b, err := openBackend(*backendName, stderr)
+	b, m, meta, d, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m, f, err := model.Load(b, *modelPath)
+	layers, err := encoderLayers(meta, *f.model)
 	if err != nil {
 		return err
-	}
-	layers, err := encoderLayers(f.Metadata, *modelPath)
-	if err != nil {
-		return err
-	}
-	if *dataName == "" {
-		*dataName = f.Metadata["data"]
-	}
-	tr, te, err := loadEvalData(*dataName, *dataDir, *noDownload, *split, stderr)
-	if err != nil {
-		return err
-	}
-	d := te
-	if *split == "train" {
-		d = tr
-	}
-	if d.Features != m.Inputs {
-		return usagef("%s has %d features; the model takes %d", *dataName, d.Features, m.Inputs)
 	}
 	if *limit > 0 {
 		d = sample(d, *limit, 1)
@@ -117,7 +88,7 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *out == "" {
-		*out = filepath.Join(filepath.Dir(*modelPath), "latents-"+*split)
+		*out = filepath.Join(filepath.Dir(*f.model), "latents-"+*f.split)
 	}
 	if err := writeLatents(*out, z, k, d); err != nil {
 		return err
@@ -163,23 +134,5 @@ func writeLatents(prefix string, z []float32, k int, d *data.Dataset) error {
 	return nil
 }
 
-// writeFileAtomic writes b to a temporary file beside path and renames it.
-func writeFileAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// writeFileAtomic writes b to path atomically.
+func writeFileAtomic(path string, b []byte) error { return atomicfile.Write(path, b) }

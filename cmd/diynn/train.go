@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/figures"
 	"github.com/diynn/diynn/model"
@@ -444,53 +445,79 @@ func loadEvalData(name, dir string, noDownload bool, split string, progress io.W
 	return loadData(name, dir, noDownload, false, 0, 1, progress)
 }
 
+// savedModelFlags are the flags of commands that apply a saved model to a
+// split of a dataset (eval, embed).
+type savedModelFlags struct {
+	model, data, dataDir, split, backend *string
+	noDownload                           *bool
+}
+
+func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
+	return &savedModelFlags{
+		model:      fs.String("model", "", modelHelp),
+		data:       fs.String("data", "", "dataset (default: the one the model was trained on)"),
+		dataDir:    fs.String("data-dir", "", "directory with the dataset files"),
+		noDownload: fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
+		split:      fs.String("split", "test", "test or train"),
+		backend:    fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
+	}
+}
+
+// open checks the flags, opens the backend, loads the model and the split;
+// the caller closes the backend.
+func (f *savedModelFlags) open(stderr io.Writer) (backend.Backend, *model.Model, map[string]string, *data.Dataset, error) {
+	if *f.model == "" {
+		return nil, nil, nil, nil, usagef("-model FILE is required")
+	}
+	if *f.split != "test" && *f.split != "train" {
+		return nil, nil, nil, nil, usagef("-split %q: want test or train", *f.split)
+	}
+	b, err := openBackend(*f.backend, stderr)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	m, file, err := model.Load(b, *f.model)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, nil, err
+	}
+	if *f.data == "" {
+		*f.data = file.Metadata["data"]
+	}
+	tr, te, err := loadEvalData(*f.data, *f.dataDir, *f.noDownload, *f.split, stderr)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, nil, err
+	}
+	d := te
+	if *f.split == "train" {
+		d = tr
+	}
+	if d.Features != m.Inputs {
+		b.Close()
+		return nil, nil, nil, nil, usagef("%s has %d features; the model %s takes %d", *f.data, d.Features, m.Spec, m.Inputs)
+	}
+	return b, m, file.Metadata, d, nil
+}
+
 func evalCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("diynn eval", flag.ContinueOnError)
-	modelPath := fs.String("model", "", "a model.safetensors written by diynn train")
-	dataName := fs.String("data", "", "dataset (default: the one the model was trained on)")
-	dataDir := fs.String("data-dir", "", "directory with the dataset files")
-	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
-	split := fs.String("split", "test", "test or train")
-	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
+	f := addSavedModelFlags(fs, "a model.safetensors written by diynn train")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
-	if *modelPath == "" {
-		return usagef("-model FILE is required")
-	}
-	if *split != "test" && *split != "train" {
-		return usagef("-split %q: want test or train", *split)
-	}
-	b, err := openBackend(*backendName, stderr)
+	b, m, _, d, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m, f, err := model.Load(b, *modelPath)
-	if err != nil {
-		return err
-	}
-	if *dataName == "" {
-		*dataName = f.Metadata["data"]
-		if *dataName == "" {
-			return usagef("the model does not record its dataset: pass -data")
-		}
-	}
-	tr, te, err := loadEvalData(*dataName, *dataDir, *noDownload, *split, stderr)
-	if err != nil {
-		return err
-	}
-	d := te
-	if *split == "train" {
-		d = tr
-	}
-	if d.Features != m.Inputs || d.Classes() != m.Outputs {
-		return usagef("%s (%d features, %d classes) does not fit the model %s", *dataName, d.Features, d.Classes(), m.Spec)
+	if d.Classes() != m.Outputs {
+		return usagef("%s has %d classes; the model %s has %d outputs", *f.data, d.Classes(), m.Spec, m.Outputs)
 	}
 	loss, report, _, err := train.Evaluate(m, d)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on %s (%s split, %d samples): loss %.4f\n\n", m.Spec, *dataName, *split, d.N, loss)
+	fmt.Fprintf(stdout, "%s on %s (%s split, %d samples): loss %.4f\n\n", m.Spec, *f.data, *f.split, d.N, loss)
 	return report.WriteTable(stdout)
 }
