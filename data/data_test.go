@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -186,7 +187,7 @@ func TestSplitIsSeededAndDisjoint(t *testing.T) {
 	if a1.N != 81 || b1.N != 20 {
 		t.Errorf("split sizes %d, %d", a1.N, b1.N)
 	}
-	if !slicesEqual(a1.X, a2.X) || !slicesEqual(b1.Y, b2.Y) {
+	if !slices.Equal(a1.X, a2.X) || !slices.Equal(b1.Y, b2.Y) {
 		t.Error("same seed, different split")
 	}
 	seen := map[[2]float32]bool{}
@@ -205,17 +206,6 @@ func TestSplitIsSeededAndDisjoint(t *testing.T) {
 	}
 }
 
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func TestDots(t *testing.T) {
 	for _, kind := range []string{TwoGaussians, FourGaussians, Checkerboard} {

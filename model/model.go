@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/diynn/diynn/backend"
@@ -153,7 +154,7 @@ func (m *Model) SetParams(f *safetensors.File) error {
 		if !ok {
 			return fmt.Errorf("tensor %q of %s is missing", p.Name, m.Spec)
 		}
-		if !sameShape(t.Shape, p.Value.Shape()) {
+		if !slices.Equal(t.Shape, []int(p.Value.Shape())) {
 			return fmt.Errorf("tensor %q has shape %v, the model needs %v", p.Name, tensor.Shape(t.Shape), p.Value.Shape())
 		}
 		if err := p.Value.Set(t.Data); err != nil {
@@ -163,17 +164,6 @@ func (m *Model) SetParams(f *safetensors.File) error {
 	return nil
 }
 
-func sameShape(a []int, b tensor.Shape) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // Atoi is strconv.Atoi for metadata values, with a useful message.
 func Atoi(meta map[string]string, key string) (int, error) {
