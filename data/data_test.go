@@ -206,7 +206,6 @@ func TestSplitIsSeededAndDisjoint(t *testing.T) {
 	}
 }
 
-
 func TestDots(t *testing.T) {
 	for _, kind := range []string{TwoGaussians, FourGaussians, Checkerboard} {
 		d, err := Dots(kind, 200, 0.1, rand.New(rand.NewPCG(2, 2)))

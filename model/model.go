@@ -164,7 +164,6 @@ func (m *Model) SetParams(f *safetensors.File) error {
 	return nil
 }
 
-
 // Atoi is strconv.Atoi for metadata values, with a useful message.
 func Atoi(meta map[string]string, key string) (int, error) {
 	v, err := strconv.Atoi(meta[key])
