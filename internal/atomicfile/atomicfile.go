@@ -12,7 +12,9 @@ import (
 )
 
 // WriteFunc writes path with what fn writes to its (buffered) writer. If
-// fn returns an error, path is left as it was.
+// fn returns an error, path is left as it was. The file is created with
+// mode 0644, as os.WriteFile(path, data, 0o644) would (temporary files are
+// private until then).
 func WriteFunc(path string, fn func(w io.Writer) error) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -29,6 +31,9 @@ func WriteFunc(path string, fn func(w io.Writer) error) (err error) {
 		return err
 	}
 	if err := w.Flush(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {

@@ -34,6 +34,9 @@ func TestWriteReplacesOrKeeps(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "two" {
 		t.Errorf("file holds %q", b)
 	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", st.Mode().Perm())
+	}
 	if err := Write(filepath.Join(dir, "missing", "f"), nil); err == nil {
 		t.Error("writing into a missing directory succeeded")
 	}
