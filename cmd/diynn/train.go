@@ -98,6 +98,9 @@ func loadData(name, dir string, noDownload, testOnly bool, val float64, seed uin
 			return nil, nil, usagef("-data %q: want fashion-mnist, kmnist, mnist, iris or dots", name)
 		}
 		tr, te, err = data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: testOnly})
+		if err != nil && !testOnly && strings.Contains(err.Error(), "train-images") {
+			return nil, nil, fmt.Errorf("%w\n(without the training images, -test-only trains on 80%% of the test file)", err)
+		}
 		if testOnly {
 			if te == nil {
 				return nil, nil, usagef("-test-only: %s has no test split", name)
