@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/diynn/diynn/internal/testenv"
 )
 
 // idxBytes builds an IDX file of unsigned bytes.
@@ -311,13 +313,7 @@ func TestLoadReadsUncompressedLocalFiles(t *testing.T) {
 // TestRealDatasets loads every dataset present in $DIYNN_DATA and checks its
 // shape and class balance. In CI the data must be there.
 func TestRealDatasets(t *testing.T) {
-	dir := os.Getenv("DIYNN_DATA")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DIYNN_DATA is not set in CI (ci/test.sh sets it to ../shared/data)")
-		}
-		t.Skip("DIYNN_DATA not set")
-	}
+	dir := testenv.DataDir(t)
 	for _, name := range []string{"fashion-mnist", "mnist"} {
 		train, test, err := Load(name, Options{Dir: dir, NoDownload: true, CacheDir: t.TempDir()})
 		if err != nil {

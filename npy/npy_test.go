@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diynn/diynn/internal/testenv"
 )
 
 func TestHeaderIsAligned(t *testing.T) {
@@ -26,17 +28,12 @@ func TestHeaderIsAligned(t *testing.T) {
 // TestNumpyLoads checks the file with numpy itself (Debian python3-numpy;
 // ci/test.sh installs it).
 func TestNumpyLoads(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import numpy").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-numpy is missing in CI: %v", err)
-		}
-		t.Skip("no /usr/bin/python3 with numpy")
-	}
+	python := testenv.Python(t, "numpy")
 	path := filepath.Join(t.TempDir(), "x.npy")
 	var b bytes.Buffer
 	Write(&b, []float32{1.5, -2, 3, 0.25, 7, 8}, 3, 2)
 	os.WriteFile(path, b.Bytes(), 0o644)
-	out, err := exec.Command("/usr/bin/python3", "-c",
+	out, err := exec.Command(python, "-c",
 		"import numpy,sys; a=numpy.load(sys.argv[1]); print(a.dtype, a.shape, a[0,0], a[1,1], a[2,1])", path).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "float32 (3, 2) 1.5 0.25 8.0" {
 		t.Errorf("numpy read: %q, %v", out, err)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diynn/diynn/internal/testenv"
 )
 
 func sample() *File {
@@ -137,12 +139,7 @@ func FuzzDecode(f *testing.F) {
 // we wrote with numpy alone. It needs Debian's python3-numpy; ci/test.sh
 // installs it, so in CI a missing numpy is a failure.
 func TestNumpyReadsOurFiles(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import numpy").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-numpy is missing in CI: %v", err)
-		}
-		t.Skip("no /usr/bin/python3 with numpy")
-	}
+	python := testenv.Python(t, "numpy")
 	f := sample()
 	f.Tensors[0].Data[3] = 7 // JSON has no infinity
 	dir := t.TempDir()
@@ -157,7 +154,7 @@ func TestNumpyReadsOurFiles(t *testing.T) {
 	js, _ := json.Marshal(expected)
 	exp := filepath.Join(dir, "expected.json")
 	os.WriteFile(exp, js, 0o644)
-	out, err := exec.Command("/usr/bin/python3", "testdata/check_numpy.py", path, exp).CombinedOutput()
+	out, err := exec.Command(python, "testdata/check_numpy.py", path, exp).CombinedOutput()
 	if err != nil {
 		t.Fatalf("check_numpy.py: %v\n%s", err, out)
 	}

@@ -3,12 +3,12 @@ package train
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/backend/cpu"
 	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/internal/testenv"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
 )
@@ -18,10 +18,7 @@ import (
 // accuracies within 0.5 points. The GPU backends' tests call it; a
 // 12 000-sample subset keeps it to a minute on PoCL.
 func compareWithCPU(t *testing.T, b backend.Backend) {
-	dir := os.Getenv("DIYNN_DATA")
-	if dir == "" {
-		t.Fatal("DIYNN_DATA is not set (ci/test.sh sets it)")
-	}
+	dir := testenv.DataDir(t)
 	train, test, err := data.Load("fashion-mnist", data.Options{Dir: dir, NoDownload: true})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/diynn/diynn/backend/cpu"
 	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/internal/testenv"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
 )
@@ -133,13 +134,7 @@ func TestHistoryCSVRoundTrip(t *testing.T) {
 // 0.63, measured by zeroing the hidden layers' gradients). In CI the
 // data must be present.
 func TestFashionMNISTLearns(t *testing.T) {
-	dir := os.Getenv("DIYNN_DATA")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DIYNN_DATA is not set in CI")
-		}
-		t.Skip("DIYNN_DATA not set")
-	}
+	dir := testenv.DataDir(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diynn/diynn/internal/testenv"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -139,12 +141,7 @@ func TestTrainAutoencoder(t *testing.T) {
 // TestReproduceQuick runs the whole pipeline small, as CI does, and checks
 // that every table and figure is produced.
 func TestReproduceQuick(t *testing.T) {
-	if os.Getenv("DIYNN_DATA") == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("DIYNN_DATA is not set in CI")
-		}
-		t.Skip("DIYNN_DATA not set")
-	}
+	testenv.DataDir(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}
