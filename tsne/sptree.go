@@ -171,7 +171,7 @@ func (t *spTree) childFor(at int, p []float64) int {
 // theta, and returns Σ_j q_ij, where q_ij = 1/(1+|y_i - y_j|²). It is the
 // hot loop of Barnes-Hut t-SNE, hence the fixed 3-vectors and the widths
 // computed once per cell.
-func (t *spTree) repulsion(i int, yi []float64, theta float64, f []float64, stack *[]int32) float64 {
+func (t *spTree) repulsion(yi []float64, theta float64, f []float64, stack *[]int32) float64 {
 	var p, force [3]float64
 	copy(p[:], yi)
 	theta2 := theta * theta

@@ -362,7 +362,7 @@ func (o *optimizer) gradient(exact bool) {
 				}
 				o.sumQ[i] = s
 			} else {
-				o.sumQ[i] = tree.repulsion(i, yi, o.cfg.Theta, f, &stack)
+				o.sumQ[i] = tree.repulsion(yi, o.cfg.Theta, f, &stack)
 			}
 		}
 	})
@@ -451,7 +451,7 @@ func (o *optimizer) kl(exact bool) float64 {
 			stack := make([]int32, 0, 64)
 			f := make([]float64, d)
 			for _, i := range o.order[lo:hi] {
-				o.sumQ[i] = tree.repulsion(int(i), o.y[int(i)*d:(int(i)+1)*d], o.cfg.Theta, f, &stack)
+				o.sumQ[i] = tree.repulsion(o.y[int(i)*d:(int(i)+1)*d], o.cfg.Theta, f, &stack)
 			}
 		})
 		for _, s := range o.sumQ {
