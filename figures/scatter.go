@@ -97,6 +97,17 @@ func scatterPlot(title string, y []float64, labels []int, classes []string, proj
 		p.Add(s)
 		p.Legend.Add(classes[c], s)
 	}
+	// Leave an empty band on the right for the legend, so that it covers
+	// no points.
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	for _, pts := range groups {
+		for _, pt := range pts {
+			xmin, xmax = math.Min(xmin, pt.X), math.Max(xmax, pt.X)
+		}
+	}
+	if xmax > xmin {
+		p.X.Min, p.X.Max = xmin, xmax+0.3*(xmax-xmin)
+	}
 	p.Legend.Top = true
 	p.Legend.Left = false
 	return p, nil
