@@ -54,10 +54,11 @@ step "go test (default build)"
 go test -count=1 ./...
 
 # The race detector where goroutines live: the CPU backend's worker pool and
-# the packages that drive it (the real-data training tests run above only,
-# as -race makes them ten times slower).
-step "go test -race (backend, tensor, nn)"
-go test -race -count=1 ./backend/... ./tensor/... ./nn/...
+# the packages that drive it, and t-SNE's parallel force loops (the
+# real-data training tests run above only, as -race makes them ten times
+# slower).
+step "go test -race (backend, tensor, nn, tsne)"
+go test -race -count=1 ./backend/... ./tensor/... ./nn/... ./tsne/...
 
 step "go test -tags openblas"
 go test -count=1 -tags openblas ./...
