@@ -48,7 +48,14 @@ type device struct {
 }
 
 // Open opens the GPU named by DIYNN_CUDA_DEVICE (an ordinal), else GPU 0.
-func Open() (*gpu.Backend, error) {
+func Open() (b *gpu.Backend, err error) {
+	// gorgonia.org/cu panics when it cannot create a context; report that
+	// as an error, so that Open("auto") moves on to the next backend.
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("creating a CUDA context: %v", r)
+		}
+	}()
 	n, err := cu.NumDevices()
 	if err != nil {
 		return nil, fmt.Errorf("counting CUDA devices: %w", err)
