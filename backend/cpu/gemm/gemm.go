@@ -1,0 +1,364 @@
+// Package gemm is diynn's own single-precision matrix product for the CPU
+// backend: C = alpha·op(A)·op(B) + beta·C on row-major matrices, in the
+// BLIS style — op(B) packed into 16-column panels, op(A) read in place, and
+// a micro-kernel that keeps a 6×16 block of C in registers.
+//
+// The micro-kernel is chosen at run time: AVX2 + FMA assembly on amd64
+// CPUs that have it, and a pure-Go kernel everywhere else (arm64
+// included). Setting DIYNN_GEMM_KERNEL=go in the environment forces the
+// pure-Go kernel; Implementation.Kernel picks one per value.
+//
+// Implementation satisfies gonum's blas.Float32Level3, so blas32.Use can
+// install it; only Sgemm is ours, the other Level 3 routines are gonum's.
+// One call runs on the calling goroutine: the CPU backend splits a product
+// into slabs of C across its own worker pool (see backend/cpu), and every
+// element of C is computed the same way whatever the split.
+package gemm
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Kernel names a micro-kernel.
+type Kernel int
+
+const (
+	// Auto is the fastest kernel this CPU runs (unless DIYNN_GEMM_KERNEL
+	// says otherwise).
+	Auto Kernel = iota
+	// Go is the portable pure-Go kernel.
+	Go
+	// AVX2 is the amd64 assembly kernel for CPUs with AVX2 and FMA.
+	AVX2
+)
+
+func (k Kernel) String() string {
+	switch k {
+	case Auto:
+		return "auto"
+	case Go:
+		return "go"
+	case AVX2:
+		return "avx2"
+	}
+	return fmt.Sprintf("Kernel(%d)", int(k))
+}
+
+// best is the kernel Auto stands for, decided once from the CPU and the
+// environment.
+var best = chooseKernel(os.Getenv("DIYNN_GEMM_KERNEL"))
+
+func chooseKernel(env string) Kernel {
+	if env == "go" || !hasAVX2 {
+		return Go
+	}
+	return AVX2
+}
+
+// Best returns the kernel that Auto runs on this machine.
+func Best() Kernel { return best }
+
+// Kernels returns the kernels this CPU can run, slowest first.
+func Kernels() []Kernel {
+	ks := []Kernel{Go}
+	if hasAVX2 {
+		ks = append(ks, AVX2)
+	}
+	return ks
+}
+
+// Blocking. A 16-column panel of op(B) with kc rows (16 KiB at kc = 256)
+// stays in L1 while the micro-kernel walks mc rows of op(A) (144 KiB at
+// most, in L2); nc bounds the packed block of op(B) (512 KiB).
+const (
+	mr      = 6
+	nr      = 16
+	kcBlock = 256
+	mcBlock = 144
+	ncBlock = 512
+)
+
+// Implementation is gonum's blas.Float32Level3 with Sgemm replaced by
+// ours. The zero value uses the best kernel.
+type Implementation struct {
+	gonum.Implementation
+	Kernel Kernel
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and
+// op(B) is k×n. Like every BLAS, it panics on arguments that break the
+// BLAS contract (sizes, leading dimensions, slice lengths).
+func (im Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	transA, transB := checkTrans(tA), checkTrans(tB)
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	switch {
+	case m < 0 || n < 0 || k < 0:
+		panic(fmt.Sprintf("gemm: negative size m=%d n=%d k=%d", m, n, k))
+	case lda < max(1, colsA):
+		panic(fmt.Sprintf("gemm: lda=%d < %d", lda, max(1, colsA)))
+	case ldb < max(1, colsB):
+		panic(fmt.Sprintf("gemm: ldb=%d < %d", ldb, max(1, colsB)))
+	case ldc < max(1, n):
+		panic(fmt.Sprintf("gemm: ldc=%d < %d", ldc, max(1, n)))
+	case m == 0 || n == 0:
+		return
+	case rowsA > 0 && colsA > 0 && len(a) < lda*(rowsA-1)+colsA:
+		panic(fmt.Sprintf("gemm: A holds %d values, need %d", len(a), lda*(rowsA-1)+colsA))
+	case rowsB > 0 && colsB > 0 && len(b) < ldb*(rowsB-1)+colsB:
+		panic(fmt.Sprintf("gemm: B holds %d values, need %d", len(b), ldb*(rowsB-1)+colsB))
+	case len(c) < ldc*(m-1)+n:
+		panic(fmt.Sprintf("gemm: C holds %d values, need %d", len(c), ldc*(m-1)+n))
+	}
+	kern := im.Kernel
+	if kern == Auto {
+		kern = best
+	}
+	if kern == AVX2 && !hasAVX2 {
+		panic("gemm: the AVX2 kernel needs a CPU with AVX2 and FMA")
+	}
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	w := workspaces.Get().(*workspace)
+	w.sgemm(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	workspaces.Put(w)
+}
+
+func checkTrans(t blas.Transpose) bool {
+	switch t {
+	case blas.NoTrans:
+		return false
+	case blas.Trans, blas.ConjTrans:
+		return true
+	}
+	panic(fmt.Sprintf("gemm: bad transpose %q", rune(t)))
+}
+
+// scaleC sets C = beta·C, without reading C when beta is 0 (it may hold NaN).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// workspace holds the packed blocks of op(A) and op(B). Workspaces are
+// recycled through a sync.Pool so that a steady stream of products
+// allocates nothing, whichever goroutines make them.
+type workspace struct{ a, b []float32 }
+
+var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+
+// maskTable backs the column masks of partial panels: the mask for nr
+// columns starts at maskTable[16-nr] (16 lanes on, then 16 off).
+var maskTable = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
+
+func (w *workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	// op(A)(i, p) = a[i·rsA + p·csA].
+	rsA, csA := lda, 1
+	if transA {
+		rsA, csA = 1, lda
+	}
+	// Equal k-blocks: 784 runs as 4×196, not 3×256 + 16.
+	kc := (k + (k+kcBlock-1)/kcBlock - 1) / ((k + kcBlock - 1) / kcBlock)
+	for jc := 0; jc < n; jc += ncBlock {
+		nc := min(ncBlock, n-jc)
+		panels := (nc + nr - 1) / nr
+		// op(A) is read in place: six rows (NN), or six adjacent values of
+		// one row per step (TN). Transposed with a row length that is a
+		// multiple of 1 KiB, successive steps fall into the same few L1
+		// sets and evict each other (1024³ TN ran at half speed), so
+		// op(A) is then packed, once its micro-panels serve several panels.
+		packA := transA && panels > 2 && lda%256 == 0
+		for pc := 0; pc < k; pc += kc {
+			kcur := min(kc, k-pc)
+			w.packB(transB, b, ldb, pc, kcur, jc, nc)
+			// The first k-block applies beta; later ones accumulate.
+			bet, load := beta, beta != 0
+			if pc > 0 {
+				bet, load = 1, true
+			}
+			for ic := 0; ic < m; ic += mcBlock {
+				mc := min(mcBlock, m-ic)
+				ap, rs, cs, aBase := a, rsA, csA, pc*csA
+				if packA {
+					w.packA(transA, a, lda, ic, mc, pc, kcur)
+					ap, rs, cs, aBase = w.a, 1, mr, -ic*kcur
+				}
+				for jp := 0; jp < panels; jp++ {
+					cols := min(nr, nc-jp*nr)
+					panel := w.b[jp*kcur*nr : (jp+1)*kcur*nr]
+					for i := ic; i < ic+mc; i += mr {
+						rows := min(mr, m-i)
+						// Packed, micro-panel (i-ic)/6 starts at (i-ic)·kc.
+						aOff := aBase + i*rsA
+						if packA {
+							aOff = (i - ic) * kcur
+						}
+						cOff := i*ldc + jc + jp*nr
+						switch kern {
+						case AVX2:
+							kernelAVX2(kcur, &ap[aOff], rs*4, cs*4, &panel[0], &c[cOff], ldc*4, rows, cols, &maskTable[nr-cols], alpha, bet, load)
+						default:
+							kernelGo(kcur, ap[aOff:], rs, cs, panel, c[cOff:], ldc, rows, cols, alpha, bet, load)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies op(A)[ic:ic+mc, pc:pc+kc] into w.a as micro-panels of 6
+// rows, each kc steps of 6 values (fewer in the last one; the kernels never
+// read past the rows they are given).
+func (w *workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
+	need := (mc + mr - 1) / mr * mr * kc
+	if cap(w.a) < need {
+		w.a = make([]float32, need)
+	}
+	w.a = w.a[:need]
+	full := mc / mr * mr
+	if transA {
+		// op(A)(i, p) = a[p·lda + i]: step p of every micro-panel comes
+		// from one run of A, read once, in order (reading it micro-panel
+		// by micro-panel would revisit kc rows lda apart each time).
+		for p := 0; p < kc; p++ {
+			src := a[(pc+p)*lda+ic : (pc+p)*lda+ic+full]
+			for i0 := 0; i0 < full; i0 += mr {
+				d, s := (*[mr]float32)(w.a[i0*kc+p*mr:]), (*[mr]float32)(src[i0:])
+				// Element by element: an array assignment becomes a
+				// memmove call, which costs more than the six moves.
+				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
+			}
+		}
+	}
+	for i0 := 0; i0 < mc; i0 += mr {
+		rows := min(mr, mc-i0)
+		dst := w.a[i0*kc : i0*kc+mr*kc]
+		switch {
+		case transA && rows == mr:
+			// Done above.
+		case transA:
+			for p := 0; p < kc; p++ {
+				copy(dst[p*mr:p*mr+rows], a[(pc+p)*lda+ic+i0:])
+			}
+		case rows == mr:
+			// op(A)(i, p) = a[i·lda + p]: interleave six rows.
+			base := (ic+i0)*lda + pc
+			r0, r1, r2 := a[base:base+kc], a[base+lda:base+lda+kc], a[base+2*lda:base+2*lda+kc]
+			r3, r4, r5 := a[base+3*lda:base+3*lda+kc], a[base+4*lda:base+4*lda+kc], a[base+5*lda:base+5*lda+kc]
+			for p := range r0 {
+				d := (*[mr]float32)(dst[p*mr:])
+				d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+			}
+		default:
+			for r := 0; r < rows; r++ {
+				src := a[(ic+i0+r)*lda+pc : (ic+i0+r)*lda+pc+kc]
+				for p, v := range src {
+					dst[p*mr+r] = v
+				}
+			}
+		}
+	}
+}
+
+// packB copies op(B)[pc:pc+kc, jc:jc+nc] into w.b as 16-column panels,
+// each kc rows of 16 values, the last one padded with zeros.
+func (w *workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
+	panels := (nc + nr - 1) / nr
+	need := panels * kc * nr
+	if cap(w.b) < need {
+		w.b = make([]float32, need)
+	}
+	w.b = w.b[:need]
+	for jp := 0; jp < panels; jp++ {
+		panel := w.b[jp*kc*nr : (jp+1)*kc*nr]
+		j0 := jc + jp*nr
+		cols := min(nr, jc+nc-j0)
+		if !transB {
+			// op(B)(p, j) = b[p·ldb + j]: rows of the panel are
+			// contiguous runs of B.
+			if cols == nr {
+				for p := 0; p < kc; p++ {
+					copy16((*[nr]float32)(panel[p*nr:]), (*[nr]float32)(b[(pc+p)*ldb+j0:]))
+				}
+				continue
+			}
+			for p := 0; p < kc; p++ {
+				dst := panel[p*nr : p*nr+nr]
+				copy(dst, b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
+				clear(dst[cols:])
+			}
+			continue
+		}
+		// op(B)(p, j) = b[j·ldb + p]: columns of the panel are
+		// contiguous runs of B.
+		if cols < nr {
+			clear(panel)
+		}
+		for j := 0; j < cols; j++ {
+			src := b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
+			for p, v := range src {
+				panel[p*nr+j] = v
+			}
+		}
+	}
+}
+
+// kernelGo is the portable micro-kernel, with the same contract as the
+// assembly ones: C[0:rows, 0:cols] = alpha·(op(A) block · panel) + beta·C,
+// reading C only when loadC; a holds op(A)(i, p) at i·rs + p·cs; rows
+// past the end of op(A) are never read.
+func kernelGo(k int, a []float32, rs, cs int, panel, c []float32, ldc, rows, cols int, alpha, beta float32, loadC bool) {
+	var acc [mr][nr]float32
+	for i := 0; i < rows; i++ {
+		acc := &acc[i]
+		ai := a[i*rs:]
+		for p := 0; p < k; p++ {
+			av := ai[p*cs]
+			bp := (*[nr]float32)(panel[p*nr : p*nr+nr])
+			for j := range bp {
+				acc[j] += av * bp[j]
+			}
+		}
+	}
+	for i := 0; i < rows; i++ {
+		ci := c[i*ldc : i*ldc+cols]
+		for j := range ci {
+			v := alpha * acc[i][j]
+			if loadC {
+				v += beta * ci[j]
+			}
+			ci[j] = v
+		}
+	}
+}
+
+// copy16 copies 16 values one by one: an array assignment or copy becomes
+// a memmove call, which costs more than the moves themselves.
+func copy16(d, s *[nr]float32) {
+	d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+	d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15] = s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15]
+}

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package gemm
+
+// Only amd64 has assembly kernels; elsewhere the pure-Go kernel runs.
+const hasAVX2 = false
+
+func kernelAVX2(k int, a *float32, rs, cs int, b *float32, c *float32, ldc int, mr, nr int, mask *int32, alpha, beta float32, loadC bool) {
+	panic("gemm: no AVX2 kernel on this architecture")
+}
