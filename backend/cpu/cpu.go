@@ -1,7 +1,8 @@
 // Package cpu is diynn's pure-Go backend: GEMM through gonum's blas32
-// interface (gonum's own Go code by default, OpenBLAS with build tag
-// openblas) and the other kernels as Go loops, split across GOMAXPROCS
-// goroutines when they are large enough to pay for it.
+// interface (diynn's own assembly SGEMM, package gemm, by default; OpenBLAS
+// with build tag openblas; gonum's on request) and the other kernels as Go
+// loops, split across GOMAXPROCS goroutines when they are large enough to
+// pay for it.
 //
 // It registers itself as "cpu" and is always compiled in.
 package cpu
@@ -9,6 +10,7 @@ package cpu
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"github.com/diynn/diynn/backend"
@@ -32,7 +34,7 @@ func (b *buffer) Len() int { return len(b.data) }
 // Backend runs kernels on the host. Create one with New or
 // backend.Open("cpu").
 type Backend struct {
-	gemm   blas.Float32Level3
+	gemm   gemmImpl
 	err    error
 	stats  backend.MemStats
 	closed bool
@@ -40,15 +42,27 @@ type Backend struct {
 	pool   workers
 }
 
-// New returns a CPU backend whose GEMM is the build's default BLAS.
-func New() *Backend { return &Backend{gemm: defaultGemm()} }
+// New returns a CPU backend whose GEMM is the build's default: diynn's own
+// (package gemm), or OpenBLAS in a build with -tags openblas.
+func New() *Backend { return &Backend{gemm: gemmImpls()[0]} }
+
+// NewWithGEMM returns a CPU backend whose matrix products run on the named
+// SGEMM, one of GEMMs(); cmd/bench uses it to compare them in one run.
+func NewWithGEMM(name string) (*Backend, error) {
+	for _, g := range gemmImpls() {
+		if g.name == name {
+			return &Backend{gemm: g}, nil
+		}
+	}
+	return nil, fmt.Errorf("cpu: no GEMM named %q in this build (have %s)", name, strings.Join(GEMMs(), ", "))
+}
 
 // Name returns "cpu".
 func (c *Backend) Name() string { return "cpu" }
 
 // Device describes the host and the BLAS in use.
 func (c *Backend) Device() string {
-	return fmt.Sprintf("%s/%s, %d threads, %s GEMM", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), gemmName)
+	return fmt.Sprintf("%s/%s, %d threads, %s GEMM", runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), c.gemm.label)
 }
 
 // fail records the first error; later kernels become no-ops.

@@ -1,6 +1,7 @@
 package cpu_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/diynn/diynn/backend"
@@ -8,8 +9,21 @@ import (
 	"github.com/diynn/diynn/backend/cpu"
 )
 
+// The conformance suite runs once per SGEMM compiled in: the default, and
+// the others that NewWithGEMM offers.
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func() (backend.Backend, error) { return cpu.New(), nil })
+	for _, name := range cpu.GEMMs() {
+		t.Run(name, func(t *testing.T) {
+			backendtest.Run(t, func() (backend.Backend, error) { return cpu.NewWithGEMM(name) })
+		})
+	}
+}
+
+func TestNewWithGEMMUnknown(t *testing.T) {
+	_, err := cpu.NewWithGEMM("nonesuch")
+	if err == nil || !strings.Contains(err.Error(), `"nonesuch"`) || !strings.Contains(err.Error(), "diynn") {
+		t.Fatalf("NewWithGEMM(nonesuch) error = %v, want one naming it and the choices", err)
+	}
 }
 
 func TestRegistered(t *testing.T) {

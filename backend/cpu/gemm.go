@@ -4,7 +4,9 @@ import (
 	"runtime"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/cpu/gemm"
 	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // gemmArgs is one GEMM call, split into tiles of C for the worker pool.
@@ -23,12 +25,45 @@ type gemmArgs struct {
 // worker pool runs the tiles in parallel: one pool for every kernel, so that
 // BLAS threads never spin while Go workers wait, or the reverse.
 //
-// Tiles of C handed to gonum's Sgemm one at a time. gonum parallelises a
-// call only when it spans 4 or more 64×64 blocks, and then spawns goroutines
-// and allocates on every call; a 64×192 tile spans 3, so each tile runs on
-// gonum's serial code and our pool supplies the parallelism, allocation-free
-// and with every element of C computed the same way whatever the split.
-const gemmTileRows, gemmTileCols = 64, 192
+// gemmImpl is one SGEMM the backend can run on. With tileRows = 0, C is
+// split into one slab per core along its longer side, in multiples of
+// rowAlign rows or colAlign columns (the implementation's micro-tile, so
+// that no slab ends in a partial one it could have avoided).
+//
+// gonum's Sgemm gets fixed 64×192 tiles instead: it parallelises a call
+// that spans 4 or more 64×64 blocks, spawning goroutines and allocating on
+// every call; a 64×192 tile spans 3, so each tile runs on gonum's serial
+// code and our pool supplies the parallelism, allocation-free.
+type gemmImpl struct {
+	name, label        string
+	impl               blas.Float32Level3
+	tileRows, tileCols int
+	rowAlign, colAlign int
+}
+
+// gemmImpls lists the SGEMMs compiled in, the default first.
+func gemmImpls() []gemmImpl {
+	ours := gemmImpl{name: "diynn", label: "diynn " + gemm.Best().String(), impl: gemm.Implementation{}, rowAlign: 6, colAlign: 16}
+	gonumImpl := gemmImpl{name: "gonum", label: "gonum", impl: gonum.Implementation{}, tileRows: 64, tileCols: 192}
+	all := append([]gemmImpl{ours, gonumImpl}, extraGEMMs()...)
+	for i, g := range all {
+		if g.name == defaultGEMM {
+			all[0], all[i] = all[i], all[0]
+		}
+	}
+	return all
+}
+
+// GEMMs returns the names of the SGEMM implementations this build can use,
+// the default first: "diynn" (package gemm), "gonum", and with -tags
+// openblas "openblas".
+func GEMMs() []string {
+	var names []string
+	for _, g := range gemmImpls() {
+		names = append(names, g.name)
+	}
+	return names
+}
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C through the build's BLAS.
 func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b backend.Buffer, beta float32, cb backend.Buffer) {
@@ -64,21 +99,20 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 	if transB {
 		g.tb, g.ldb = blas.Trans, k
 	}
-	if smallGemmTiles {
-		g.tileRows, g.tileCols = gemmTileRows, gemmTileCols
+	if im := c.gemm; im.tileRows > 0 {
+		g.tileRows, g.tileCols = im.tileRows, im.tileCols
 	} else {
-		// One slab per core along the longer side of C, in multiples of 16
-		// so that the BLAS micro-kernels see whole panels.
+		// One slab per core along the longer side of C.
 		parts := runtime.GOMAXPROCS(0)
 		if m >= n {
-			g.tileRows, g.tileCols = (m/parts+16)/16*16, n
+			g.tileRows, g.tileCols = alignUp((m+parts-1)/parts, im.rowAlign), n
 		} else {
-			g.tileRows, g.tileCols = m, (n/parts+16)/16*16
+			g.tileRows, g.tileCols = m, alignUp((n+parts-1)/parts, im.colAlign)
 		}
 	}
 	g.tilesPerRow = (n + g.tileCols - 1) / g.tileCols
 	tiles := (m + g.tileRows - 1) / g.tileRows * g.tilesPerRow
-	c.args = kernelArgs{gemm: g, impl: c.gemm}
+	c.args = kernelArgs{gemm: g, impl: c.gemm.impl}
 	// Cost per tile in multiply-adds, scaled so that products under about
 	// a megaflop stay on the calling goroutine.
 	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/32, gemmRange)
@@ -101,3 +135,6 @@ func gemmRange(a *kernelArgs, lo, hi int) {
 		a.impl.Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
 	}
 }
+
+// alignUp rounds n up to a multiple of align.
+func alignUp(n, align int) int { return (n + align - 1) / align * align }

@@ -2,14 +2,9 @@
 
 package cpu
 
-import (
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-)
+// defaultGEMM is diynn's own SGEMM (package gemm); build with -tags
+// openblas to make OpenBLAS the default.
+const defaultGEMM = "diynn"
 
-const gemmName = "gonum"
-
-// smallGemmTiles: gonum's Sgemm gets 64×192 tiles (see gemm.go).
-const smallGemmTiles = true
-
-func defaultGemm() blas.Float32Level3 { return gonum.Implementation{} }
+// extraGEMMs: OpenBLAS is linked only with -tags openblas.
+func extraGEMMs() []gemmImpl { return nil }

@@ -1,14 +1,16 @@
 // Command bench measures what each compiled-in backend is worth.
 //
-//	bench gemm  [-backend all] [-repeats 9] [-shapes 128x176x784,...]
-//	bench epoch [-backend all] [-repeats 5] [-samples 60000] [-batch 128]
+//	bench gemm  [-backend all] [-gemm diynn,gonum,openblas|all] [-repeats 9] [-shapes 128x176x784,...] [-trans]
+//	bench epoch [-backend all] [-gemm ...] [-repeats 5] [-samples 60000] [-batch 128]
 //
 // gemm prints GFLOP/s of C = A·B (and the transposed forms with -trans) for
 // each shape M×N×K; epoch prints the seconds of one training epoch of the
 // 784-176-42-10 classifier (Tanh, ReLU, cross-entropy, SGD with momentum)
 // on synthetic data that lives on the device, mini-batches gathered there.
 // Both report the median of the repeats, after a warm-up run, as a
-// Markdown table. Threads follow GOMAXPROCS (and OPENBLAS_NUM_THREADS for a
+// Markdown table. -gemm runs the cpu backend once per SGEMM named (diynn's
+// own, gonum's, OpenBLAS's in a build with -tags openblas), so that they are
+// compared in one run. Threads follow GOMAXPROCS (and OPENBLAS_NUM_THREADS for a
 // build with -tags openblas).
 package main
 
@@ -26,6 +28,7 @@ import (
 
 	"github.com/diynn/diynn/backend"
 	_ "github.com/diynn/diynn/backend/all"
+	"github.com/diynn/diynn/backend/cpu"
 	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/tensor"
 )
@@ -55,25 +58,40 @@ func usage() {
 }
 
 // backends opens the named backend, or every compiled-in one for "all".
-func backends(name string) ([]backend.Backend, error) {
-	if name != "all" {
-		b, err := backend.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		return []backend.Backend{b}, nil
-	}
+// The cpu backend is opened once per SGEMM listed in gemms ("all" for
+// every one this build has; "" for its default).
+func backends(name, gemms string) ([]backend.Backend, error) {
 	var bs []backend.Backend
 	for _, d := range backend.Drivers() {
+		if name != "all" && d.Name != name {
+			continue
+		}
+		if d.Name == "cpu" && gemms != "" {
+			list := cpu.GEMMs()
+			if gemms != "all" {
+				list = strings.Split(gemms, ",")
+			}
+			for _, g := range list {
+				b, err := cpu.NewWithGEMM(g)
+				if err != nil {
+					return nil, err
+				}
+				bs = append(bs, b)
+			}
+			continue
+		}
 		b, err := d.Open()
 		if err != nil {
+			if name != "all" {
+				return nil, err
+			}
 			fmt.Fprintf(os.Stderr, "skipping %s: %v\n", d.Name, err)
 			continue
 		}
 		bs = append(bs, b)
 	}
 	if len(bs) == 0 {
-		return nil, errors.New("no backend could be opened")
+		return nil, fmt.Errorf("no backend named %q could be opened", name)
 	}
 	return bs, nil
 }
@@ -121,14 +139,15 @@ func gemmCmd(args []string) error {
 	fs := flag.NewFlagSet("gemm", flag.ExitOnError)
 	name := fs.String("backend", "all", "backend to measure, or all")
 	repeats := fs.Int("repeats", 9, "timed repeats per shape (the median is reported)")
-	shapes := fs.String("shapes", "128x176x784,128x784x176,784x176x128,1024x1024x1024", "comma-separated MxNxK")
+	shapes := fs.String("shapes", "128x176x784,128x784x176,784x176x128,176x784x128,128x42x176,128x10x42,1024x1024x1024", "comma-separated MxNxK")
+	gemms := fs.String("gemm", "", "cpu backend: comma-separated SGEMMs to compare ("+strings.Join(cpu.GEMMs(), ", ")+"), or all; default: the build's")
 	trans := fs.Bool("trans", false, "also measure A·Bᵀ (NT) and Aᵀ·B (TN)")
 	fs.Parse(args)
 	ss, err := parseShapes(*shapes)
 	if err != nil {
 		return err
 	}
-	bs, err := backends(*name)
+	bs, err := backends(*name, *gemms)
 	if err != nil {
 		return err
 	}
@@ -193,11 +212,12 @@ func epochCmd(args []string) error {
 	samples := fs.Int("samples", 60000, "training samples per epoch")
 	batch := fs.Int("batch", 128, "mini-batch size")
 	lr := fs.Float64("lr", 0.001, "SGD learning rate (momentum 0.9)")
+	gemms := fs.String("gemm", "", "cpu backend: comma-separated SGEMMs to compare ("+strings.Join(cpu.GEMMs(), ", ")+"), or all; default: the build's")
 	fs.Parse(args)
 	if *samples <= 0 || *batch <= 0 {
 		return fmt.Errorf("-samples and -batch must be positive")
 	}
-	bs, err := backends(*name)
+	bs, err := backends(*name, *gemms)
 	if err != nil {
 		return err
 	}

@@ -186,11 +186,11 @@ func (w *workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 		nc := min(ncBlock, n-jc)
 		panels := (nc + nr - 1) / nr
 		// op(A) is read in place: six rows (NN), or six adjacent values of
-		// one row per step (TN). Transposed with a row length that is a
-		// multiple of 1 KiB, successive steps fall into the same few L1
-		// sets and evict each other (1024³ TN ran at half speed), so
-		// op(A) is then packed, once its micro-panels serve several panels.
-		packA := transA && panels > 2 && lda%256 == 0
+		// one row per step (TN). With a row length that is a multiple of
+		// 1 KiB, those addresses fall into the same few L1 sets and evict
+		// each other (1024³ TN ran at half speed), so op(A) is then
+		// packed, once its micro-panels serve several panels of op(B).
+		packA := panels > 2 && lda%256 == 0
 		for pc := 0; pc < k; pc += kc {
 			kcur := min(kc, k-pc)
 			w.packB(transB, b, ldb, pc, kcur, jc, nc)
@@ -315,6 +315,21 @@ func (w *workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 		}
 		// op(B)(p, j) = b[j·ldb + p]: columns of the panel are
 		// contiguous runs of B.
+		if cols == nr {
+			// Sixteen runs read side by side, the panel written in order.
+			var rs [nr][]float32
+			for j := range rs {
+				rs[j] = b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
+			}
+			for p := 0; p < kc; p++ {
+				d := (*[nr]float32)(panel[p*nr:])
+				d[0], d[1], d[2], d[3] = rs[0][p], rs[1][p], rs[2][p], rs[3][p]
+				d[4], d[5], d[6], d[7] = rs[4][p], rs[5][p], rs[6][p], rs[7][p]
+				d[8], d[9], d[10], d[11] = rs[8][p], rs[9][p], rs[10][p], rs[11][p]
+				d[12], d[13], d[14], d[15] = rs[12][p], rs[13][p], rs[14][p], rs[15][p]
+			}
+			continue
+		}
 		if cols < nr {
 			clear(panel)
 		}

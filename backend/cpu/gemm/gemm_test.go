@@ -219,7 +219,9 @@ func TestSgemmPanicsOnBadArguments(t *testing.T) {
 		{"negative m", func() { Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, -1, 3, 4, 1, a, 4, b, 3, 0, c, 3) }},
 		{"short lda", func() { Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, 3, 3, 4, 1, a, 3, b, 3, 0, c, 3) }},
 		{"short A", func() { Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, 4, 3, 4, 1, a, 4, b, 3, 0, c, 3) }},
-		{"short C", func() { Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, 3, 5, 4, 1, a, 4, make([]float32, 20), 5, 0, c, 5) }},
+		{"short C", func() {
+			Implementation{}.Sgemm(blas.NoTrans, blas.NoTrans, 3, 5, 4, 1, a, 4, make([]float32, 20), 5, 0, c, 5)
+		}},
 		{"bad transpose", func() { Implementation{}.Sgemm('x', blas.NoTrans, 3, 3, 4, 1, a, 4, b, 3, 0, c, 3) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
