@@ -1,6 +1,9 @@
 package cpu_test
 
 import (
+	"math"
+	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -44,4 +47,47 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("auto: %v", err)
 	}
 	t.Logf("auto picked %s (%s), skipped %v", auto.Name(), auto.Device(), skips)
+}
+
+// The pool splits a product into slabs of C, one per core; every element
+// is computed the same way whatever the split, so the number of cores must
+// not change a single bit of the result.
+func TestGemmSameBitsOnAnyCoreCount(t *testing.T) {
+	const m, n, k = 130, 200, 300
+	rng := rand.New(rand.NewPCG(5, 5))
+	av, bv := make([]float32, m*k), make([]float32, k*n)
+	for i := range av {
+		av[i] = rng.Float32()*2 - 1
+	}
+	for i := range bv {
+		bv[i] = rng.Float32()*2 - 1
+	}
+	for _, name := range cpu.GEMMs() {
+		var results [][]float32
+		for _, procs := range []int{1, 2, 3} {
+			old := runtime.GOMAXPROCS(procs)
+			c, err := cpu.NewWithGEMM(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			A, B, C := c.Alloc(m*k), c.Alloc(k*n), c.Alloc(m*n)
+			c.Upload(A, av)
+			c.Upload(B, bv)
+			c.Gemm(false, true, m, n, k, 1, A, B, 0, C)
+			out := make([]float32, m*n)
+			if err := c.Download(out, C); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			runtime.GOMAXPROCS(old)
+			results = append(results, out)
+		}
+		for p := 1; p < len(results); p++ {
+			for i := range results[0] {
+				if math.Float32bits(results[0][i]) != math.Float32bits(results[p][i]) {
+					t.Fatalf("%s: element %d is %v on 1 core, %v on %d", name, i, results[0][i], results[p][i], p+1)
+				}
+			}
+		}
+	}
 }

@@ -114,8 +114,8 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 	tiles := (m + g.tileRows - 1) / g.tileRows * g.tilesPerRow
 	c.args = kernelArgs{gemm: g, impl: c.gemm.impl}
 	// Cost per tile in multiply-adds, scaled so that products under about
-	// a megaflop stay on the calling goroutine.
-	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/32, gemmRange)
+	// 256k of them (a few µs) stay on the calling goroutine.
+	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/8, gemmRange)
 }
 
 func gemmRange(a *kernelArgs, lo, hi int) {

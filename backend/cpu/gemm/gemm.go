@@ -306,10 +306,17 @@ func (w *workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 				}
 				continue
 			}
+			// A partial panel (an output of 10 columns, say): element by
+			// element, since copy and clear would be two calls a row.
 			for p := 0; p < kc; p++ {
-				dst := panel[p*nr : p*nr+nr]
-				copy(dst, b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
-				clear(dst[cols:])
+				dst := (*[nr]float32)(panel[p*nr:])
+				src := b[(pc+p)*ldb+j0 : (pc+p)*ldb+j0+cols]
+				for j, v := range src {
+					dst[j] = v
+				}
+				for j := cols; j < nr; j++ {
+					dst[j] = 0
+				}
 			}
 			continue
 		}

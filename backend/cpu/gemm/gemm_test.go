@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 
@@ -246,6 +247,14 @@ func TestChooseKernel(t *testing.T) {
 	if got := chooseKernel(""); got != want {
 		t.Errorf(`chooseKernel("") = %v, want %v`, got, want)
 	}
+}
+
+// DIYNN_GEMM_KERNEL=go must reach Best (ci/test.sh runs the CPU tests so).
+func TestBestFollowsEnvironment(t *testing.T) {
+	if os.Getenv("DIYNN_GEMM_KERNEL") == "go" && Best() != Go {
+		t.Fatalf("DIYNN_GEMM_KERNEL=go but Best() = %v", Best())
+	}
+	t.Logf("best kernel: %v; kernels on this CPU: %v", Best(), Kernels())
 }
 
 func FuzzSgemm(f *testing.F) {
