@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/cpu/gemm"
 	"gonum.org/v1/gonum/blas"
 )
 
@@ -35,6 +36,7 @@ func (b *buffer) Len() int { return len(b.data) }
 // backend.Open("cpu").
 type Backend struct {
 	gemm   gemmImpl
+	gemmWS []*gemm.Workspace // diynn's SGEMM: one per tile index (see gemm.go)
 	err    error
 	stats  backend.MemStats
 	closed bool
@@ -217,6 +219,7 @@ type kernelArgs struct {
 	adam          backend.AdamStep
 	gemm          gemmArgs
 	impl          blas.Float32Level3
+	gemmWS        []*gemm.Workspace
 }
 
 // rangeFunc runs a kernel on the index range [lo, hi).

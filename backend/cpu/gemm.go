@@ -34,7 +34,14 @@ type gemmArgs struct {
 // that spans 4 or more 64×64 blocks, spawning goroutines and allocating on
 // every call; a 64×192 tile spans 3, so each tile runs on gonum's serial
 // code and our pool supplies the parallelism, allocation-free.
+//
+// diynn's own SGEMM runs each tile on a gemm.Workspace that the backend
+// keeps (one per tile index, so one per core), rather than through the
+// sync.Pool behind gemm.Implementation: a pool is emptied by every garbage
+// collection (and, under the race detector, drops values at random), and a
+// training step must allocate nothing.
 type gemmImpl struct {
+	ours               bool
 	name, label        string
 	impl               blas.Float32Level3
 	tileRows, tileCols int
@@ -43,7 +50,7 @@ type gemmImpl struct {
 
 // gemmImpls lists the SGEMMs compiled in, the default first.
 func gemmImpls() []gemmImpl {
-	ours := gemmImpl{name: "diynn", label: "diynn " + gemm.Best().String(), impl: gemm.Implementation{}, rowAlign: 6, colAlign: 16}
+	ours := gemmImpl{ours: true, name: "diynn", label: "diynn " + gemm.Best().String(), impl: gemm.Implementation{}, rowAlign: 6, colAlign: 16}
 	gonumImpl := gemmImpl{name: "gonum", label: "gonum", impl: gonum.Implementation{}, tileRows: 64, tileCols: 192}
 	all := append([]gemmImpl{ours, gonumImpl}, extraGEMMs()...)
 	for i, g := range all {
@@ -113,6 +120,12 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 	g.tilesPerRow = (n + g.tileCols - 1) / g.tileCols
 	tiles := (m + g.tileRows - 1) / g.tileRows * g.tilesPerRow
 	c.args = kernelArgs{gemm: g, impl: c.gemm.impl}
+	if c.gemm.ours {
+		for len(c.gemmWS) < tiles {
+			c.gemmWS = append(c.gemmWS, new(gemm.Workspace))
+		}
+		c.args.gemmWS = c.gemmWS
+	}
 	// Cost per tile in multiply-adds, scaled so that products under about
 	// 256k of them (a few µs) stay on the calling goroutine.
 	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/8, gemmRange)
@@ -131,6 +144,10 @@ func gemmRange(a *kernelArgs, lo, hi int) {
 		bOff := j0 // columns of op(B) are columns of B
 		if g.tb == blas.Trans {
 			bOff = j0 * g.ldb // columns of op(B) are rows of B
+		}
+		if a.gemmWS != nil {
+			a.gemmWS[t].Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
+			continue
 		}
 		a.impl.Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
 	}

@@ -92,8 +92,28 @@ type Implementation struct {
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and
 // op(B) is k×n. Like every BLAS, it panics on arguments that break the
-// BLAS contract (sizes, leading dimensions, slice lengths).
+// BLAS contract (sizes, leading dimensions, slice lengths). Its packing
+// buffers come from a sync.Pool, so concurrent calls are safe.
 func (im Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	w := workspaces.Get().(*Workspace)
+	w.Kernel = im.Kernel
+	w.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	workspaces.Put(w)
+}
+
+// Workspace makes products one at a time with packing buffers of its own,
+// kept between calls: a caller with one Workspace per goroutine (as the CPU
+// backend has, one per slab of C) allocates nothing after the first
+// products, even across garbage collections, which empty a sync.Pool. The
+// zero value is ready; a Workspace must not be used concurrently.
+type Workspace struct {
+	// Kernel is the micro-kernel to run; the zero value is Auto.
+	Kernel Kernel
+	a, b   []float32 // packed blocks of op(A) and op(B)
+}
+
+// Sgemm is Implementation.Sgemm on w's buffers.
+func (w *Workspace) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	transA, transB := checkTrans(tA), checkTrans(tB)
 	rowsA, colsA := m, k
 	if transA {
@@ -121,7 +141,7 @@ func (im Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32
 	case len(c) < ldc*(m-1)+n:
 		panic(fmt.Sprintf("gemm: C holds %d values, need %d", len(c), ldc*(m-1)+n))
 	}
-	kern := im.Kernel
+	kern := w.Kernel
 	if kern == Auto {
 		kern = best
 	}
@@ -132,9 +152,7 @@ func (im Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	w := workspaces.Get().(*workspace)
 	w.sgemm(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-	workspaces.Put(w)
 }
 
 func checkTrans(t blas.Transpose) bool {
@@ -163,18 +181,14 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-// workspace holds the packed blocks of op(A) and op(B). Workspaces are
-// recycled through a sync.Pool so that a steady stream of products
-// allocates nothing, whichever goroutines make them.
-type workspace struct{ a, b []float32 }
-
-var workspaces = sync.Pool{New: func() any { return new(workspace) }}
+// workspaces recycles the Workspaces of Implementation.Sgemm.
+var workspaces = sync.Pool{New: func() any { return new(Workspace) }}
 
 // maskTable backs the column masks of partial panels: the mask for nr
 // columns starts at maskTable[16-nr] (16 lanes on, then 16 off).
 var maskTable = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
-func (w *workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	// op(A)(i, p) = a[i·rsA + p·csA].
 	rsA, csA := lda, 1
 	if transA {
@@ -233,7 +247,7 @@ func (w *workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 // packA copies op(A)[ic:ic+mc, pc:pc+kc] into w.a as micro-panels of 6
 // rows, each kc steps of 6 values (fewer in the last one; the kernels never
 // read past the rows they are given).
-func (w *workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
+func (w *Workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
 	need := (mc + mr - 1) / mr * mr * kc
 	if cap(w.a) < need {
 		w.a = make([]float32, need)
@@ -286,7 +300,7 @@ func (w *workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
 
 // packB copies op(B)[pc:pc+kc, jc:jc+nc] into w.b as 16-column panels,
 // each kc rows of 16 values, the last one padded with zeros.
-func (w *workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
+func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 	panels := (nc + nr - 1) / nr
 	need := panels * kc * nr
 	if cap(w.b) < need {

@@ -131,6 +131,9 @@ func (p *problem) String() string {
 
 func TestSgemmAgainstFloat64(t *testing.T) {
 	sizes := []int{1, 7, 31, 33, 257}
+	if raceEnabled {
+		sizes = []int{1, 7, 33}
+	}
 	scalars := [][2]float32{{1, 0}, {1, 1}, {0.5, -1.5}, {-2, 0}, {0, 0.5}, {0, 0}}
 	for _, kern := range Kernels() {
 		t.Run(kern.String(), func(t *testing.T) {
@@ -154,8 +157,8 @@ func TestSgemmAgainstFloat64(t *testing.T) {
 // Sizes of 1000 cross the k, m and n block boundaries (kc 256, mc 144,
 // nc 512) in every direction.
 func TestSgemmLarge(t *testing.T) {
-	if testing.Short() {
-		t.Skip("large products in -short mode")
+	if testing.Short() || raceEnabled {
+		t.Skip("large products in -short mode and under the race detector")
 	}
 	shapes := [][3]int{{1000, 33, 7}, {7, 1000, 31}, {33, 7, 1000}, {257, 1000, 300}, {128, 10, 42}, {128, 42, 176}}
 	for _, kern := range Kernels() {
