@@ -49,9 +49,11 @@ func TestRegistered(t *testing.T) {
 	t.Logf("auto picked %s (%s), skipped %v", auto.Name(), auto.Device(), skips)
 }
 
-// The pool splits a product into slabs of C, one per core; every element
-// is computed the same way whatever the split, so the number of cores must
-// not change a single bit of the result.
+// The pool splits a product into slabs of C, one per core (or, for gonum,
+// fixed tiles); with diynn's SGEMM and gonum's every element is computed the
+// same way whatever the split, so the number of cores must not change a
+// single bit of the result. (OpenBLAS, with -tags openblas, uses other
+// kernels for edge blocks, so its last bits can change with the split.)
 func TestGemmSameBitsOnAnyCoreCount(t *testing.T) {
 	const m, n, k = 130, 200, 300
 	rng := rand.New(rand.NewPCG(5, 5))
@@ -62,7 +64,7 @@ func TestGemmSameBitsOnAnyCoreCount(t *testing.T) {
 	for i := range bv {
 		bv[i] = rng.Float32()*2 - 1
 	}
-	for _, name := range cpu.GEMMs() {
+	for _, name := range []string{"diynn", "gonum"} {
 		var results [][]float32
 		for _, procs := range []int{1, 2, 3} {
 			old := runtime.GOMAXPROCS(procs)

@@ -9,18 +9,13 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// benchPeers are other implementations to measure beside ours and gonum.
-var benchPeers = map[string]blas.Float32Level3{}
-
 // BenchmarkSgemm measures one goroutine's product at the layer shapes of
 // the 784-176-42-10 classifier and at 1024³, for each kernel and for
-// gonum; cmd/bench gemm measures the CPU backend with its worker pool.
+// gonum; cmd/bench gemm measures the CPU backend with its worker pool, and
+// OpenBLAS beside it (ci/bench.sh).
 func BenchmarkSgemm(b *testing.B) {
 	shapes := [][3]int{{128, 176, 784}, {128, 784, 176}, {784, 176, 128}, {176, 784, 128}, {128, 42, 176}, {128, 10, 42}, {1024, 1024, 1024}}
 	impls := map[string]blas.Float32Level3{"gonum": gonum.Implementation{}}
-	for name, im := range benchPeers {
-		impls[name] = im
-	}
 	for _, k := range Kernels() {
 		impls[k.String()] = Implementation{Kernel: k}
 	}
@@ -36,7 +31,7 @@ func BenchmarkSgemm(b *testing.B) {
 			if op == "TN" {
 				tA, lda = blas.Trans, m
 			}
-			for _, name := range []string{"go", "avx2", "gonum", "openblas"} {
+			for _, name := range []string{"go", "avx2", "gonum"} {
 				im, ok := impls[name]
 				if !ok {
 					continue
