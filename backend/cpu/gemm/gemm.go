@@ -74,13 +74,13 @@ func Kernels() []Kernel {
 
 // Blocking. A 16-column panel of op(B) with kc rows (16 KiB at kc = 256)
 // stays in L1 while the micro-kernel walks mc rows of op(A) (144 KiB at
-// most, in L2); nc bounds the packed block of op(B) (512 KiB).
+// most, in L2); nc bounds the packed block of op(B) (1 MiB, in L3).
 const (
 	mr      = 6
 	nr      = 16
 	kcBlock = 256
 	mcBlock = 144
-	ncBlock = 512
+	ncBlock = 1024
 )
 
 // Implementation is gonum's blas.Float32Level3 with Sgemm replaced by
@@ -307,18 +307,26 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 		w.b = make([]float32, need)
 	}
 	w.b = w.b[:need]
+	full := nc / nr
+	if !transB {
+		// op(B)(p, j) = b[p·ldb + j]: each row of B is read once, in
+		// order, and dealt out to the panels. (Panel by panel, a large B
+		// is read 64 bytes a row, a page apart: TLB misses made packing a
+		// quarter of a 1024³ product.)
+		for p := 0; p < kc; p++ {
+			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full*nr]
+			for jp := 0; jp < full; jp++ {
+				copy16((*[nr]float32)(w.b[jp*kc*nr+p*nr:]), (*[nr]float32)(row[jp*nr:]))
+			}
+		}
+	}
 	for jp := 0; jp < panels; jp++ {
 		panel := w.b[jp*kc*nr : (jp+1)*kc*nr]
 		j0 := jc + jp*nr
 		cols := min(nr, jc+nc-j0)
 		if !transB {
-			// op(B)(p, j) = b[p·ldb + j]: rows of the panel are
-			// contiguous runs of B.
 			if cols == nr {
-				for p := 0; p < kc; p++ {
-					copy16((*[nr]float32)(panel[p*nr:]), (*[nr]float32)(b[(pc+p)*ldb+j0:]))
-				}
-				continue
+				continue // packed above
 			}
 			// A partial panel (an output of 10 columns, say): element by
 			// element, since copy and clear would be two calls a row.
