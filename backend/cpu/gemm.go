@@ -109,8 +109,13 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 	if im := c.gemm; im.tileRows > 0 {
 		g.tileRows, g.tileCols = im.tileRows, im.tileCols
 	} else {
-		// One slab per core along the longer side of C.
+		// One slab per core along the longer side of C; a product too
+		// small to share (see gemmCostScale) is one slab, so that it
+		// packs op(B) once and makes one call.
 		parts := runtime.GOMAXPROCS(0)
+		if m*n*k/gemmCostScale < minParallel {
+			parts = 1
+		}
 		if m >= n {
 			g.tileRows, g.tileCols = alignUp((m+parts-1)/parts, im.rowAlign), n
 		} else {
@@ -126,9 +131,7 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 		}
 		c.args.gemmWS = c.gemmWS
 	}
-	// Cost per tile in multiply-adds, scaled so that products under about
-	// 256k of them (a few µs) stay on the calling goroutine.
-	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/8, gemmRange)
+	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/gemmCostScale, gemmRange)
 }
 
 func gemmRange(a *kernelArgs, lo, hi int) {
@@ -152,6 +155,11 @@ func gemmRange(a *kernelArgs, lo, hi int) {
 		a.impl.Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
 	}
 }
+
+// gemmCostScale converts multiply-adds into the pool's cost units, so that
+// products under about 256k multiply-adds (a few µs) stay on the calling
+// goroutine.
+const gemmCostScale = 8
 
 // alignUp rounds n up to a multiple of align.
 func alignUp(n, align int) int { return (n + align - 1) / align * align }

@@ -44,17 +44,28 @@
 	VMOVUPS     r0, (DI);        \
 	VMOVUPS     r1, 32(DI)
 
-#define ROW_MASK(r0, r1) \
-	VMASKMOVPS r0, Y12, (DI); \
+// Partial rows. Masked moves are slow (a masked store costs several
+// plain ones on Zen 3), so only the half that is partial is masked: with
+// more than 8 columns the first 8 are stored whole (HI), with 8 or fewer
+// the second half is not touched at all (LO).
+#define ROW_HI(r0, r1) \
+	VMOVUPS    r0, (DI);          \
 	VMASKMOVPS r1, Y13, 32(DI)
 
-#define ROW_MASK_LOAD(r0, r1) \
-	VMASKMOVPS  (DI), Y12, Y14;   \
-	VFMADD231PS Y14, Y15, r0;     \
+#define ROW_HI_LOAD(r0, r1) \
+	VFMADD231PS (DI), Y15, r0;    \
 	VMASKMOVPS  32(DI), Y13, Y14; \
 	VFMADD231PS Y14, Y15, r1;     \
-	VMASKMOVPS  r0, Y12, (DI);    \
+	VMOVUPS     r0, (DI);         \
 	VMASKMOVPS  r1, Y13, 32(DI)
+
+#define ROW_LO(r0, r1) \
+	VMASKMOVPS r0, Y12, (DI)
+
+#define ROW_LO_LOAD(r0, r1) \
+	VMASKMOVPS  (DI), Y12, Y14; \
+	VFMADD231PS Y14, Y15, r0;   \
+	VMASKMOVPS  r0, Y12, (DI)
 
 // The six rows of a store path; after each row, stop when mr rows are done.
 #define ROWS(ROW, done) \
@@ -215,12 +226,22 @@ partial:
 	// lanes neither fault nor change memory.
 	VMOVDQU (R9), Y12
 	VMOVDQU 32(R9), Y13
+	CMPQ    R8, $8
+	JLE     lo
 	TESTQ   DX, DX
-	JNZ     partialLoad
-	ROWS(ROW_MASK, done)
+	JNZ     hiLoad
+	ROWS(ROW_HI, done)
 
-partialLoad:
-	ROWS(ROW_MASK_LOAD, done)
+hiLoad:
+	ROWS(ROW_HI_LOAD, done)
+
+lo:
+	TESTQ DX, DX
+	JNZ   loLoad
+	ROWS(ROW_LO, done)
+
+loLoad:
+	ROWS(ROW_LO_LOAD, done)
 
 done:
 	VZEROUPPER
