@@ -15,8 +15,9 @@ fi
 
 # System packages: gcc for cgo, OpenBLAS for the openblas-tagged build,
 # numpy for the test that reads our safetensors files from Python, and the
-# OpenCL loader, headers and PoCL (OpenCL on the CPU) for the opencl tests.
-packages=(gcc libc6-dev pkg-config libopenblas-dev python3-numpy ocl-icd-opencl-dev opencl-headers pocl-opencl-icd)
+# OpenCL loader, headers and PoCL (OpenCL on the CPU) for the opencl tests,
+# and qemu-user to run the arm64 build of the CPU backend.
+packages=(gcc libc6-dev pkg-config libopenblas-dev python3-numpy ocl-icd-opencl-dev opencl-headers pocl-opencl-icd qemu-user)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -60,6 +61,15 @@ go test -count=1 ./...
 # slower).
 step "go test with the pure-Go GEMM kernel forced (DIYNN_GEMM_KERNEL=go)"
 DIYNN_GEMM_KERNEL=go go test -count=1 ./backend/cpu/... ./nn/...
+
+step "arm64: the CPU backend and its pure-Go GEMM under qemu-aarch64"
+# No assembly kernel applies on arm64, so this runs the pure-Go kernel
+# through the whole conformance suite, as an arm64 machine would.
+arm64=$(mktemp -d)
+GOARCH=arm64 go test -c -o "$arm64/gemm.test" ./backend/cpu/gemm
+GOARCH=arm64 go test -c -o "$arm64/cpu.test" ./backend/cpu
+qemu-aarch64 "$arm64/gemm.test" -test.short
+qemu-aarch64 "$arm64/cpu.test"
 
 step "go test -race (backend, tensor, nn, tsne)"
 go test -race -count=1 ./backend/... ./tensor/... ./nn/... ./tsne/...
