@@ -328,17 +328,11 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 			if cols == nr {
 				continue // packed above
 			}
-			// A partial panel (an output of 10 columns, say): element by
-			// element, since copy and clear would be two calls a row.
+			// A partial panel (an output of 10 columns, say): cleared in
+			// one go, then a short copy a row.
+			clear(panel)
 			for p := 0; p < kc; p++ {
-				dst := (*[nr]float32)(panel[p*nr:])
-				src := b[(pc+p)*ldb+j0 : (pc+p)*ldb+j0+cols]
-				for j, v := range src {
-					dst[j] = v
-				}
-				for j := cols; j < nr; j++ {
-					dst[j] = 0
-				}
+				copy(panel[p*nr:p*nr+cols], b[(pc+p)*ldb+j0:])
 			}
 			continue
 		}
