@@ -328,11 +328,22 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 			if cols == nr {
 				continue // packed above
 			}
-			// A partial panel (an output of 10 columns, say): cleared in
-			// one go, then a short copy a row.
-			clear(panel)
-			for p := 0; p < kc; p++ {
-				copy(panel[p*nr:p*nr+cols], b[(pc+p)*ldb+j0:])
+			// A partial panel (an output of 10 columns, say). Where B has
+			// 16 values left from the row's start, a row moves as 16 (the
+			// extra ones are B's next values, overwritten with zeros);
+			// only the last rows need a short copy.
+			p := 0
+			for ; p < kc && (pc+p)*ldb+j0+nr <= len(b); p++ {
+				dst := (*[nr]float32)(panel[p*nr:])
+				copy16(dst, (*[nr]float32)(b[(pc+p)*ldb+j0:]))
+				for j := cols; j < nr; j++ {
+					dst[j] = 0
+				}
+			}
+			for ; p < kc; p++ {
+				dst := panel[p*nr : p*nr+nr]
+				copy(dst, b[(pc+p)*ldb+j0:(pc+p)*ldb+j0+cols])
+				clear(dst[cols:])
 			}
 			continue
 		}
