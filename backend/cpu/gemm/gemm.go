@@ -6,7 +6,9 @@
 // The micro-kernel is chosen at run time: AVX2 + FMA assembly on amd64
 // CPUs that have it, and a pure-Go kernel everywhere else (arm64
 // included). Setting DIYNN_GEMM_KERNEL=go in the environment forces the
-// pure-Go kernel; Implementation.Kernel picks one per value.
+// pure-Go kernel (other values are ignored: the assembly kernels are chosen
+// only where the CPU has them); Implementation.Kernel and Workspace.Kernel
+// pick one per value, and Best reports what Auto runs.
 //
 // Implementation satisfies gonum's blas.Float32Level3, so blas32.Use can
 // install it; only Sgemm is ours, the other Level 3 routines are gonum's.
