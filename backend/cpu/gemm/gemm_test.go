@@ -173,6 +173,33 @@ func TestSgemmLarge(t *testing.T) {
 	}
 }
 
+// With a row length that is a multiple of 256 values, op(A) is packed
+// rather than read in place (see sgemm); these shapes take that path, with
+// a partial last micro-panel (m = 257, 151) and row blocks past mc.
+func TestSgemmPackedA(t *testing.T) {
+	for _, kern := range Kernels() {
+		rng := rand.New(rand.NewPCG(6, uint64(kern)))
+		for _, s := range [][3]int{{257, 100, 70}, {151, 48, 300}} {
+			for _, tA := range []bool{false, true} {
+				for _, tB := range []bool{false, true} {
+					p := newProblem(rng, tA, tB, s[0], s[1], s[2], 0, 1.5, 0.5)
+					// Widen A's rows to 512 values.
+					rowsA, colsA := p.m, p.k
+					if tA {
+						rowsA, colsA = p.k, p.m
+					}
+					wide := randSlice(rng, rowsA*512)
+					for r := 0; r < rowsA; r++ {
+						copy(wide[r*512:r*512+colsA], p.a[r*p.lda:r*p.lda+colsA])
+					}
+					p.a, p.lda = wide, 512
+					p.check(t, kern)
+				}
+			}
+		}
+	}
+}
+
 // Every kernel computes the same 6×16 blocks in the same order whatever
 // part of C a call covers, so splitting C into slabs (as the CPU backend
 // does across cores) must give bit-identical results.
