@@ -10,16 +10,7 @@ import (
 // makes consecutive points walk nearly the same tree cells, which then stay
 // in cache: it speeds up the repulsion loop without changing any result.
 func mortonOrder(y []float64, n, d int, order []int32, keys []uint64) {
-	var lo, hi [3]float64
-	for c := 0; c < d; c++ {
-		lo[c], hi[c] = math.Inf(1), math.Inf(-1)
-	}
-	for i := 0; i < n; i++ {
-		for c := 0; c < d; c++ {
-			lo[c] = math.Min(lo[c], y[i*d+c])
-			hi[c] = math.Max(hi[c], y[i*d+c])
-		}
-	}
+	lo, hi := bounds(y, n, d)
 	bits := uint(21) // 3 × 21 = 63 bits
 	if d == 2 {
 		bits = 31
@@ -49,4 +40,18 @@ func mortonOrder(y []float64, n, d int, order []int32, keys []uint64) {
 		}
 		return int(a - b)
 	})
+}
+
+// bounds returns the smallest box holding the n points of y (d ≤ 3).
+func bounds(y []float64, n, d int) (lo, hi [3]float64) {
+	for c := 0; c < d; c++ {
+		lo[c], hi[c] = math.Inf(1), math.Inf(-1)
+	}
+	for i := 0; i < n; i++ {
+		for c := 0; c < d; c++ {
+			lo[c] = math.Min(lo[c], y[i*d+c])
+			hi[c] = math.Max(hi[c], y[i*d+c])
+		}
+	}
+	return lo, hi
 }

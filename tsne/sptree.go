@@ -49,16 +49,7 @@ func (t *spTree) rebuild(y []float64, n, d int, order []int32) *spTree {
 		t.nodes = make([]spNode, 1, 2*n)
 	}
 	t.nodes = t.nodes[:1]
-	lo, hi := [3]float64{}, [3]float64{}
-	for c := 0; c < d; c++ {
-		lo[c], hi[c] = math.Inf(1), math.Inf(-1)
-	}
-	for i := 0; i < n; i++ {
-		for c := 0; c < d; c++ {
-			lo[c] = math.Min(lo[c], y[i*d+c])
-			hi[c] = math.Max(hi[c], y[i*d+c])
-		}
-	}
+	lo, hi := bounds(y, n, d)
 	root := spNode{point: -1, child: -1}
 	for c := 0; c < d; c++ {
 		root.center[c] = (lo[c] + hi[c]) / 2

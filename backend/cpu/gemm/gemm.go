@@ -269,17 +269,18 @@ func (w *Workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
 				d[0], d[1], d[2], d[3], d[4], d[5] = s[0], s[1], s[2], s[3], s[4], s[5]
 			}
 		}
+		if rows := mc - full; rows > 0 {
+			dst := w.a[full*kc:]
+			for p := 0; p < kc; p++ {
+				copy(dst[p*mr:p*mr+rows], a[(pc+p)*lda+ic+full:])
+			}
+		}
+		return
 	}
 	for i0 := 0; i0 < mc; i0 += mr {
 		rows := min(mr, mc-i0)
 		dst := w.a[i0*kc : i0*kc+mr*kc]
 		switch {
-		case transA && rows == mr:
-			// Done above.
-		case transA:
-			for p := 0; p < kc; p++ {
-				copy(dst[p*mr:p*mr+rows], a[(pc+p)*lda+ic+i0:])
-			}
 		case rows == mr:
 			// op(A)(i, p) = a[i·lda + p]: interleave six rows.
 			base := (ic+i0)*lda + pc
