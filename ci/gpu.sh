@@ -5,19 +5,20 @@
 #   ci/gpu.sh DIR       (here: builds -tags cuda binaries and a runner into DIR)
 #   DIR/run.sh OUT      (there: runs them all and writes OUT/results.txt)
 #
-# The runner executes the conformance suite, the gradient checks and the
-# PyTorch golden test on CUDA, a seeded fmnist-relu run compared with cpu,
-# `diynn train -backend cuda`, cmd/bench (GEMM at the shapes of issue #2 and
-# 4096³, and training epochs), and the PyTorch CUDA peer scripts.
+# The runner executes the conformance suite (each GEMM kernel too), the
+# gradient checks and the PyTorch golden test on CUDA, a seeded fmnist-relu
+# run compared with cpu, cmd/bench (GEMM at the shapes of issue #2 and 4096³,
+# and training epochs, with A/B runs of the GEMM choice and the launch path),
+# `diynn train -backend cuda`, and the PyTorch CUDA peer scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: ci/gpu.sh DIR}
 mkdir -p "$dir"
 export CGO_CFLAGS="${CGO_CFLAGS:+$CGO_CFLAGS }-DCL_TARGET_OPENCL_VERSION=120"
-go test -tags cuda -c -o "$dir/backend-cuda.test" ./backend/cuda
-go test -tags cuda -c -o "$dir/train.test" ./train
-go build -tags cuda -o "$dir/bench" ./cmd/bench
-go build -tags cuda -o "$dir/diynn" ./cmd/diynn
+go test -tags cuda -ldflags=-s -c -o "$dir/backend-cuda.test" ./backend/cuda
+go test -tags cuda -ldflags=-s -c -o "$dir/train.test" ./train
+go build -tags cuda -ldflags=-s -o "$dir/bench" ./cmd/bench
+go build -tags cuda -ldflags=-s -o "$dir/diynn" ./cmd/diynn
 cp bench/torch_bench.py bench/torch_train.py "$dir/"
 data=${DIYNN_DATA:-$(cd .. && pwd)/shared/data}
 mkdir -p "$dir/data/fashion-mnist"
@@ -33,18 +34,37 @@ export DIYNN_DATA=$here/data
 exec > >(tee "$out/results.txt") 2>&1
 echo "== $(date -u) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 status=0
-step() { echo; echo "== $*"; "$@" || { echo "FAILED: $*"; status=1; }; }
+# Each step gets a time limit, so that one hung kernel cannot eat a lease.
+step() { echo; echo "== $*"; timeout "${STEP_LIMIT:-180}" "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+nvidia-smi || true
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo), $(nproc) threads, AVX-512F: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
 step "$here/backend-cuda.test" -test.v -test.count=1
 step "$here/train.test" -test.v -test.count=1 -test.run 'CUDA'
-step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 5 -out "$out/fmnist-relu-cuda"
-step "$here/bench" gemm -backend all -shapes 128x176x784,128x784x176,784x176x128,1024x1024x1024,4096x4096x4096
-step "$here/bench" epoch -backend cuda -repeats 5
-step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 3 -train-metrics=false -quiet -out "$out/epoch-cuda"
-cat "$out/epoch-cuda/history.csv"
+shapes=128x176x784,128x784x176,784x176x128,176x784x128,128x42x176,128x10x42,1024x1024x1024,4096x4096x4096
+# GEMM: the shape-based kernel choice, then the 64×64 kernel alone (what
+# the choice gains), then kernel launches through gorgonia.org/cu's Ctx
+# goroutine instead of direct calls (what the direct calls gain).
+step "$here/bench" gemm -backend cuda -trans -shapes $shapes
+step env DIYNN_GPU_GEMM=tile "$here/bench" gemm -backend cuda -shapes $shapes
+step env DIYNN_CUDA_CTX=thread "$here/bench" gemm -backend cuda -shapes 128x176x784,128x10x42
+step env DIYNN_CUDA_CTX=thread "$here/bench" epoch -backend cuda -repeats 5
+# Epochs, ours and PyTorch's, twice each, interleaved.
+for round in 1 2; do
+	step "$here/bench" epoch -backend cuda -repeats 5
+	if command -v python3 >/dev/null; then
+		if [ $round = 1 ]; then
+			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --shapes $shapes
+		else
+			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --skip-gemm
+		fi
+	fi
+done
+# The real job: fmnist-relu on Fashion-MNIST with test evaluation each epoch.
+runs=$(mktemp -d)
+step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 5 -train-metrics=false -quiet -out "$runs/fmnist-relu-cuda"
+cat "$runs/fmnist-relu-cuda/history.csv"
 if command -v python3 >/dev/null; then
-	step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 \
-		--shapes 128x176x784,128x784x176,784x176x128,1024x1024x1024,4096x4096x4096
-	step python3 "$here/torch_train.py" "$DIYNN_DATA" --epochs 3 --device cuda
+	step python3 "$here/torch_train.py" "$DIYNN_DATA" --epochs 5 --device cuda
 fi
 echo; echo "== exit status $status"
 exit $status

@@ -19,7 +19,7 @@ func OpenCL() string { return openCLPrelude + "\n" + source }
 // Names lists every kernel the source defines, for backends that load them
 // all up front.
 var Names = []string{
-	"fill", "gemm", "axpy", "scale", "act_forward", "act_backward", "add_row_vector", "sum_rows",
+	"fill", "gemm", "gemm_reduce", "gemm_big", "axpy", "scale", "act_forward", "act_backward", "add_row_vector", "sum_rows",
 	"softmax_rows", "softmax_backward", "loss_pointwise", "cross_entropy_rows", "reduce_sum",
 	"sgd_step", "adam_step", "gather_rows", "argmax_rows",
 }

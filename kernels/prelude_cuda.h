@@ -3,6 +3,7 @@
 #define KERNEL extern "C" __global__
 #define GLOBAL
 #define LOCAL __shared__
+#define ALIGN16 __align__(16)
 #define BARRIER() __syncthreads()
 #define GLOBAL_ID() ((int)(blockIdx.x * blockDim.x + threadIdx.x))
 #define LOCAL_X() ((int)threadIdx.x)

@@ -3,6 +3,7 @@
 #define KERNEL __kernel
 #define GLOBAL __global
 #define LOCAL __local
+#define ALIGN16 __attribute__((aligned(16)))
 #define BARRIER() barrier(CLK_LOCAL_MEM_FENCE)
 #define GLOBAL_ID() ((int)get_global_id(0))
 #define LOCAL_X() ((int)get_local_id(0))

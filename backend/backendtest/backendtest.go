@@ -27,6 +27,21 @@ var Sizes = []int{1, 7, 33, 257}
 // Opener opens a fresh backend of the kind under test.
 type Opener func() (backend.Backend, error)
 
+// RunGemm runs only the suite's GEMM cases, for backends that have several
+// GEMM kernels and test each.
+func RunGemm(t *testing.T, open Opener) {
+	b, err := open()
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer b.Close()
+	s := &suite{b: b, rng: rand.New(rand.NewPCG(3, 4))}
+	s.gemm(t)
+	if err := b.Sync(); err != nil {
+		t.Fatalf("sticky error: %v", err)
+	}
+}
+
 // Run runs the whole suite.
 func Run(t *testing.T, open Opener) {
 	b, err := open()

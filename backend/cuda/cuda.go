@@ -4,7 +4,9 @@
 // API (gorgonia.org/cu): a context bound to one locked OS thread, the
 // kernels loaded from the PTX that `go generate ./kernels` builds from the
 // same source the OpenCL backend compiles, and every launch on one stream.
-// GPU memory goes through package gpu's caching allocator.
+// GPU memory goes through package gpu's caching allocator. Calls go to the
+// driver from the calling goroutine, locked to its OS thread for the call
+// (see device).
 //
 // gorgonia.org/cu calls cuInit in its package initialiser and exits the
 // process when no CUDA driver is present, so a binary built with -tags cuda
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"unsafe"
 
@@ -33,10 +36,20 @@ func init() {
 
 // device implements gpu.Device on one CUDA context.
 type device struct {
+	// ctx is nil in the default, direct mode: each call locks its goroutine
+	// to its OS thread, makes the context current there (a thread-local
+	// store in the driver) and calls the driver. With DIYNN_CUDA_CTX=thread
+	// every call is instead handed to gorgonia.org/cu's Ctx, a goroutine
+	// locked to one OS thread; that costs two channel hand-offs per call,
+	// which measured 18 µs per kernel launch on an H200 host against
+	// a few for the direct calls (docs/BENCHMARKS.md), and small networks
+	// are launch-bound.
 	ctx  *cu.Ctx
+	cuc  cu.CUContext
 	mod  cu.Module
 	fns  map[string]cu.Function
 	name string
+	sms  int
 	// Kernel arguments. gorgonia.org/cu copies 8 bytes from every argument
 	// pointer, whatever the parameter's size, so each argument lives in an
 	// 8-byte slot: a pointer fills it, an int or a float occupies its low 4
@@ -45,6 +58,19 @@ type device struct {
 	// Go variable instead would make the copy read past it.
 	slots  [16]uint64
 	params [16]unsafe.Pointer
+}
+
+// do runs fn with the context current on the calling OS thread.
+func (d *device) do(fn func() error) error {
+	if d.ctx != nil {
+		return d.ctx.Do(fn)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(d.cuc); err != nil {
+		return err
+	}
+	return fn()
 }
 
 // Open opens the GPU named by DIYNN_CUDA_DEVICE (an ordinal), else GPU 0.
@@ -77,13 +103,33 @@ func Open() (b *gpu.Backend, err error) {
 	if err != nil {
 		return nil, err
 	}
-	// NewContext starts a goroutine locked to an OS thread that owns the
-	// context; every call below goes through it.
-	d := &device{ctx: cu.NewContext(dev, cu.SchedAuto), name: name, fns: map[string]cu.Function{}}
+	sms, err := dev.Attribute(cu.MultiprocessorCount)
+	if err != nil {
+		return nil, err
+	}
+	d := &device{name: name, sms: sms, fns: map[string]cu.Function{}}
+	switch mode := os.Getenv("DIYNN_CUDA_CTX"); mode {
+	case "", "direct":
+		if err := func() error {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			d.cuc, err = dev.MakeContext(cu.SchedAuto)
+			return err
+		}(); err != nil {
+			return nil, fmt.Errorf("creating a CUDA context: %w", err)
+		}
+	case "thread":
+		// NewContext starts a goroutine locked to an OS thread that owns
+		// the context; every call goes through it.
+		d.ctx = cu.NewContext(dev, cu.SchedAuto)
+		d.cuc = d.ctx.CUContext
+	default:
+		return nil, fmt.Errorf("DIYNN_CUDA_CTX=%q: want direct or thread", mode)
+	}
 	for i := range d.params {
 		d.params[i] = unsafe.Pointer(&d.slots[i])
 	}
-	if err := d.ctx.Do(func() error {
+	if err := d.do(func() error {
 		mod, err := cu.LoadData(kernels.PTX())
 		if err != nil {
 			return fmt.Errorf("loading the PTX: %w", err)
@@ -96,7 +142,7 @@ func Open() (b *gpu.Backend, err error) {
 		}
 		return nil
 	}); err != nil {
-		d.ctx.Close()
+		d.Close()
 		return nil, err
 	}
 	return gpu.New(d)
@@ -105,23 +151,38 @@ func Open() (b *gpu.Backend, err error) {
 func (d *device) Name() string     { return "cuda" }
 func (d *device) Describe() string { return d.name }
 
-func (d *device) Alloc(bytes int) (gpu.Mem, error) { return d.ctx.MemAlloc(int64(bytes)) }
+// Processors is the number of streaming multiprocessors, which the GEMM
+// dispatch uses to judge whether a tile size fills the card.
+func (d *device) Processors() int { return d.sms }
 
-func (d *device) Release(m gpu.Mem) { d.ctx.MemFree(m.(cu.DevicePtr)) }
+func (d *device) Alloc(bytes int) (m gpu.Mem, err error) {
+	err = d.do(func() (err error) {
+		m, err = cu.MemAlloc(int64(bytes))
+		return err
+	})
+	return m, err
+}
+
+func (d *device) Release(m gpu.Mem) {
+	d.do(func() error { return cu.MemFree(m.(cu.DevicePtr)) })
+}
 
 func (d *device) Write(dst gpu.Mem, src []float32) error {
-	d.ctx.MemcpyHtoD(dst.(cu.DevicePtr), unsafe.Pointer(&src[0]), int64(4*len(src)))
-	return d.ctx.Error()
+	return d.do(func() error {
+		return cu.MemcpyHtoD(dst.(cu.DevicePtr), unsafe.Pointer(&src[0]), int64(4*len(src)))
+	})
 }
 
 func (d *device) Read(dst []float32, src gpu.Mem) error {
-	d.ctx.MemcpyDtoH(unsafe.Pointer(&dst[0]), src.(cu.DevicePtr), int64(4*len(dst)))
-	return d.ctx.Error()
+	return d.do(func() error {
+		return cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), src.(cu.DevicePtr), int64(4*len(dst)))
+	})
 }
 
 func (d *device) Copy(dst, src gpu.Mem, bytes int) error {
-	d.ctx.MemcpyDtoD(dst.(cu.DevicePtr), src.(cu.DevicePtr), int64(bytes))
-	return d.ctx.Error()
+	return d.do(func() error {
+		return cu.MemcpyDtoD(dst.(cu.DevicePtr), src.(cu.DevicePtr), int64(bytes))
+	})
 }
 
 func (d *device) Launch(name string, grid, block [2]int, args []any) error {
@@ -148,14 +209,23 @@ func (d *device) Launch(name string, grid, block [2]int, args []any) error {
 			return fmt.Errorf("argument %d has unsupported type %T", i, a)
 		}
 	}
-	d.ctx.LaunchKernel(d.fns[name], grid[0], grid[1], 1, block[0], block[1], 1, 0, cu.Stream{}, d.params[:len(args)])
-	return d.ctx.Error()
+	fn, params := d.fns[name], d.params[:len(args)]
+	return d.do(func() error {
+		return fn.Launch(grid[0], grid[1], 1, block[0], block[1], 1, 0, cu.Stream{}, params)
+	})
 }
 
 func (d *device) Finish() error {
-	d.ctx.Synchronize()
-	return d.ctx.Error()
+	return d.do(cu.Synchronize)
 }
 
 // Close destroys the context and with it all device memory.
-func (d *device) Close() error { return d.ctx.Close() }
+func (d *device) Close() error {
+	if d.ctx != nil {
+		return d.ctx.Close()
+	}
+	if d.cuc == (cu.CUContext{}) {
+		return nil
+	}
+	return d.cuc.Destroy()
+}

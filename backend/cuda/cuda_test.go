@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/backendtest"
 	"github.com/diynn/diynn/backend/cuda"
 	"github.com/diynn/diynn/nn/nntest"
 )
@@ -16,4 +17,15 @@ import (
 // there.
 func TestBackend(t *testing.T) {
 	nntest.CheckBackend(t, func() (backend.Backend, error) { return cuda.Open() })
+}
+
+// TestGemmKernels runs the GEMM cases on each GEMM kernel (see package
+// gpu's gemmPlan), whichever the shape-based choice would take.
+func TestGemmKernels(t *testing.T) {
+	for _, mode := range []string{"tile", "big", "split"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("DIYNN_GPU_GEMM", mode)
+			backendtest.RunGemm(t, func() (backend.Backend, error) { return cuda.Open() })
+		})
+	}
 }

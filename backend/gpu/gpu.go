@@ -11,6 +11,7 @@ package gpu
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/diynn/diynn/backend"
 )
@@ -63,11 +64,29 @@ type Backend struct {
 	flagged bool          // a kernel that may write errflag ran since the last check
 	dummy   *buffer       // passed for unused buffer arguments
 	args    []any         // reused argument list
+
+	gemmMode   string  // DIYNN_GPU_GEMM: "" (by shape), tile, big or split
+	gemmPart   *buffer // split-K partial sums
+	processors int     // multiprocessors (compute units) of the device
 }
+
+// Processors is implemented by devices that can count their
+// multiprocessors (CUDA) or compute units (OpenCL); the GEMM dispatch
+// sizes its work to them.
+type Processors interface{ Processors() int }
 
 // New wraps a device.
 func New(dev Device) (*Backend, error) {
-	b := &Backend{dev: dev, cache: map[int][]Mem{}}
+	b := &Backend{dev: dev, cache: map[int][]Mem{}, processors: 1}
+	if p, ok := dev.(Processors); ok {
+		b.processors = max(1, p.Processors())
+	}
+	switch b.gemmMode = os.Getenv("DIYNN_GPU_GEMM"); b.gemmMode {
+	case "", "tile", "big", "split":
+	default:
+		dev.Close()
+		return nil, fmt.Errorf("DIYNN_GPU_GEMM=%q: want tile, big or split", b.gemmMode)
+	}
 	b.errflag = b.Alloc(4).(*buffer)
 	b.dummy = b.Alloc(1).(*buffer)
 	b.Fill(4, 0, b.errflag)
@@ -267,7 +286,7 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	b.dev.Finish()
-	for _, x := range []*buffer{b.scratch, b.errflag, b.dummy} {
+	for _, x := range []*buffer{b.scratch, b.gemmPart, b.errflag, b.dummy} {
 		if x != nil && !x.freed {
 			b.Free(x)
 		}

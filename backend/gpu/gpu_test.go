@@ -83,3 +83,50 @@ func TestLaunchErrorsAreSticky(t *testing.T) {
 		t.Error("Download after a failure returned no error")
 	}
 }
+
+type fakeProcessors struct {
+	fakeDevice
+	n int
+}
+
+func (d *fakeProcessors) Processors() int { return d.n }
+
+func TestGemmPlan(t *testing.T) {
+	tests := []struct {
+		mode          string
+		procs         int
+		m, n, k       int
+		kernel        string
+		slices, chunk int
+	}{
+		{"", 132, 4096, 4096, 4096, "gemm_big", 1, 4096},
+		{"", 132, 2048, 2048, 2048, "gemm", 1, 2048}, // 256 big tiles: under 2 per SM
+		{"", 132, 2304, 2304, 64, "gemm_big", 1, 64},
+		{"", 132, 1024, 1024, 1024, "gemm", 1, 1024},
+		{"", 132, 128, 176, 784, "split", 10, 80}, // 6 tiles: 12 slices of 66 → 10 of 80
+		{"", 132, 128, 10, 784, "split", 10, 80},  // min(66, 12, 16) slices of 66 → 10 of 80
+		{"", 132, 784, 176, 128, "gemm", 1, 128},  // K too short to split
+		{"", 132, 128, 42, 176, "gemm", 1, 176},
+		{"", 2, 128, 176, 784, "gemm", 1, 784}, // PoCL: 6 tiles fill 2 compute units
+		{"", 1, 33, 7, 257, "gemm", 1, 257},
+		{"tile", 132, 4096, 4096, 4096, "gemm", 1, 4096},
+		{"big", 2, 7, 7, 7, "gemm_big", 1, 7},
+		{"split", 2, 7, 7, 33, "split", 3, 16},
+		{"split", 2, 7, 7, 16, "gemm", 1, 16},
+	}
+	for _, tc := range tests {
+		b := &Backend{gemmMode: tc.mode, processors: tc.procs}
+		kernel, slices, chunk := b.gemmPlan(tc.m, tc.n, tc.k)
+		if kernel != tc.kernel || slices != tc.slices || chunk != tc.chunk {
+			t.Errorf("mode %q, %d processors, %d×%d×%d: %s, %d slices of %d; want %s, %d of %d",
+				tc.mode, tc.procs, tc.m, tc.n, tc.k, kernel, slices, chunk, tc.kernel, tc.slices, tc.chunk)
+		}
+	}
+}
+
+func TestBadGemmMode(t *testing.T) {
+	t.Setenv("DIYNN_GPU_GEMM", "fast")
+	if _, err := New(&fakeProcessors{n: 4}); err == nil || !strings.Contains(err.Error(), "DIYNN_GPU_GEMM") {
+		t.Fatalf("New with DIYNN_GPU_GEMM=fast: %v, want an error naming it", err)
+	}
+}

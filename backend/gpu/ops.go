@@ -25,8 +25,66 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 	if b.err != nil || m == 0 || n == 0 {
 		return
 	}
-	// A block of 16×16 threads computes a 64×64 tile of C.
-	b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB)
+	switch kernel, slices, chunk := b.gemmPlan(m, n, k); kernel {
+	case "gemm_big":
+		// A block of 16×16 threads computes a 128×128 tile of C.
+		b.launch("gemm_big", [2]int{(n + 127) / 128, (m + 127) / 128}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB)
+	case "split":
+		part := b.gemmPartFor(slices * m * n)
+		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64 * slices}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, chunk, part)
+		b.launch1D("gemm_reduce", m*n, m*n, slices, alpha, beta, part, cb)
+	default:
+		// A block of 16×16 threads computes a 64×64 tile of C.
+		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, k, b.dummy)
+	}
+}
+
+// gemmPlan chooses the GEMM kernel for an m×n×k product: gemm_big when
+// its 128×128 tiles still give every multiprocessor two work-groups;
+// gemm with K split into slices (then gemm_reduce) when C has so few 64×64
+// tiles that most multiprocessors would idle through a long K; else gemm.
+// DIYNN_GPU_GEMM=tile|big|split forces one (tests use it to run each kernel
+// on every shape; split then cuts K into slices of 16).
+func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
+	const tk = 16 // gemm's K step: slices are whole steps
+	tiles := ((m + 63) / 64) * ((n + 63) / 64)
+	switch b.gemmMode {
+	case "big":
+		return "gemm_big", 1, k
+	case "split":
+		if k > tk {
+			return "split", (k + tk - 1) / tk, tk
+		}
+		return "gemm", 1, k
+	case "tile":
+		return "gemm", 1, k
+	}
+	if ((m+127)/128)*((n+127)/128) >= 2*b.processors {
+		return "gemm_big", 1, k
+	}
+	// Slices of at least 64 values of K, enough of them to give each
+	// multiprocessor a work-group, when C alone fills under half of them.
+	if k >= 512 && 2*tiles <= b.processors {
+		slices = min(b.processors/tiles, k/64, 16)
+		chunk = (k + slices - 1) / slices
+		chunk = (chunk + tk - 1) / tk * tk
+		return "split", (k + chunk - 1) / chunk, chunk
+	}
+	return "gemm", 1, k
+}
+
+// gemmPartFor returns the buffer of split-K partial sums, grown on demand
+// and kept, like scratchFor's.
+func (b *Backend) gemmPartFor(n int) *buffer {
+	if b.gemmPart == nil || b.gemmPart.n < n {
+		stats := b.stats
+		if b.gemmPart != nil {
+			b.Free(b.gemmPart)
+		}
+		b.gemmPart = b.Alloc(n).(*buffer)
+		b.stats = stats // internal: not the caller's allocations
+	}
+	return b.gemmPart
 }
 
 // Axpy computes y += alpha·x.

@@ -189,6 +189,9 @@ func Open(gpuOnly bool) (*gpu.Backend, error) {
 func (d *device) Name() string     { return "opencl" }
 func (d *device) Describe() string { return describe(d.dev) }
 
+// Processors is the number of compute units, for the GEMM dispatch.
+func (d *device) Processors() int { return d.dev.MaxComputeUnits() }
+
 func (d *device) Alloc(bytes int) (gpu.Mem, error) {
 	return d.p.ctx.CreateEmptyBuffer(cl.MemReadWrite, bytes)
 }

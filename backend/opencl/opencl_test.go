@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/backendtest"
 	"github.com/diynn/diynn/backend/opencl"
 	"github.com/diynn/diynn/nn/nntest"
 )
@@ -15,4 +16,16 @@ import (
 // pocl-opencl-icd).
 func TestBackend(t *testing.T) {
 	nntest.CheckBackend(t, func() (backend.Backend, error) { return opencl.Open(false) })
+}
+
+// TestGemmKernels runs the GEMM cases on each of package gpu's GEMM
+// kernels, which the shape-based choice would not all reach with PoCL's
+// few compute units: the 64×64 tiles, the 128×128 tiles and split K.
+func TestGemmKernels(t *testing.T) {
+	for _, mode := range []string{"tile", "big", "split"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("DIYNN_GPU_GEMM", mode)
+			backendtest.RunGemm(t, func() (backend.Backend, error) { return opencl.Open(false) })
+		})
+	}
 }
