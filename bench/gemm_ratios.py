@@ -16,7 +16,8 @@ for line in sys.stdin:
         threads = int(m.group(1))
         continue
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    if len(cells) != 5 or not cells[4].replace(".", "").isdigit():
+    # 5 cells, or 6 with the device-timed column that cmd/bench now adds
+    if len(cells) not in (5, 6) or not cells[4].replace(".", "").isdigit():
         continue
     impl = re.search(r", ([^,]*) GEMM$", cells[1])
     if impl:

@@ -48,8 +48,8 @@ step "$here/bench" gemm -backend cuda -trans -shapes $shapes
 step env DIYNN_GPU_GEMM=tile "$here/bench" gemm -backend cuda -shapes $shapes
 step env DIYNN_CUDA_CTX=thread "$here/bench" gemm -backend cuda -shapes 128x176x784,128x10x42
 step env DIYNN_CUDA_CTX=thread "$here/bench" epoch -backend cuda -repeats 5
-# Epochs, ours and PyTorch's, twice each, interleaved.
-for round in 1 2; do
+# Epochs, ours and PyTorch's, three times each, interleaved.
+for round in 1 2 3; do
 	step "$here/bench" epoch -backend cuda -repeats 5
 	if command -v python3 >/dev/null; then
 		if [ $round = 1 ]; then

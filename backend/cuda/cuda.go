@@ -22,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"github.com/diynn/diynn/backend"
@@ -50,6 +51,8 @@ type device struct {
 	fns  map[string]cu.Function
 	name string
 	sms  int
+	// start and stop time work on the device (TimeDevice).
+	start, stop cu.Event
 	// Kernel arguments. gorgonia.org/cu copies 8 bytes from every argument
 	// pointer, whatever the parameter's size, so each argument lives in an
 	// 8-byte slot: a pointer fills it, an int or a float occupies its low 4
@@ -135,6 +138,12 @@ func Open() (b *gpu.Backend, err error) {
 			return fmt.Errorf("loading the PTX: %w", err)
 		}
 		d.mod = mod
+		if d.start, err = cu.MakeEvent(cu.DefaultEvent); err != nil {
+			return fmt.Errorf("creating an event: %w", err)
+		}
+		if d.stop, err = cu.MakeEvent(cu.DefaultEvent); err != nil {
+			return fmt.Errorf("creating an event: %w", err)
+		}
 		for _, k := range kernels.Names {
 			if d.fns[k], err = mod.Function(k); err != nil {
 				return fmt.Errorf("kernel %s: %w", k, err)
@@ -217,6 +226,32 @@ func (d *device) Launch(name string, grid, block [2]int, args []any) error {
 
 func (d *device) Finish() error {
 	return d.do(cu.Synchronize)
+}
+
+// TimeDevice runs fn, which launches work, between two events recorded on
+// the stream and returns the device time between them: the kernels' time
+// without the host's, where the device is kept busy.
+func (d *device) TimeDevice(fn func() error) (time.Duration, error) {
+	if err := d.do(func() error { return d.start.Record(cu.Stream{}) }); err != nil {
+		return 0, err
+	}
+	// fn launches through d.do itself; with DIYNN_CUDA_CTX=thread a call
+	// inside another would wait for itself.
+	if err := fn(); err != nil {
+		return 0, err
+	}
+	var ms float64
+	err := d.do(func() (err error) {
+		if err = d.stop.Record(cu.Stream{}); err != nil {
+			return err
+		}
+		if err = d.stop.Synchronize(); err != nil {
+			return err
+		}
+		ms, err = d.start.Elapsed(d.stop)
+		return err
+	})
+	return time.Duration(ms * float64(time.Millisecond)), err
 }
 
 // Close destroys the context and with it all device memory.

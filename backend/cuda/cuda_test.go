@@ -4,6 +4,7 @@ package cuda_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/backend/backendtest"
@@ -27,5 +28,41 @@ func TestGemmKernels(t *testing.T) {
 			t.Setenv("DIYNN_GPU_GEMM", mode)
 			backendtest.RunGemm(t, func() (backend.Backend, error) { return cuda.Open() })
 		})
+	}
+}
+
+// TestTimeDevice times ten 1024³ products with CUDA events: the device's
+// time must be positive and within the host's around the same call, which
+// waits for the last event.
+func TestTimeDevice(t *testing.T) {
+	b, err := cuda.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 1024
+	a, x, c := b.Alloc(n*n), b.Alloc(n*n), b.Alloc(n*n)
+	b.Fill(n*n, 0.5, a)
+	b.Fill(n*n, 0.25, x)
+	start := time.Now()
+	d, err := b.TimeDevice(func() {
+		for range 10 {
+			b.Gemm(false, false, n, n, n, 1, a, x, 0, c)
+		}
+	})
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ten %d³ products: %v on the device, %v on the host (%.0f GFLOP/s by the device's clock)", n, d, wall, 10*2*n*n*n/d.Seconds()/1e9)
+	if d <= 0 || d > wall {
+		t.Fatalf("device time %v, want in (0, %v]", d, wall)
+	}
+	got := make([]float32, 1)
+	if err := b.Download(got, c); err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != n*0.5*0.25 {
+		t.Fatalf("C[0] = %v, want %v", got[0], n*0.5*0.25)
 	}
 }

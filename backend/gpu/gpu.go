@@ -12,6 +12,7 @@ package gpu
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/diynn/diynn/backend"
 )
@@ -68,6 +69,32 @@ type Backend struct {
 	gemmMode   string  // DIYNN_GPU_GEMM: "" (by shape), tile, big or split
 	gemmPart   *buffer // split-K partial sums
 	processors int     // multiprocessors (compute units) of the device
+}
+
+// DeviceTimer is implemented by devices that can time work on the device
+// itself (CUDA events): fn launches work; the result is the device time
+// from before its first kernel to after its last.
+type DeviceTimer interface {
+	TimeDevice(fn func() error) (time.Duration, error)
+}
+
+// TimeDevice runs fn, which issues backend operations, and returns the time
+// the device spent between the first and the last, measured on the device.
+// It fails on devices without a timer (OpenCL here).
+func (b *Backend) TimeDevice(fn func()) (time.Duration, error) {
+	t, ok := b.dev.(DeviceTimer)
+	if !ok {
+		return 0, fmt.Errorf("%s: no device timer", b.dev.Name())
+	}
+	if !b.ok() {
+		return 0, b.err
+	}
+	d, err := t.TimeDevice(func() error { fn(); return b.err })
+	if err != nil {
+		b.check("TimeDevice", err)
+		return 0, b.err
+	}
+	return d, nil
 }
 
 // Processors is implemented by devices that can count their

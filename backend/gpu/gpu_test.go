@@ -130,3 +130,17 @@ func TestBadGemmMode(t *testing.T) {
 		t.Fatalf("New with DIYNN_GPU_GEMM=fast: %v, want an error naming it", err)
 	}
 }
+
+func TestTimeDeviceWithoutTimer(t *testing.T) {
+	b, err := New(&fakeDevice{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	if _, err := b.TimeDevice(func() { ran = true }); err == nil || !strings.Contains(err.Error(), "no device timer") {
+		t.Fatalf("TimeDevice on a device without a timer: %v, want an error saying so", err)
+	}
+	if ran || b.Err() != nil {
+		t.Fatalf("ran fn: %v; sticky error: %v; want neither", ran, b.Err())
+	}
+}

@@ -8,7 +8,8 @@ import (
 
 // CheckBackend runs everything a backend must pass: the conformance suite,
 // the gradient checks of every module and loss, and the PyTorch golden
-// test. A backend's test is then one line.
+// test, and the steady-state allocation check. A backend's test is then
+// one line.
 func CheckBackend(t *testing.T, open backendtest.Opener) {
 	t.Run("Conformance", func(t *testing.T) { backendtest.Run(t, open) })
 	b, err := open()
@@ -20,4 +21,5 @@ func CheckBackend(t *testing.T, open backendtest.Opener) {
 	t.Run("Modules", func(t *testing.T) { CheckModules(t, b) })
 	t.Run("Losses", func(t *testing.T) { CheckLosses(t, b) })
 	t.Run("Golden", func(t *testing.T) { CheckGolden(t, b) })
+	t.Run("SteadyState", func(t *testing.T) { CheckSteadyState(t, b) })
 }
