@@ -8,6 +8,7 @@ import (
 
 	"github.com/diynn/diynn/backend/cpu"
 	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/nn/nntest"
 	"github.com/diynn/diynn/tensor"
 )
 
@@ -80,24 +81,13 @@ func TestSchedules(t *testing.T) {
 	}
 }
 
-// fmnistNet builds the 784-176-42-10 classifier of the benchmarks.
+// fmnistNet builds the 784-176-42-10 classifier of the benchmarks on cpu.
 func fmnistNet(t testing.TB, rng *rand.Rand) (*nn.Sequential, *tensor.Tensor, *tensor.Tensor) {
-	b := cpu.New()
-	l1, err1 := nn.NewLinear(b, 784, 176, nn.InitDefault, rng)
-	l2, err2 := nn.NewLinear(b, 176, 42, nn.InitDefault, rng)
-	l3, err3 := nn.NewLinear(b, 42, 10, nn.InitDefault, rng)
-	x, err4 := tensor.Uniform(b, rng, 0, 1, 128, 784)
-	labels := make([]float32, 128)
-	for i := range labels {
-		labels[i] = float32(i % 10)
+	net, x, y, err := nntest.FMNISTNet(cpu.New(), rng)
+	if err != nil {
+		t.Fatal(err)
 	}
-	y, err5 := tensor.FromSlice(b, labels, 128)
-	for _, err := range []error{err1, err2, err3, err4, err5} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3), x, y
+	return net, x, y
 }
 
 func TestTrainStepAllocatesNothing(t *testing.T) {

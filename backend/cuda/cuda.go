@@ -1,12 +1,13 @@
 //go:build cuda
 
 // Package cuda runs diynn's kernels on NVIDIA GPUs through the CUDA driver
-// API (gorgonia.org/cu): a context bound to one locked OS thread, the
-// kernels loaded from the PTX that `go generate ./kernels` builds from the
-// same source the OpenCL backend compiles, and every launch on one stream.
-// GPU memory goes through package gpu's caching allocator. Calls go to the
-// driver from the calling goroutine, locked to its OS thread for the call
-// (see device).
+// API (gorgonia.org/cu): one context, made current on the calling
+// goroutine's OS thread for each call (locked to it for the call's length;
+// see device for why not a context-owning goroutine), the kernels loaded
+// from the PTX that `go generate ./kernels` builds from the same source the
+// OpenCL backend compiles, every launch on one stream, and CUDA events to
+// time work on the device. GPU memory goes through package gpu's caching
+// allocator.
 //
 // gorgonia.org/cu calls cuInit in its package initialiser and exits the
 // process when no CUDA driver is present, so a binary built with -tags cuda
@@ -41,10 +42,11 @@ type device struct {
 	// to its OS thread, makes the context current there (a thread-local
 	// store in the driver) and calls the driver. With DIYNN_CUDA_CTX=thread
 	// every call is instead handed to gorgonia.org/cu's Ctx, a goroutine
-	// locked to one OS thread; that costs two channel hand-offs per call,
-	// which measured 18 µs per kernel launch on an H200 host against
-	// a few for the direct calls (docs/BENCHMARKS.md), and small networks
-	// are launch-bound.
+	// locked to one OS thread; that costs two channel hand-offs per call:
+	// on an H200 host a back-to-back 128×10×42 product took 16-25 µs that
+	// way against 8 µs direct, and an epoch of the benchmark network 0.30-
+	// 0.41 s against 0.087 (docs/BENCHMARKS.md): small networks are
+	// launch-bound.
 	ctx  *cu.Ctx
 	cuc  cu.CUContext
 	mod  cu.Module

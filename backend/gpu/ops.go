@@ -73,20 +73,6 @@ func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 	return "gemm", 1, k
 }
 
-// gemmPartFor returns the buffer of split-K partial sums, grown on demand
-// and kept, like scratchFor's.
-func (b *Backend) gemmPartFor(n int) *buffer {
-	if b.gemmPart == nil || b.gemmPart.n < n {
-		stats := b.stats
-		if b.gemmPart != nil {
-			b.Free(b.gemmPart)
-		}
-		b.gemmPart = b.Alloc(n).(*buffer)
-		b.stats = stats // internal: not the caller's allocations
-	}
-	return b.gemmPart
-}
-
 // Axpy computes y += alpha·x.
 func (b *Backend) Axpy(n int, alpha float32, x, y backend.Buffer) {
 	if !b.ok() {
@@ -177,18 +163,25 @@ func (b *Backend) SoftmaxBackward(log bool, rows, cols int, y, dy, dx backend.Bu
 	b.launch1D("softmax_backward", rows, log, rows, cols, yb, dyb, dxb)
 }
 
-// scratchFor returns a scratch buffer of at least n values, kept between
-// calls so that a training step allocates nothing.
-func (b *Backend) scratchFor(n int) *buffer {
-	if b.scratch == nil || b.scratch.n < n {
+// scratchFor returns the scratch buffer of reductions, at least n values.
+func (b *Backend) scratchFor(n int) *buffer { return b.grow(&b.scratch, n) }
+
+// gemmPartFor returns the buffer of split-K partial sums, at least n values.
+func (b *Backend) gemmPartFor(n int) *buffer { return b.grow(&b.gemmPart, n) }
+
+// grow returns *buf, replaced by a larger buffer first if it holds fewer
+// than n values. Internal buffers are kept between calls, so that a
+// training step allocates nothing, and are not counted as the caller's.
+func (b *Backend) grow(buf **buffer, n int) *buffer {
+	if *buf == nil || (*buf).n < n {
 		stats := b.stats
-		if b.scratch != nil {
-			b.Free(b.scratch)
+		if *buf != nil {
+			b.Free(*buf)
 		}
-		b.scratch = b.Alloc(n).(*buffer)
-		b.stats = stats // internal: not the caller's allocations
+		*buf = b.Alloc(n).(*buffer)
+		b.stats = stats
 	}
-	return b.scratch
+	return *buf
 }
 
 // Loss computes a mean pointwise loss and its gradient.
