@@ -44,8 +44,8 @@ type device struct {
 	// every call is instead handed to gorgonia.org/cu's Ctx, a goroutine
 	// locked to one OS thread; that costs two channel hand-offs per call:
 	// on an H200 host a back-to-back 128×10×42 product took 16-25 µs that
-	// way against 8 µs direct, and an epoch of the benchmark network 0.30-
-	// 0.41 s against 0.087 (docs/BENCHMARKS.md): small networks are
+	// way against 5 µs direct, and an epoch of the benchmark network 0.30-
+	// 0.41 s against 0.07-0.09 (docs/BENCHMARKS.md): small networks are
 	// launch-bound.
 	ctx  *cu.Ctx
 	cuc  cu.CUContext
