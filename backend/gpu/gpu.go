@@ -11,6 +11,7 @@ package gpu
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -180,6 +181,11 @@ func (b *Backend) buf(x backend.Buffer, n int, op, what string) *buffer {
 func (b *Backend) Alloc(n int) backend.Buffer {
 	if n < 0 {
 		b.fail("Alloc: negative size %d", n)
+		n = 0
+	}
+	if n > math.MaxInt32 {
+		// The kernels index with 32-bit ints.
+		b.fail("Alloc: %d values is more than the kernels can index (%d)", n, math.MaxInt32)
 		n = 0
 	}
 	b.stats.Allocs++

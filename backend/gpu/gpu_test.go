@@ -112,6 +112,7 @@ func TestGemmPlan(t *testing.T) {
 		{"tile", 132, 4096, 4096, 4096, "gemm", 1, 4096},
 		{"big", 2, 7, 7, 7, "gemm_big", 1, 7},
 		{"split", 2, 7, 7, 33, "split", 3, 16},
+		{"split", 2, 7, 7, 257, "split", 6, 48}, // 8 slices of 33 → 6 of 48, the last partial
 		{"split", 2, 7, 7, 16, "gemm", 1, 16},
 	}
 	for _, tc := range tests {
@@ -142,5 +143,16 @@ func TestTimeDeviceWithoutTimer(t *testing.T) {
 	}
 	if ran || b.Err() != nil {
 		t.Fatalf("ran fn: %v; sticky error: %v; want neither", ran, b.Err())
+	}
+}
+
+func TestAllocBeyond32BitIndexing(t *testing.T) {
+	b, err := New(&fakeDevice{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Alloc(1 << 31)
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "more than the kernels can index") {
+		t.Fatalf("Alloc(1<<31): %v, want an error about 32-bit indexing", err)
 	}
 }

@@ -44,7 +44,7 @@ func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb ba
 // gemm with K split into slices (then gemm_reduce) when C has so few 64×64
 // tiles that most multiprocessors would idle through a long K; else gemm.
 // DIYNN_GPU_GEMM=tile|big|split forces one (tests use it to run each kernel
-// on every shape; split then cuts K into slices of 16).
+// on every shape; split then cuts K into up to 8 slices).
 func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 	const tk = 16 // gemm's K step: slices are whole steps
 	tiles := ((m + 63) / 64) * ((n + 63) / 64)
@@ -52,8 +52,12 @@ func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 	case "big":
 		return "gemm_big", 1, k
 	case "split":
+		// At most 8 slices, the last one partial where K allows, so that
+		// the partial sums of a large C stay small.
 		if k > tk {
-			return "split", (k + tk - 1) / tk, tk
+			slices = min((k+tk-1)/tk, 8)
+			chunk = ((k+slices-1)/slices + tk - 1) / tk * tk
+			return "split", (k + chunk - 1) / chunk, chunk
 		}
 		return "gemm", 1, k
 	case "tile":
