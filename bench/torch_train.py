@@ -10,7 +10,6 @@ history.csv records them), the final test accuracy, and the peak resident
 memory of the process (ru_maxrss), for docs/BENCHMARKS.md.
 """
 import argparse
-import gzip
 import math
 import os
 import resource
@@ -19,13 +18,7 @@ import time
 import numpy as np
 import torch
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+from idx import idx
 
 
 def load(d, split):

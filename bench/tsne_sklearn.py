@@ -11,7 +11,6 @@ iterations, learning rate 200, random init, angle 0.5) and prints its time
 and final KL divergence.
 """
 import argparse
-import gzip
 import os
 import time
 
@@ -20,13 +19,7 @@ import sklearn
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    rank = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+from idx import idx
 
 
 def main():

@@ -55,9 +55,8 @@ func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 		// At most 8 slices, the last one partial where K allows, so that
 		// the partial sums of a large C stay small.
 		if k > tk {
-			slices = min((k+tk-1)/tk, 8)
-			chunk = ((k+slices-1)/slices + tk - 1) / tk * tk
-			return "split", (k + chunk - 1) / chunk, chunk
+			slices, chunk = splitK(k, min((k+tk-1)/tk, 8))
+			return "split", slices, chunk
 		}
 		return "gemm", 1, k
 	case "tile":
@@ -69,10 +68,8 @@ func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 	// Slices of at least 64 values of K, enough of them to give each
 	// multiprocessor a work-group, when C alone fills under half of them.
 	if k >= 512 && 2*tiles <= b.processors {
-		slices = min(b.processors/tiles, k/64, 16)
-		chunk = (k + slices - 1) / slices
-		chunk = (chunk + tk - 1) / tk * tk
-		return "split", (k + chunk - 1) / chunk, chunk
+		slices, chunk = splitK(k, min(b.processors/tiles, k/64, 16))
+		return "split", slices, chunk
 	}
 	return "gemm", 1, k
 }
@@ -169,6 +166,14 @@ func (b *Backend) SoftmaxBackward(log bool, rows, cols int, y, dy, dx backend.Bu
 
 // scratchFor returns the scratch buffer of reductions, at least n values.
 func (b *Backend) scratchFor(n int) *buffer { return b.grow(&b.scratch, n) }
+
+// splitK cuts k into about the given number of slices of whole 16-value
+// steps of gemm (the last one partial); it returns how many it made.
+func splitK(k, slices int) (n, chunk int) {
+	const tk = 16
+	chunk = ((k+slices-1)/slices + tk - 1) / tk * tk
+	return (k + chunk - 1) / chunk, chunk
+}
 
 // gemmPartFor returns the buffer of split-K partial sums, at least n values.
 func (b *Backend) gemmPartFor(n int) *buffer { return b.grow(&b.gemmPart, n) }
