@@ -6,9 +6,11 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFunc writes path with what fn writes to its (buffered) writer. If
@@ -51,4 +53,32 @@ func Write(path string, data []byte) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// isTemp reports whether name is one of WriteFunc's temporary files.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
+}
+
+// RemoveLeftovers deletes the temporary files that interrupted writes (a
+// crash, kill -9) left in dir, and returns their names. Call it only while
+// no other process writes into dir (a run directory's lock is held).
+func RemoveLeftovers(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTemp(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
 }

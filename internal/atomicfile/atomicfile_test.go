@@ -41,3 +41,28 @@ func TestWriteReplacesOrKeeps(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"model.safetensors", ".lock", "notes.tmp-1", ".hidden"}
+	drop := []string{".checkpoint.safetensors.tmp-123", ".history.csv.tmp-9"}
+	for _, name := range append(append([]string(nil), keep...), drop...) {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveLeftovers(dir)
+	if err != nil || len(removed) != len(drop) {
+		t.Fatalf("removed %v, %v; want %v", removed, err, drop)
+	}
+	for _, name := range keep {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s was removed", name)
+		}
+	}
+	for _, name := range drop {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			t.Errorf("%s was kept", name)
+		}
+	}
+}
