@@ -1,17 +1,22 @@
 // Package train fits classifiers: a plain loop over epochs and mini-batches
 // with what people expect around it — the dataset uploaded to the device
 // once and batches gathered there, a learning-rate schedule, evaluation each
-// epoch, a history (also as CSV), a progress bar on a terminal, NaN/Inf
-// detection that names the epoch and step, and checkpoints to resume from.
+// epoch, a history (also as CSV), a progress bar on a terminal, divergence
+// detection (a NaN, infinite or absurdly large loss, or weights that are no
+// longer finite) that names the epoch and step, checkpoints to resume from
+// exactly, even from the middle of an epoch, and a clean stop on request
+// (Config.Context, e.g. Ctrl-C).
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,10 +61,24 @@ type Config struct {
 	TrainMetrics bool
 	// HistoryCSV, if set, is rewritten (atomically) after every epoch.
 	HistoryCSV string
-	// Checkpoint, if set, is saved after every epoch; Resume continues from
-	// it when it exists.
+	// Checkpoint, if set, is saved after every epoch and when the run is
+	// stopped; Resume continues from it when it exists.
 	Checkpoint string
 	Resume     bool
+	// Settings describe the run (dataset, seed, optimizer, …) in the
+	// caller's words. They are recorded in every checkpoint, and Resume
+	// refuses a checkpoint whose settings differ (ErrCheckpointMismatch),
+	// naming each difference: a resumed run must be the same run.
+	Settings map[string]string
+	// Context stops the run when done: Fit finishes the current step,
+	// writes the checkpoint (mid-epoch; resuming continues from that step)
+	// and returns an error wrapping ErrInterrupted. Nil never stops.
+	Context context.Context
+	// MaxLoss is the training loss that counts as divergence (ErrDiverged)
+	// even while finite. 0 means 100 times the loss of a uniform guess for
+	// Classify (100·ln classes) and 20 for Reconstruct (per-pixel binary
+	// cross-entropy, which saturates at 100); negative disables the check.
+	MaxLoss float64
 	// EvalBatch is the batch size of evaluation passes (default 1000).
 	EvalBatch int
 }
@@ -98,9 +117,20 @@ func upload(b backend.Backend, d *data.Dataset) (*onDevice, error) {
 
 func (d *onDevice) free() { d.x.Free(); d.y.Free() }
 
-// ErrNotFinite is wrapped by the error Fit returns when the loss becomes
-// NaN or infinite.
-var ErrNotFinite = errors.New("training loss is not finite")
+// Errors that Fit's errors wrap.
+var (
+	// ErrNotFinite: the training loss became NaN or infinite.
+	ErrNotFinite = errors.New("training loss is not finite")
+	// ErrDiverged: the loss passed Config.MaxLoss, or a weight stopped
+	// being finite while the loss still was.
+	ErrDiverged = errors.New("training diverged")
+	// ErrInterrupted: Config.Context was done; the checkpoint, if any,
+	// holds the run up to the last step.
+	ErrInterrupted = errors.New("training interrupted")
+	// ErrCheckpointMismatch: Resume found a checkpoint of another run
+	// (other settings or spec), or one already past Config.Epochs.
+	ErrCheckpointMismatch = errors.New("checkpoint does not match this run")
+)
 
 // Fit trains m on train, evaluating on test (which may be nil) after each
 // epoch, and returns the history.
@@ -131,16 +161,26 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 	if cfg.EvalBatch <= 0 {
 		cfg.EvalBatch = 1000
 	}
+	if cfg.MaxLoss == 0 {
+		cfg.MaxLoss = 20
+		if cfg.Task == Classify {
+			cfg.MaxLoss = 100 * math.Log(float64(max(train.Classes(), 2)))
+		}
+	}
+	done := (<-chan struct{})(nil)
+	if cfg.Context != nil {
+		done = cfg.Context.Done()
+	}
 
 	var hist History
-	start := 0
+	var pos position
 	if cfg.Resume && cfg.Checkpoint != "" {
 		var err error
-		if start, hist, err = resume(m, cfg); err != nil {
+		if pos, hist, err = resume(m, cfg); err != nil {
 			return nil, err
 		}
-		if start > 0 && cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "resuming from %s after epoch %d\n", cfg.Checkpoint, start)
+		if (pos.epoch > 0 || pos.step > 0) && cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, "resuming from %s at %s\n", cfg.Checkpoint, pos)
 		}
 	}
 
@@ -174,7 +214,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 	steps := (train.N + batch - 1) / batch
 	one := make([]float32, 1)
 
-	for epoch := start; epoch < cfg.Epochs; epoch++ {
+	for epoch := pos.epoch; epoch < cfg.Epochs; epoch++ {
 		t0 := time.Now()
 		lr := math.NaN()
 		if cfg.Schedule != nil {
@@ -186,9 +226,17 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			perm[i] = float32(p)
 		}
 		b.Upload(order.Buffer(), perm)
-		b.Fill(1, 0, sum.Buffer())
-		lastFinite := 0
-		for step := 0; step < steps; step++ {
+		first, earlier := 0, 0.0 // a run resumed mid-epoch starts at its step
+		if epoch == pos.epoch {
+			first, earlier = pos.step, pos.seconds
+		}
+		one[0] = 0
+		if first > 0 {
+			one[0] = pos.lossSum
+		}
+		b.Upload(sum.Buffer(), one)
+		lastFinite := first
+		for step := first; step < steps; step++ {
 			off := step * batch
 			n := min(batch, train.N-off)
 			if err := errors.Join(x.Resize(n, train.Features), y.Resize(n)); err != nil {
@@ -207,15 +255,38 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 				if err := b.Download(one, sum.Buffer()); err != nil {
 					return hist, fmt.Errorf("epoch %d, step %d: %w", epoch+1, step+1, err)
 				}
-				if v := float64(one[0]); math.IsNaN(v) || math.IsInf(v, 0) {
+				v := float64(one[0])
+				if math.IsNaN(v) || math.IsInf(v, 0) {
 					return hist, fmt.Errorf("epoch %d, step %d of %d: %w (%v; it was finite at step %d): lower the learning rate",
 						epoch+1, step+1, steps, ErrNotFinite, v, lastFinite)
 				}
+				// sum holds the running mean's share so far; scale it to the
+				// mean over the samples seen this epoch.
+				mean := v * float64(train.N) / float64(min(train.N, (step+1)*batch))
+				if cfg.MaxLoss > 0 && mean > cfg.MaxLoss {
+					return hist, fmt.Errorf("epoch %d, step %d of %d: %w: mean loss %.4g is past %.4g: lower the learning rate",
+						epoch+1, step+1, steps, ErrDiverged, mean, cfg.MaxLoss)
+				}
 				lastFinite = step + 1
 				if cfg.Bar && cfg.Progress != nil {
-					bar(cfg.Progress, epoch+1, cfg.Epochs, step+1, steps, float64(one[0])*float64(train.N)/float64(min(train.N, (step+1)*batch)))
+					bar(cfg.Progress, epoch+1, cfg.Epochs, step+1, steps, mean)
 				}
 			}
+			select {
+			case <-done:
+				if step == steps-1 {
+					break // the epoch is complete: finish it, then stop below
+				}
+				if err := b.Download(one, sum.Buffer()); err != nil {
+					return hist, err
+				}
+				at := position{epoch: epoch, step: step + 1, lossSum: one[0], seconds: earlier + time.Since(t0).Seconds()}
+				return hist, interrupted(m, cfg, at, hist)
+			default:
+			}
+		}
+		if err := checkFinite(m); err != nil {
+			return hist, fmt.Errorf("epoch %d: %w: %w: lower the learning rate", epoch+1, ErrDiverged, err)
 		}
 		e := Epoch{Epoch: epoch + 1, LR: lr, TrainLoss: float64(one[0]), TrainAcc: math.NaN(), TestLoss: math.NaN(), TestAcc: math.NaN()}
 		if cfg.TrainMetrics && cfg.Task == Classify {
@@ -230,7 +301,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 				return hist, err
 			}
 		}
-		e.Seconds = time.Since(t0).Seconds()
+		e.Seconds = earlier + time.Since(t0).Seconds()
 		hist = append(hist, e)
 		if cfg.Progress != nil {
 			if cfg.Bar {
@@ -244,12 +315,63 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			}
 		}
 		if cfg.Checkpoint != "" {
-			if err := checkpoint(m, cfg, epoch+1, hist); err != nil {
+			if err := checkpoint(m, cfg, position{epoch: epoch + 1}, hist); err != nil {
 				return hist, fmt.Errorf("checkpoint: %w", err)
 			}
 		}
+		select {
+		case <-done:
+			if epoch+1 < cfg.Epochs {
+				return hist, interrupted(m, cfg, position{epoch: epoch + 1}, hist)
+			}
+		default:
+		}
 	}
 	return hist, nil
+}
+
+// interrupted writes the checkpoint of a stopped run and returns the error
+// that says where it stopped.
+func interrupted(m *model.Model, cfg Config, at position, hist History) error {
+	if cfg.Checkpoint == "" {
+		return fmt.Errorf("%w at %s (no checkpoint)", ErrInterrupted, at)
+	}
+	if err := checkpoint(m, cfg, at, hist); err != nil {
+		return fmt.Errorf("%w at %s, and its checkpoint failed: %w", ErrInterrupted, at, err)
+	}
+	return fmt.Errorf("%w at %s; checkpoint %s", ErrInterrupted, at, cfg.Checkpoint)
+}
+
+// checkFinite returns an error naming the first parameter that holds a NaN
+// or an infinity.
+func checkFinite(m *model.Model) error {
+	for _, p := range m.Net.Params() {
+		v, err := p.Value.Data()
+		if err != nil {
+			return err
+		}
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return fmt.Errorf("weight %s[%d] is %v", p.Name, i, x)
+			}
+		}
+	}
+	return nil
+}
+
+// position is where a run stands: epochs done, and steps done in the next
+// one, with that epoch's running loss sum and seconds so far.
+type position struct {
+	epoch, step int
+	lossSum     float32
+	seconds     float64
+}
+
+func (p position) String() string {
+	if p.step == 0 {
+		return fmt.Sprintf("the end of epoch %d", p.epoch)
+	}
+	return fmt.Sprintf("epoch %d, step %d", p.epoch+1, p.step)
 }
 
 func bar(w io.Writer, epoch, epochs, step, steps int, loss float64) {
@@ -383,13 +505,25 @@ func evaluate(m *model.Model, d *onDevice, batch int, task Task) (loss, acc floa
 
 // Checkpoint metadata keys.
 const (
-	metaEpoch   = "checkpoint.epoch"
-	metaSteps   = "checkpoint.optimizer_steps"
-	metaHistory = "checkpoint.history"
+	metaEpoch    = "checkpoint.epoch"
+	metaStep     = "checkpoint.step"     // steps done in the epoch after metaEpoch
+	metaLossSum  = "checkpoint.loss_sum" // that epoch's running loss (float32 bits)
+	metaSeconds  = "checkpoint.seconds"  // that epoch's seconds so far
+	metaSteps    = "checkpoint.optimizer_steps"
+	metaHistory  = "checkpoint.history"
+	metaSettings = "checkpoint.setting." // prefix of Config.Settings
 )
 
-func checkpoint(m *model.Model, cfg Config, epoch int, hist History) error {
-	meta := map[string]string{metaEpoch: strconv.Itoa(epoch), metaHistory: hist.csv()}
+func checkpoint(m *model.Model, cfg Config, at position, hist History) error {
+	meta := map[string]string{metaEpoch: strconv.Itoa(at.epoch), metaHistory: hist.csv()}
+	if at.step > 0 {
+		meta[metaStep] = strconv.Itoa(at.step)
+		meta[metaLossSum] = strconv.FormatUint(uint64(math.Float32bits(at.lossSum)), 10)
+		meta[metaSeconds] = strconv.FormatFloat(at.seconds, 'g', -1, 64)
+	}
+	for k, v := range cfg.Settings {
+		meta[metaSettings+k] = v
+	}
 	var extra []safetensors.Tensor
 	if st, ok := cfg.Optimizer.(nn.Stateful); ok {
 		state, err := st.State(m.Net.Params())
@@ -408,51 +542,96 @@ func checkpoint(m *model.Model, cfg Config, epoch int, hist History) error {
 	return m.Save(cfg.Checkpoint, meta, extra...)
 }
 
+// settingsDiff lists, sorted, how the settings recorded in a checkpoint
+// differ from want.
+func settingsDiff(meta, want map[string]string) []string {
+	var diffs []string
+	seen := map[string]bool{}
+	for k, v := range want {
+		seen[k] = true
+		if old, ok := meta[metaSettings+k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: not recorded in the checkpoint, %q now", k, v))
+		} else if old != v {
+			diffs = append(diffs, fmt.Sprintf("%s: %q in the checkpoint, %q now", k, old, v))
+		}
+	}
+	for mk, old := range meta {
+		if k, ok := strings.CutPrefix(mk, metaSettings); ok && !seen[k] {
+			diffs = append(diffs, fmt.Sprintf("%s: %q in the checkpoint, not set now", k, old))
+		}
+	}
+	slices.Sort(diffs)
+	return diffs
+}
+
 // resume restores weights, optimizer state and history from cfg.Checkpoint
-// if it exists, and returns the number of epochs already done.
-func resume(m *model.Model, cfg Config) (int, History, error) {
+// if it exists, and returns where the run stands.
+func resume(m *model.Model, cfg Config) (position, History, error) {
+	var pos position
 	f, err := safetensors.ReadFile(cfg.Checkpoint)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil, nil
+			return pos, nil, nil
 		}
-		return 0, nil, err
+		return pos, nil, err
 	}
 	if f.Metadata[model.MetaSpec] != m.Spec {
-		return 0, nil, fmt.Errorf("checkpoint %s holds %q, not %q", cfg.Checkpoint, f.Metadata[model.MetaSpec], m.Spec)
+		return pos, nil, fmt.Errorf("%w: %s holds %q, not %q", ErrCheckpointMismatch, cfg.Checkpoint, f.Metadata[model.MetaSpec], m.Spec)
+	}
+	if diffs := settingsDiff(f.Metadata, cfg.Settings); len(diffs) > 0 {
+		return pos, nil, fmt.Errorf("%w: %s was made with other settings:\n  %s", ErrCheckpointMismatch, cfg.Checkpoint, strings.Join(diffs, "\n  "))
+	}
+	bad := func(err error) (position, History, error) {
+		return position{}, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+	}
+	if pos.epoch, err = model.Atoi(f.Metadata, metaEpoch); err != nil {
+		return bad(err)
+	}
+	if s, ok := f.Metadata[metaStep]; ok {
+		if pos.step, err = strconv.Atoi(s); err != nil || pos.step <= 0 {
+			return bad(fmt.Errorf("step %q", s))
+		}
+		bits, err1 := strconv.ParseUint(f.Metadata[metaLossSum], 10, 32)
+		secs, err2 := strconv.ParseFloat(f.Metadata[metaSeconds], 64)
+		if err1 != nil || err2 != nil {
+			return bad(fmt.Errorf("loss sum %q or seconds %q", f.Metadata[metaLossSum], f.Metadata[metaSeconds]))
+		}
+		pos.lossSum, pos.seconds = math.Float32frombits(uint32(bits)), secs
+	}
+	if pos.epoch < 0 || pos.epoch >= cfg.Epochs {
+		return pos, nil, fmt.Errorf("%w: %s is at %s, but this run has %d epochs", ErrCheckpointMismatch, cfg.Checkpoint, pos, cfg.Epochs)
 	}
 	if err := m.SetParams(f); err != nil {
-		return 0, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
-	}
-	epoch, err := model.Atoi(f.Metadata, metaEpoch)
-	if err != nil {
-		return 0, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		return bad(err)
 	}
 	if st, ok := cfg.Optimizer.(nn.Stateful); ok {
 		state, err := st.State(m.Net.Params())
 		if err != nil {
-			return 0, nil, err
+			return pos, nil, err
 		}
 		for name, t := range state {
 			saved, ok := f.Get("optimizer." + name)
 			if !ok {
-				return 0, nil, fmt.Errorf("checkpoint %s has no optimizer state %q (saved with another optimizer?)", cfg.Checkpoint, name)
+				return pos, nil, fmt.Errorf("%w: %s has no optimizer state %q (saved with another optimizer?)", ErrCheckpointMismatch, cfg.Checkpoint, name)
 			}
 			if err := t.Set(saved.Data); err != nil {
-				return 0, nil, fmt.Errorf("checkpoint %s, optimizer state %q: %w", cfg.Checkpoint, name, err)
+				return bad(fmt.Errorf("optimizer state %q: %w", name, err))
 			}
 		}
 		if s, ok := f.Metadata[metaSteps]; ok {
 			n, err := strconv.Atoi(s)
 			if err != nil {
-				return 0, nil, fmt.Errorf("checkpoint %s: optimizer steps %q", cfg.Checkpoint, s)
+				return bad(fmt.Errorf("optimizer steps %q", s))
 			}
 			st.SetSteps(n)
 		}
 	}
 	hist, err := ReadCSV(strings.NewReader(f.Metadata[metaHistory]))
 	if err != nil {
-		return 0, nil, fmt.Errorf("checkpoint %s: history: %w", cfg.Checkpoint, err)
+		return bad(fmt.Errorf("history: %w", err))
 	}
-	return epoch, hist, nil
+	if len(hist) != pos.epoch {
+		return bad(fmt.Errorf("history has %d epochs, the checkpoint is at %s", len(hist), pos))
+	}
+	return pos, hist, nil
 }

@@ -59,7 +59,7 @@ func TestFitStopsOnNaN(t *testing.T) {
 	for i := range d.X {
 		d.X[i] *= 1e6 // with a huge rate, the loss overflows within a few steps
 	}
-	_, err := Fit(m, d, nil, Config{Epochs: 3, Batch: 16, Optimizer: nn.NewSGD(1e6), Seed: 1})
+	_, err := Fit(m, d, nil, Config{Epochs: 3, Batch: 16, Optimizer: nn.NewSGD(1e6), Seed: 1, MaxLoss: -1})
 	if !errors.Is(err, ErrNotFinite) || !strings.Contains(err.Error(), "epoch 1, step") {
 		t.Fatalf("error %v, want ErrNotFinite naming the epoch and step", err)
 	}

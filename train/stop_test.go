@@ -1,0 +1,179 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/diynn/diynn/nn"
+)
+
+// A finite blow-up (the issue's -lr 1e30 on Iris reached 2.7e30) is
+// divergence too, named with its epoch and step.
+func TestFitStopsOnAFiniteBlowUp(t *testing.T) {
+	cases := []struct {
+		name    string
+		maxLoss float64
+		want    error
+	}{
+		{"default bound", 0, ErrDiverged},
+		{"explicit bound", 50, ErrDiverged},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := build(t, "linear(2,16) relu linear(16,4)")
+			d := dots(t, 256, 1)
+			for i := range d.X {
+				d.X[i] *= 1e3
+			}
+			_, err := Fit(m, d, nil, Config{Epochs: 3, Batch: 16, Optimizer: nn.NewSGD(1e3), Seed: 1, MaxLoss: c.maxLoss})
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), "epoch 1, step") {
+				t.Fatalf("error %v, want %v naming the epoch and step", err, c.want)
+			}
+			t.Log(err)
+		})
+	}
+	// A healthy run is not stopped by the default bound.
+	m := build(t, "linear(2,16) tanh linear(16,4)")
+	if _, err := Fit(m, dots(t, 256, 1), nil, Config{Epochs: 3, Batch: 16, Optimizer: nn.NewAdam(0.01), Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckFiniteNamesTheWeight(t *testing.T) {
+	m := build(t, "linear(2,3) tanh linear(3,4)")
+	if err := checkFinite(m); err != nil {
+		t.Fatal(err)
+	}
+	p := m.Net.Params()[2] // 2.weight
+	v, _ := p.Value.Data()
+	v[5] = float32(math.Inf(-1))
+	p.Value.Set(v)
+	if err := checkFinite(m); err == nil || !strings.Contains(err.Error(), p.Name+"[5] is -Inf") {
+		t.Errorf("checkFinite: %v, want it to name %s[5]", err, p.Name)
+	}
+}
+
+// stopAfter cancels a context after n progress writes: with Bar and
+// CheckEvery 1, one write per step.
+type stopAfter struct {
+	n      int
+	cancel context.CancelFunc
+}
+
+func (s *stopAfter) Write(b []byte) (int, error) {
+	if s.n--; s.n == 0 {
+		s.cancel()
+	}
+	return len(b), nil
+}
+
+// Stopping mid-epoch writes a checkpoint from which the run resumes to the
+// same weights and history as a run never stopped: the Ctrl-C promise.
+func TestInterruptMidEpochThenResumeIsExact(t *testing.T) {
+	dir := t.TempDir()
+	train, test := dots(t, 300, 1), dots(t, 100, 2)
+	settings := map[string]string{"data": "dots", "seed": "9"}
+	cfg := func(ckpt string) Config {
+		return Config{Epochs: 3, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true,
+			Schedule: nn.Exponential{Base: 0.01, Gamma: 0.9}, CheckEvery: 1, Settings: settings, TrainMetrics: true}
+	}
+	straight := build(t, "linear(2,8) tanh linear(8,4)")
+	h1, err := Fit(straight, train, test, cfg(filepath.Join(dir, "a.safetensors")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(dir, "b.safetensors")
+	// 10 steps an epoch: stop in epoch 2 (after step 2), then again at its
+	// last step, which finishes the epoch first.
+	// Each stop counts writes from its start: epoch 1 writes 12 (10 bar
+	// updates, a clear, its line), a resumed run first its "resuming" line.
+	for _, stop := range []struct {
+		writes int
+		at     string
+	}{{12 + 2, "epoch 2, step 2"}, {1 + 8, "the end of epoch 2"}} {
+		stopAt := stop.writes
+		ctx, cancel := context.WithCancel(context.Background())
+		c := cfg(ckpt)
+		c.Context, c.Bar, c.Progress = ctx, true, &stopAfter{n: stopAt, cancel: cancel}
+		_, err = Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, test, c)
+		cancel()
+		if !errors.Is(err, ErrInterrupted) || !strings.Contains(err.Error(), "at "+stop.at+";") {
+			t.Fatalf("stop after %d writes: %v, want ErrInterrupted at %s", stopAt, err, stop.at)
+		}
+		t.Log(err)
+	}
+	resumed := build(t, "linear(2,8) tanh linear(8,4)")
+	h2, err := Fit(resumed, train, test, cfg(ckpt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h2) != len(h1) {
+		t.Fatalf("resumed history has %d epochs, want %d", len(h2), len(h1))
+	}
+	for i := range h1 {
+		a, b := h1[i], h2[i]
+		a.Seconds, b.Seconds = 0, 0
+		if a != b {
+			t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, b, a)
+		}
+	}
+	p1, p2 := straight.Net.Params(), resumed.Net.Params()
+	for i := range p1 {
+		a, _ := p1[i].Value.Data()
+		b, _ := p2[i].Value.Data()
+		if !slices.Equal(a, b) {
+			t.Errorf("%s differs between the resumed and the uninterrupted run", p1[i].Name)
+		}
+	}
+}
+
+func TestResumeRefusesAnotherRun(t *testing.T) {
+	train := dots(t, 200, 1)
+	ckpt := filepath.Join(t.TempDir(), "c.safetensors")
+	base := Config{Epochs: 3, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true,
+		Settings: map[string]string{"data": "dots", "seed": "9", "optimizer": "adam"}}
+	first := base
+	first.Epochs = 2
+	if _, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, first); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"other seed", func(c *Config) {
+			c.Settings = map[string]string{"data": "dots", "seed": "7", "optimizer": "adam"}
+		}, `seed: "9" in the checkpoint, "7" now`},
+		{"other dataset", func(c *Config) {
+			c.Settings = map[string]string{"data": "iris", "seed": "9", "optimizer": "adam"}
+		}, `data: "dots" in the checkpoint, "iris" now`},
+		{"setting dropped", func(c *Config) {
+			c.Settings = map[string]string{"data": "dots", "seed": "9"}
+		}, `optimizer: "adam" in the checkpoint, not set now`},
+		{"fewer epochs than done", func(c *Config) { c.Epochs = 1 }, "at the end of epoch 2, but this run has 1 epochs"},
+		{"as many epochs as done", func(c *Config) { c.Epochs = 2 }, "at the end of epoch 2, but this run has 2 epochs"},
+		{"other optimizer state", func(c *Config) { c.Optimizer = &nn.SGD{LR: 0.1, Momentum: 0.9} }, "no optimizer state"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := base
+			c.change(&cfg)
+			_, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, cfg)
+			if !errors.Is(err, ErrCheckpointMismatch) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want ErrCheckpointMismatch with %q", err, c.want)
+			}
+		})
+	}
+	if _, err := Fit(build(t, "linear(2,8) relu linear(8,4)"), train, nil, base); !errors.Is(err, ErrCheckpointMismatch) {
+		t.Errorf("another spec: %v", err)
+	}
+	if _, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, base); err != nil {
+		t.Errorf("the same run: %v", err)
+	}
+}
