@@ -156,8 +156,8 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 		{"setting dropped", func(c *Config) {
 			c.Settings = map[string]string{"data": "dots", "seed": "9"}
 		}, `optimizer: "adam" in the checkpoint, not set now`},
-		{"fewer epochs than done", func(c *Config) { c.Epochs = 1 }, "at the end of epoch 2, but this run has 1 epochs"},
-		{"as many epochs as done", func(c *Config) { c.Epochs = 2 }, "at the end of epoch 2, but this run has 2 epochs"},
+		{"fewer epochs than done", func(c *Config) { c.Epochs = 1 }, "at the end of epoch 2, but this run ends at epoch 1"},
+		{"as many epochs as done", func(c *Config) { c.Epochs = 2 }, "at the end of epoch 2, but this run ends at epoch 2"},
 		{"other optimizer state", func(c *Config) { c.Optimizer = &nn.SGD{LR: 0.1, Momentum: 0.9} }, "no optimizer state"},
 	}
 	for _, c := range cases {

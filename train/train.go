@@ -599,7 +599,7 @@ func resume(m *model.Model, cfg Config) (position, History, error) {
 		pos.lossSum, pos.seconds = math.Float32frombits(uint32(bits)), secs
 	}
 	if pos.epoch < 0 || pos.epoch >= cfg.Epochs {
-		return pos, nil, fmt.Errorf("%w: %s is at %s, but this run has %d epochs", ErrCheckpointMismatch, cfg.Checkpoint, pos, cfg.Epochs)
+		return pos, nil, fmt.Errorf("%w: %s is at %s, but this run ends at epoch %d", ErrCheckpointMismatch, cfg.Checkpoint, pos, cfg.Epochs)
 	}
 	if err := m.SetParams(f); err != nil {
 		return bad(err)

@@ -68,15 +68,27 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	f := addSavedModelFlags(fs, "an autoencoder's model.safetensors")
 	out := fs.String("out", "", "output prefix: writes PREFIX.csv, PREFIX.npy and PREFIX-labels.npy (default: beside the model, latents-SPLIT)")
 	limit := fs.Int("limit", 0, "embed a seeded sample of at most N samples")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	b, m, meta, d, err := f.open(stderr)
+	if *limit < 0 {
+		return usagef("-limit %d: want a positive number of samples (0: all)", *limit)
+	}
+	if *f.model != "" && *out == "" {
+		*out = filepath.Join(filepath.Dir(*f.model), "latents-"+*f.split)
+	}
+	for _, suffix := range []string{".csv", ".npy", "-labels.npy"} {
+		if sameFile(*out+suffix, *f.model) {
+			return usagef("-out %s would overwrite -model %s", *out, *f.model)
+		}
+	}
+	s, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	layers, err := encoderLayers(meta, *f.model)
+	defer s.backend.Close()
+	m, d := s.model, s.data
+	layers, err := encoderLayers(s.meta, *f.model)
 	if err != nil {
 		return err
 	}
@@ -86,9 +98,6 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	z, k, err := encode(m, layers, d)
 	if err != nil {
 		return err
-	}
-	if *out == "" {
-		*out = filepath.Join(filepath.Dir(*f.model), "latents-"+*f.split)
 	}
 	if err := writeLatents(*out, z, k, d); err != nil {
 		return err

@@ -4,8 +4,11 @@
 //	diynn eval  -model runs/fmnist/model.safetensors -data fashion-mnist
 //	diynn backends
 //
-// Run a subcommand with -h for its flags. Bad flags, unknown names and
-// malformed model specs exit with status 2; failures while running, 1.
+// Run a subcommand with -h for its flags. Bad flags, unknown names,
+// malformed model specs and unusable input files exit with status 2;
+// failures while running (a diverged training run, a full disk), 1; a
+// training run stopped by Ctrl-C, 130, after writing a checkpoint to
+// resume from. See docs/RELIABILITY.md for what each command promises.
 package main
 
 import (
@@ -25,6 +28,15 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError ends the command with its own exit status (130 for a run
+// stopped by Ctrl-C, as shells report SIGINT).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -61,7 +73,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "reproduce":
 		err = reproduceCmd(args[1:], stdout, stderr)
 	case "backends":
-		err = backendsCmd(stdout)
+		if len(args) > 1 {
+			err = usagef("backends takes no arguments, got %q", args[1])
+		} else {
+			err = backendsCmd(stdout)
+		}
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -69,11 +85,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = usagef("unknown command %q\n\n%s", args[0], usage)
 	}
 	var ue usageError
+	var ee exitError
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, errHelp):
 		return 0
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, "diynn:", err)
+		return ee.code
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "diynn:", err)
 		return 2

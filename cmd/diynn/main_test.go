@@ -33,7 +33,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"train", "-schedule", "exp:x", "-out", dir}, `"x" is not a positive number`},
 		{[]string{"train", "-optim", "lbfgs", "-out", dir}, `-optim "lbfgs"`},
 		{[]string{"train", "-backend", "tpu", "-out", dir}, "not compiled in"},
-		{[]string{"train", "-lr", "-1", "-out", dir}, "must be positive"},
+		{[]string{"train", "-lr", "-1", "-out", dir}, "-lr -1: want a positive number"},
 		{[]string{"eval"}, "-model FILE is required"},
 	}
 	for _, c := range cases {

@@ -86,7 +86,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "directory with the dataset files")
 	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
 	reportSettings := fs.Bool("report-settings", true, "also train the autoencoders with the report's settings")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	r := &reproducer{dir: *out, quick: *quick, common: []string{"-backend", *backendName}, progress: stdout}

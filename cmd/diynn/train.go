@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,12 +11,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/figures"
 	"github.com/diynn/diynn/model"
@@ -25,15 +28,22 @@ import (
 
 var errHelp = flag.ErrHelp
 
-// parseFlags parses fs, turning its errors into usage errors.
-func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
-		}
+// parseFlags parses fs, turning its errors into usage errors: -h prints
+// the flags to stdout (as diynn help does), a mistake prints them to
+// stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	var msg bytes.Buffer
+	fs.SetOutput(&msg)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(msg.Bytes())
+		return errHelp
+	case err != nil:
+		stderr.Write(msg.Bytes())
 		return usageError{err.Error()}
 	}
+	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
@@ -85,171 +95,252 @@ func newOptimizer(name string, lr float64) (nn.Optimizer, error) {
 	return nil, usagef("-optim %q: want sgd, momentum, adam or adamw", name)
 }
 
+// dataSplit says which samples a run trains and evaluates on; model files
+// record it, so that eval measures a model on what it did not train on.
+type dataSplit struct {
+	name     string
+	testOnly bool    // train on the official test file (split by val)
+	val      float64 // held-out fraction of the training data; 0: the official test split
+	seed     uint64  // the hold-out's and the dots' seed
+}
+
+// imageData reports whether name is one of the IDX image datasets.
+func imageData(name string) bool { _, ok := data.Sources[name]; return ok }
+
 // loadData returns the training data and the evaluation data: the official
-// test split, or a seeded hold-out of val of the training set.
-func loadData(name, dir string, noDownload, testOnly bool, val float64, seed uint64, progress io.Writer) (tr, te *data.Dataset, err error) {
-	if name == "dots" {
-		rng := rand.New(rand.NewPCG(seed, 1))
+// test split, or a seeded hold-out of s.val of the training set. It returns
+// s with the hold-out fraction actually used (Iris and -test-only hold out
+// 0.2 by default).
+func loadData(s dataSplit, dir string, noDownload bool, progress io.Writer) (tr, te *data.Dataset, used dataSplit, err error) {
+	switch {
+	case s.name == "dots":
+		rng := rand.New(rand.NewPCG(s.seed, 1))
 		if tr, err = data.Dots(data.FourGaussians, 4000, 0.4, rng); err == nil {
 			te, err = data.Dots(data.FourGaussians, 1000, 0.4, rng)
 		}
-	} else {
-		if _, known := data.Sources[name]; !known && name != "iris" {
-			return nil, nil, usagef("-data %q: want fashion-mnist, kmnist, mnist, iris or dots", name)
+	case s.name == "iris" || imageData(s.name):
+		tr, te, err = data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: s.testOnly})
+		if err != nil && !s.testOnly && strings.Contains(err.Error(), "train-images") {
+			err = fmt.Errorf("%w\n(without the training images, -test-only trains on 80%% of the test file)", err)
 		}
-		tr, te, err = data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: testOnly})
-		if err != nil && !testOnly && strings.Contains(err.Error(), "train-images") {
-			return nil, nil, fmt.Errorf("%w\n(without the training images, -test-only trains on 80%% of the test file)", err)
-		}
-		if testOnly {
-			if te == nil {
-				return nil, nil, usagef("-test-only: %s has no test split", name)
-			}
+		if err == nil && s.testOnly {
 			tr, te = te, nil
-			if val == 0 {
-				val = 0.2
+			if s.val == 0 {
+				s.val = 0.2
 			}
 		}
+	default:
+		return nil, nil, s, usagef("-data %q: want fashion-mnist, kmnist, mnist, iris or dots", s.name)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, s, err
 	}
-	if te == nil && val == 0 {
-		val = 0.2 // Iris has no official test split
+	if te == nil && s.val == 0 {
+		s.val = 0.2 // Iris has no official test split
 	}
-	if val > 0 {
-		if tr, te, err = tr.Split(val, rand.New(rand.NewPCG(seed, 2))); err != nil {
-			return nil, nil, usagef("-val: %v", err)
+	if s.val > 0 {
+		if tr, te, err = tr.Split(s.val, rand.New(rand.NewPCG(s.seed, 2))); err != nil {
+			return nil, nil, s, usagef("-val: %v", err)
 		}
 	}
-	return tr, te, nil
+	return tr, te, s, nil
 }
 
-func trainCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("diynn train", flag.ContinueOnError)
-	dataName := fs.String("data", "fashion-mnist", "dataset: fashion-mnist, kmnist, mnist, iris or dots")
-	dataDir := fs.String("data-dir", "", "directory with the dataset files (default $DIYNN_DATA, then the user cache, then download)")
-	noDownload := fs.Bool("no-download", false, "fail instead of downloading missing dataset files")
-	modelFlag := fs.String("model", "fmnist-relu", "preset ("+model.PresetNames()+") or a spec such as \"linear(784,176) tanh linear(176,42) relu linear(42,10)\"")
-	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
-	epochs := fs.Int("epochs", 0, "passes over the training set (default: the preset's, else 20)")
-	batch := fs.Int("batch", 0, "mini-batch size (default: the preset's, else 128)")
-	lr := fs.Float64("lr", 0, "learning rate (default: the preset's, else 0.001)")
-	optim := fs.String("optim", "", "sgd, momentum, adam or adamw (default: the preset's, else adam)")
-	schedule := fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)")
-	seed := fs.Uint64("seed", 1, "random seed for weights, shuffles and splits")
-	val := fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)")
-	testOnly := fs.Bool("test-only", false, "use only the official test file, split by -val (default 0.2): for kmnist, whose training images may be missing")
-	out := fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)")
-	resume := fs.Bool("resume", false, "continue from OUT/checkpoint.safetensors if it exists")
-	trainMetrics := fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch")
-	limit := fs.Int("limit", 0, "use a seeded sample of at most N training and N/5 evaluation samples (quick runs)")
-	quiet := fs.Bool("quiet", false, "print only the final metrics")
-	taskFlag := fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)")
-	encoder := fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)")
-	preprocessModel := fs.String("preprocess", "", "an autoencoder's model.safetensors: train on its reconstructions or latent codes (see -features)")
-	features := fs.String("features", "recon", "with -preprocess: recon or latent (the classifier's first layer then takes the latent width)")
-	reportSettings := fs.Bool("report", false, "train with the report's settings for the preset (learning rate, optimizer, schedule, epochs) instead of ours")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
+// positive checks a numeric flag: finite and above zero.
+func positive(name string, v float64) error {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return usagef("-%s %v: want a positive number", name, v)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return nil
+}
 
-	// Preset defaults, overridden by explicit flags.
-	p, isPreset := model.Presets[*modelFlag]
-	if !isPreset {
-		if _, err := model.Parse(*modelFlag); err != nil {
-			if !strings.ContainsAny(*modelFlag, "( ") {
-				return usagef("-model %q is neither a preset (%s) nor a spec: %v", *modelFlag, model.PresetNames(), err)
-			}
-			return usageError{err.Error()}
-		}
-		p = model.Preset{Name: "custom", Spec: *modelFlag, Epochs: 20, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "const"}
+// trainOptions are the flags of diynn train.
+type trainOptions struct {
+	fs                                                      *flag.FlagSet
+	dataName, dataDir, modelFlag, backendName, optim        *string
+	schedule, out, taskFlag, preprocessModel, features, mem *string
+	epochs, batch, limit, encoder                           *int
+	lr, val                                                 *float64
+	seed                                                    *uint64
+	noDownload, testOnly, resume, overwrite, trainMetrics   *bool
+	quiet, reportSettings                                   *bool
+}
+
+func newTrainOptions() *trainOptions {
+	fs := flag.NewFlagSet("diynn train", flag.ContinueOnError)
+	return &trainOptions{fs: fs,
+		dataName:        fs.String("data", "fashion-mnist", "dataset: fashion-mnist, kmnist, mnist, iris or dots"),
+		dataDir:         fs.String("data-dir", "", "directory with the dataset files (default $DIYNN_DATA, then the user cache, then download)"),
+		noDownload:      fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
+		modelFlag:       fs.String("model", "fmnist-relu", "preset ("+model.PresetNames()+") or a spec such as \"linear(784,176) tanh linear(176,42) relu linear(42,10)\""),
+		backendName:     fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
+		epochs:          fs.Int("epochs", 0, "passes over the training set (default: the preset's, else 20)"),
+		batch:           fs.Int("batch", 0, "mini-batch size (default: the preset's, else 128)"),
+		lr:              fs.Float64("lr", 0, "learning rate (default: the preset's, else 0.001)"),
+		optim:           fs.String("optim", "", "sgd, momentum, adam or adamw (default: the preset's, else adam)"),
+		schedule:        fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)"),
+		seed:            fs.Uint64("seed", 1, "random seed for weights, shuffles and splits"),
+		val:             fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)"),
+		testOnly:        fs.Bool("test-only", false, "image datasets: use only the official test file, split by -val (default 0.2): for kmnist, whose training images may be missing"),
+		out:             fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)"),
+		resume:          fs.Bool("resume", false, "continue the run in -out from its checkpoint (the settings must be the same)"),
+		overwrite:       fs.Bool("overwrite", false, "delete the earlier run's files in -out and train again"),
+		trainMetrics:    fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch"),
+		limit:           fs.Int("limit", 0, "use a seeded sample of at most N training and N/5 evaluation samples (quick runs)"),
+		quiet:           fs.Bool("quiet", false, "print only the final metrics"),
+		taskFlag:        fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)"),
+		encoder:         fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)"),
+		preprocessModel: fs.String("preprocess", "", "an autoencoder's model.safetensors: train on its reconstructions or latent codes (see -features)"),
+		features:        fs.String("features", "recon", "with -preprocess: recon or latent (the classifier's first layer then takes the latent width)"),
+		reportSettings:  fs.Bool("report", false, "train with the report's settings for the preset (learning rate, optimizer, schedule, epochs) instead of ours"),
+		mem:             fs.String("max-memory", "auto", "refuse a model whose weights, optimizer state and activations need more: bytes such as 4GB or 512MiB; auto sizes it to the device"),
 	}
-	if *reportSettings {
+}
+
+// settle applies the preset, its -report settings and the explicit flags,
+// and checks every value, before anything is read or written.
+func (o *trainOptions) settle() (model.Preset, train.Task, error) {
+	set := map[string]bool{}
+	o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	p, isPreset := model.Presets[*o.modelFlag]
+	if !isPreset {
+		if _, err := model.Parse(*o.modelFlag); err != nil {
+			if !strings.ContainsAny(*o.modelFlag, "( ") {
+				return p, 0, usagef("-model %q is neither a preset (%s) nor a spec: %v", *o.modelFlag, model.PresetNames(), err)
+			}
+			return p, 0, usageError{err.Error()}
+		}
+		p = model.Preset{Name: "custom", Spec: *o.modelFlag, Epochs: 20, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "const"}
+	}
+	if *o.reportSettings {
 		if p.Report == nil {
-			return usagef("-report: %s has no report settings recorded (presets that do: ae1, ae2, ae3, ae4)", p.Name)
+			return p, 0, usagef("-report: %s has no report settings recorded (presets that do: ae1, ae2, ae3, ae4)", p.Name)
 		}
 		r := p.Report
 		p.Epochs, p.Batch, p.Optim, p.LR, p.Schedule = r.Epochs, r.Batch, r.Optim, r.LR, r.Schedule
 		p.Name += "-report"
 	}
 	if set["task"] {
-		p.Task = *taskFlag
+		p.Task = *o.taskFlag
 	}
 	if set["encoder"] {
-		p.Encoder = *encoder
+		p.Encoder = *o.encoder
 	}
 	task := train.Classify
 	switch p.Task {
 	case "", "classify":
+		if set["encoder"] {
+			return p, 0, usagef("-encoder applies to autoencoders (-task reconstruct) only")
+		}
 	case "reconstruct":
 		task = train.Reconstruct
 	default:
-		return usagef("-task %q: want classify or reconstruct", p.Task)
+		return p, 0, usagef("-task %q: want classify or reconstruct", p.Task)
 	}
 	if set["epochs"] {
-		p.Epochs = *epochs
+		p.Epochs = *o.epochs
 	}
 	if set["batch"] {
-		p.Batch = *batch
+		p.Batch = *o.batch
 	}
 	if set["lr"] {
-		p.LR = *lr
+		p.LR = *o.lr
 	}
 	if set["optim"] {
-		p.Optim = *optim
+		p.Optim = *o.optim
 	}
 	if set["schedule"] {
-		p.Schedule = *schedule
+		p.Schedule = *o.schedule
 	}
-	if p.Epochs <= 0 || p.Batch <= 0 || !(p.LR > 0) || math.IsInf(p.LR, 0) {
-		return usagef("-epochs (%d), -batch (%d) and -lr (%v) must be positive", p.Epochs, p.Batch, p.LR)
+	switch {
+	case p.Epochs <= 0:
+		return p, 0, usagef("-epochs %d: want a positive number of epochs", p.Epochs)
+	case p.Batch <= 0:
+		return p, 0, usagef("-batch %d: want a positive batch size", p.Batch)
+	case *o.limit < 0:
+		return p, 0, usagef("-limit %d: want a positive number of samples (0: all)", *o.limit)
+	case !(*o.val >= 0 && *o.val < 1):
+		return p, 0, usagef("-val %v: want a fraction in [0, 1)", *o.val)
+	case *o.resume && *o.overwrite:
+		return p, 0, usagef("-resume continues the run in -out and -overwrite deletes it: pass one of them")
+	case *o.testOnly && !imageData(*o.dataName):
+		return p, 0, usagef("-test-only applies to the image datasets (fashion-mnist, kmnist, mnist), not %s", *o.dataName)
+	case set["data-dir"] && (*o.dataName == "dots" || *o.dataName == "iris"):
+		return p, 0, usagef("-data-dir: %s needs no files (dots is generated, iris is built in)", *o.dataName)
+	case set["features"] && *o.preprocessModel == "":
+		return p, 0, usagef("-features applies only with -preprocess AE/model.safetensors")
 	}
-	if *val < 0 || *val >= 1 {
-		return usagef("-val %v: want a fraction in [0, 1)", *val)
+	if err := positive("lr", p.LR); err != nil {
+		return p, 0, err
 	}
-	opt, err := newOptimizer(p.Optim, p.LR)
+	if _, err := newOptimizer(p.Optim, p.LR); err != nil {
+		return p, 0, err
+	}
+	if _, err := parseSchedule(p.Schedule, p.LR, p.Epochs); err != nil {
+		return p, 0, err
+	}
+	if *o.out == "" {
+		*o.out = filepath.Join("runs", p.Name+"-"+*o.dataName)
+	}
+	if *o.preprocessModel != "" {
+		for _, f := range []string{"model.safetensors", "checkpoint.safetensors"} {
+			if sameFile(*o.preprocessModel, filepath.Join(*o.out, f)) {
+				return p, 0, usagef("-preprocess %s is in -out %s, which this run would overwrite: choose another -out", *o.preprocessModel, *o.out)
+			}
+		}
+	}
+	return p, task, nil
+}
+
+func trainCmd(args []string, stdout, stderr io.Writer) error {
+	o := newTrainOptions()
+	if err := parseFlags(o.fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	p, task, err := o.settle()
 	if err != nil {
 		return err
 	}
-	sched, err := parseSchedule(p.Schedule, p.LR, p.Epochs)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		*out = filepath.Join("runs", p.Name+"-"+*dataName)
-	}
+	opt, _ := newOptimizer(p.Optim, p.LR)
+	sched, _ := parseSchedule(p.Schedule, p.LR, p.Epochs)
+	out := *o.out
 	log := stdout
-	if *quiet {
+	if *o.quiet {
 		log = io.Discard
 	}
 
-	b, err := openBackend(*backendName, log)
+	b, err := openBackend(*o.backendName, log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	trainSet, testSet, err := loadData(*dataName, *dataDir, *noDownload, *testOnly, *val, *seed, log)
+	limit, err := memoryLimit(*o.mem, b)
 	if err != nil {
 		return err
 	}
-	if *limit > 0 {
-		trainSet, testSet = sample(trainSet, *limit, *seed), sample(testSet, max(*limit/5, 1), *seed)
+	split := dataSplit{name: *o.dataName, testOnly: *o.testOnly, val: *o.val, seed: *o.seed}
+	trainSet, testSet, split, err := loadData(split, *o.dataDir, *o.noDownload, log)
+	if err != nil {
+		return err
 	}
-	if *preprocessModel != "" {
-		if err := preprocess(b, *preprocessModel, *features, trainSet, testSet); err != nil {
+	if *o.limit > 0 {
+		trainSet, testSet = sample(trainSet, *o.limit, *o.seed), sample(testSet, max(*o.limit/5, 1), *o.seed)
+	}
+	if *o.preprocessModel != "" {
+		if err := preprocess(b, *o.preprocessModel, *o.features, trainSet, testSet); err != nil {
 			return err
 		}
-		if *features == "latent" {
+		if *o.features == "latent" {
 			if p.Spec, err = withInputs(p.Spec, trainSet.Features); err != nil {
 				return usageError{err.Error()}
 			}
 		}
-		fmt.Fprintf(log, "features: %s of %s (%d values per sample)\n", *features, *preprocessModel, trainSet.Features)
+		fmt.Fprintf(log, "features: %s of %s (%d values per sample)\n", *o.features, *o.preprocessModel, trainSet.Features)
 	}
-	m, err := model.Build(b, p.Spec, rand.New(rand.NewPCG(*seed, 0)))
+	if err := checkMemory(p.Spec, min(p.Batch, trainSet.N), p.Optim, b, limit, trainSet, testSet); err != nil {
+		return err
+	}
+	m, err := model.Build(b, p.Spec, rand.New(rand.NewPCG(*o.seed, 0)))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -259,36 +350,71 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	if m.Inputs != trainSet.Features || m.Outputs != wantOut {
 		return usagef("-model %q takes %d inputs and gives %d outputs, but %s has %d features and %d %s",
-			m.Spec, m.Inputs, m.Outputs, *dataName, trainSet.Features, wantOut, what)
+			m.Spec, m.Inputs, m.Outputs, *o.dataName, trainSet.Features, wantOut, what)
 	}
 	if task == train.Reconstruct && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
 		return usagef("-encoder %d: an autoencoder needs the number of its encoder layers, between 1 and %d", p.Encoder, len(m.Layers)-1)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "data %s: %d training, %d evaluation samples; model %s\n", *dataName, trainSet.N, testSet.N, m.Spec)
-	fmt.Fprintf(log, "training %d epochs, batch %d, %s lr %g, schedule %s, seed %d → %s\n", p.Epochs, p.Batch, p.Optim, p.LR, p.Schedule, *seed, *out)
-
-	start := time.Now()
-	checkpoint := filepath.Join(*out, "checkpoint.safetensors")
-	hist, err := train.Fit(m, trainSet, testSet, train.Config{
-		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *seed,
-		Progress: log, Bar: !*quiet && isTerminal(stdout), TrainMetrics: *trainMetrics,
-		HistoryCSV: filepath.Join(*out, "history.csv"), Checkpoint: checkpoint, Resume: *resume,
-	})
+	lock, err := claimRunDir(out, *o.resume, *o.overwrite, stderr)
 	if err != nil {
 		return err
 	}
-	seconds := time.Since(start).Seconds()
+	defer lock.Release()
+	fmt.Fprintf(log, "data %s: %d training, %d evaluation samples; model %s\n", *o.dataName, trainSet.N, testSet.N, m.Spec)
+	fmt.Fprintf(log, "training %s, batch %d, %s lr %g, schedule %s, seed %d → %s\n", plural(p.Epochs, "epoch"), p.Batch, p.Optim, p.LR, p.Schedule, *o.seed, out)
+
 	taskName := "classify"
 	if task == train.Reconstruct {
 		taskName = "reconstruct"
 	}
-	meta := map[string]string{"data": *dataName, "test_only": strconv.FormatBool(*testOnly),
-		"classes": strings.Join(trainSet.ClassNames, "\x1f"), "epochs": strconv.Itoa(p.Epochs),
+	// What makes a run this run: a checkpoint made with other values is
+	// refused on -resume, and the model file records them for eval.
+	settings := map[string]string{
+		"data": split.name, "test_only": strconv.FormatBool(split.testOnly), "val": strconv.FormatFloat(split.val, 'g', -1, 64),
+		"seed": strconv.FormatUint(split.seed, 10), "limit": strconv.Itoa(*o.limit), "task": taskName,
+		"encoder": strconv.Itoa(p.Encoder), "epochs": strconv.Itoa(p.Epochs), "batch": strconv.Itoa(p.Batch),
+		"optimizer": p.Optim, "lr": strconv.FormatFloat(p.LR, 'g', -1, 64), "schedule": p.Schedule,
+		"preprocess": *o.preprocessModel, "features": *o.features,
+	}
+	if *o.preprocessModel == "" {
+		delete(settings, "features")
+	}
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	start := time.Now()
+	checkpoint := filepath.Join(out, "checkpoint.safetensors")
+	hist, err := train.Fit(m, trainSet, testSet, train.Config{
+		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *o.seed,
+		Progress: log, Bar: !*o.quiet && isTerminal(stdout), TrainMetrics: *o.trainMetrics,
+		HistoryCSV: filepath.Join(out, "history.csv"), Checkpoint: checkpoint, Resume: *o.resume,
+		Settings: settings, Context: ctx,
+	})
+	stopSignals() // a second Ctrl-C from here on quits at once
+	switch {
+	case errors.Is(err, train.ErrInterrupted):
+		return exitError{code: 130, err: fmt.Errorf("%w\nto continue: %s", err, resumeCommand(args))}
+	case errors.Is(err, train.ErrCheckpointMismatch):
+		return usagef("-resume: %v\n(train into another -out, or pass -overwrite to start this one again)", err)
+	case errors.Is(err, train.ErrNotFinite) || errors.Is(err, train.ErrDiverged):
+		return fmt.Errorf("%w\nnothing was written but %s and the last good checkpoint", err, filepath.Join(out, "history.csv"))
+	case err != nil:
+		return err
+	}
+	seconds := time.Since(start).Seconds()
+	if *o.resume { // the whole run's time, not only the resumed part's
+		seconds = 0
+		for _, e := range hist {
+			seconds += e.Seconds
+		}
+	}
+	meta := map[string]string{"classes": strings.Join(trainSet.ClassNames, "\x1f"),
 		model.MetaTask: taskName, model.MetaEncoder: strconv.Itoa(p.Encoder)}
-	if err := m.Save(filepath.Join(*out, "model.safetensors"), meta); err != nil {
+	for k, v := range settings {
+		if _, ok := meta[k]; !ok {
+			meta[k] = v
+		}
+	}
+	if err := m.Save(filepath.Join(out, "model.safetensors"), meta); err != nil {
 		return err
 	}
 	os.Remove(checkpoint) // the final model supersedes it
@@ -300,7 +426,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return v
 	}
-	title := p.Name + " on " + *dataName
+	title := p.Name + " on " + *o.dataName
 	losses := []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
 		{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestLoss })}}
 	var accuracies []figures.Series
@@ -308,24 +434,25 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		accuracies = []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
 			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestAcc })}}
 	}
-	if err := figures.Curves(filepath.Join(*out, "curves.png"), title, losses, accuracies); err != nil {
+	if err := figures.Curves(filepath.Join(out, "curves.png"), title, losses, accuracies); err != nil {
 		return err
 	}
 	last := hist[len(hist)-1]
 	metrics := map[string]any{
-		"model": m.Spec, "preset": p.Name, "task": taskName, "data": *dataName, "backend": b.Name(), "device": b.Device(),
-		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *seed,
+		"model": m.Spec, "preset": p.Name, "task": taskName, "data": *o.dataName, "backend": b.Name(), "device": b.Device(),
+		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *o.seed,
+		"val": split.val, "test_only": split.testOnly,
 		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds, "train_loss": last.TrainLoss,
 	}
 	if task == train.Reconstruct {
-		return finishAutoencoder(m, p, testSet, metrics, *out, title, seconds, stdout, log)
+		return finishAutoencoder(m, p, testSet, metrics, out, title, seconds, stdout, log)
 	}
 
 	testLoss, report, _, err := train.Evaluate(m, testSet)
 	if err != nil {
 		return err
 	}
-	if err := figures.Confusion(filepath.Join(*out, "confusion.png"), title+" (evaluation set)", report.Confusion, report.Classes); err != nil {
+	if err := figures.Confusion(filepath.Join(out, "confusion.png"), title+" (evaluation set)", report.Confusion, report.Classes); err != nil {
 		return err
 	}
 	for k, v := range map[string]any{
@@ -336,15 +463,40 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	} {
 		metrics[k] = v
 	}
-	if err := writeMetricsJSON(filepath.Join(*out, "metrics.json"), metrics); err != nil {
+	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s on %s, %d epochs in %.1fs; evaluation loss %.4f\n\n", m.Spec, *dataName, p.Epochs, seconds, testLoss)
+	fmt.Fprintf(stdout, "\n%s on %s, %s in %.1fs; evaluation loss %.4f\n\n", m.Spec, *o.dataName, plural(p.Epochs, "epoch"), seconds, testLoss)
 	if err := report.WriteTable(stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", *out)
+	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", out)
 	return nil
+}
+
+// resumeCommand is the command line that continues an interrupted run.
+func resumeCommand(args []string) string {
+	words := []string{"diynn", "train"}
+	hasResume := false
+	for _, a := range args {
+		hasResume = hasResume || a == "-resume" || a == "--resume" || strings.HasPrefix(a, "-resume=")
+		if a == "-overwrite" || a == "--overwrite" || strings.HasPrefix(a, "-overwrite=") {
+			continue // the run to continue is the one just started
+		}
+		words = append(words, shellQuote(a))
+	}
+	if !hasResume {
+		words = append(words, "-resume")
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // finishAutoencoder writes an autoencoder's test BCE and its reconstruction
@@ -396,7 +548,7 @@ func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, metri
 	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s (%s), %d epochs in %.1fs; test binary cross-entropy %.4f\n", title, m.Spec, p.Epochs, seconds, bce)
+	fmt.Fprintf(stdout, "\n%s (%s), %s in %.1fs; test binary cross-entropy %.4f\n", title, m.Spec, plural(p.Epochs, "epoch"), seconds, bce)
 	fmt.Fprintf(log, "wrote %s/{model.safetensors,history.csv,curves.png,reconstructions.png,metrics.json}\n", out)
 	return nil
 }
@@ -434,93 +586,4 @@ func sample(d *data.Dataset, n int, seed uint64) *data.Dataset {
 		return d
 	}
 	return d.Subset(rand.New(rand.NewPCG(seed, 3)).Perm(d.N)[:n])
-}
-
-// loadEvalData loads a dataset for evaluating a saved model: for an image
-// dataset only the files the split needs (kmnist's test file works alone).
-func loadEvalData(name, dir string, noDownload bool, split string, progress io.Writer) (tr, te *data.Dataset, err error) {
-	if name == "" {
-		return nil, nil, usagef("the model does not record its dataset: pass -data")
-	}
-	if _, isIDX := data.Sources[name]; isIDX {
-		return data.Load(name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: split == "test"})
-	}
-	return loadData(name, dir, noDownload, false, 0, 1, progress)
-}
-
-// savedModelFlags are the flags of commands that apply a saved model to a
-// split of a dataset (eval, embed).
-type savedModelFlags struct {
-	model, data, dataDir, split, backend *string
-	noDownload                           *bool
-}
-
-func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
-	return &savedModelFlags{
-		model:      fs.String("model", "", modelHelp),
-		data:       fs.String("data", "", "dataset (default: the one the model was trained on)"),
-		dataDir:    fs.String("data-dir", "", "directory with the dataset files"),
-		noDownload: fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
-		split:      fs.String("split", "test", "test or train"),
-		backend:    fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
-	}
-}
-
-// open checks the flags, opens the backend, loads the model and the split;
-// the caller closes the backend.
-func (f *savedModelFlags) open(stderr io.Writer) (backend.Backend, *model.Model, map[string]string, *data.Dataset, error) {
-	if *f.model == "" {
-		return nil, nil, nil, nil, usagef("-model FILE is required")
-	}
-	if *f.split != "test" && *f.split != "train" {
-		return nil, nil, nil, nil, usagef("-split %q: want test or train", *f.split)
-	}
-	b, err := openBackend(*f.backend, stderr)
-	if err != nil {
-		return nil, nil, nil, nil, err
-	}
-	m, file, err := model.Load(b, *f.model)
-	if err != nil {
-		b.Close()
-		return nil, nil, nil, nil, err
-	}
-	if *f.data == "" {
-		*f.data = file.Metadata["data"]
-	}
-	tr, te, err := loadEvalData(*f.data, *f.dataDir, *f.noDownload, *f.split, stderr)
-	if err != nil {
-		b.Close()
-		return nil, nil, nil, nil, err
-	}
-	d := te
-	if *f.split == "train" {
-		d = tr
-	}
-	if d.Features != m.Inputs {
-		b.Close()
-		return nil, nil, nil, nil, usagef("%s has %d features; the model %s takes %d", *f.data, d.Features, m.Spec, m.Inputs)
-	}
-	return b, m, file.Metadata, d, nil
-}
-
-func evalCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("diynn eval", flag.ContinueOnError)
-	f := addSavedModelFlags(fs, "a model.safetensors written by diynn train")
-	if err := parseFlags(fs, args, stderr); err != nil {
-		return err
-	}
-	b, m, _, d, err := f.open(stderr)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	if d.Classes() != m.Outputs {
-		return usagef("%s has %d classes; the model %s has %d outputs", *f.data, d.Classes(), m.Spec, m.Outputs)
-	}
-	loss, report, _, err := train.Evaluate(m, d)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s on %s (%s split, %d samples): loss %.4f\n\n", m.Spec, *f.data, *f.split, d.N, loss)
-	return report.WriteTable(stdout)
 }

@@ -31,7 +31,7 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "output prefix: PREFIX.png (scatter by class) and PREFIX.csv (the embedding); default: beside the input, tsne-Nd")
 	title := fs.String("title", "", "figure title (default: the input's file name)")
 	quiet := fs.Bool("quiet", false, "print only the final KL divergence")
-	if err := parseFlags(fs, args, stderr); err != nil {
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *in == "" {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/train"
+)
+
+// recordedSplit reads from a model file's metadata how its run split the
+// data, so that eval and embed use the same hold-out. A model of another
+// dataset than name, or one from before the split was recorded, gets the
+// defaults, with a note when that can matter.
+func recordedSplit(meta map[string]string, name, path string, note io.Writer) (dataSplit, error) {
+	s := dataSplit{name: name, seed: 1}
+	if meta["data"] != name {
+		return s, nil // another dataset: its own official split (iris: the default hold-out)
+	}
+	var err error
+	if v, ok := meta["test_only"]; ok {
+		if s.testOnly, err = strconv.ParseBool(v); err != nil {
+			return s, fmt.Errorf("%s: metadata test_only = %q is not a boolean", path, v)
+		}
+	}
+	if v, ok := meta["val"]; ok {
+		if s.val, err = strconv.ParseFloat(v, 64); err != nil || !(s.val >= 0 && s.val < 1) {
+			return s, fmt.Errorf("%s: metadata val = %q is not a fraction in [0, 1)", path, v)
+		}
+	}
+	v, ok := meta["seed"]
+	if ok {
+		if s.seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return s, fmt.Errorf("%s: metadata seed = %q is not a seed", path, v)
+		}
+	}
+	heldOut := s.val > 0 || s.testOnly || name == "iris" || name == "dots"
+	if !ok && heldOut {
+		fmt.Fprintf(note, "note: %s does not record the seed of its split (written by an older diynn); assuming seed 1\n", path)
+	}
+	return s, nil
+}
+
+// loadEvalData loads the split of a dataset that a saved model is measured
+// on. For an image dataset evaluated on its official test split only the
+// test files are read (kmnist's test file works alone).
+func loadEvalData(s dataSplit, dir string, noDownload bool, split string, progress io.Writer) (*data.Dataset, string, error) {
+	if s.name == "" {
+		return nil, "", usagef("the model does not record its dataset: pass -data")
+	}
+	if imageData(s.name) && !s.testOnly && s.val == 0 && split == "test" {
+		_, te, err := data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: true})
+		return te, "test split", err
+	}
+	tr, te, used, err := loadData(s, dir, noDownload, progress)
+	if err != nil {
+		return nil, "", err
+	}
+	if split == "train" {
+		return tr, "training split", nil
+	}
+	if used.val > 0 {
+		what := "training set"
+		if used.testOnly {
+			what = "test file"
+		}
+		return te, fmt.Sprintf("held-out %g of the %s, seed %d", used.val, what, used.seed), nil
+	}
+	return te, "test split", nil
+}
+
+// savedModelFlags are the flags of commands that apply a saved model to a
+// split of a dataset (eval, embed).
+type savedModelFlags struct {
+	model, data, dataDir, split, backend *string
+	noDownload                           *bool
+}
+
+func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
+	return &savedModelFlags{
+		model:      fs.String("model", "", modelHelp),
+		data:       fs.String("data", "", "dataset (default: the one the model was trained on, with the same hold-out)"),
+		dataDir:    fs.String("data-dir", "", "directory with the dataset files"),
+		noDownload: fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
+		split:      fs.String("split", "test", "test (the samples the model was evaluated on in training) or train"),
+		backend:    fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
+	}
+}
+
+// savedModel is a loaded model and the data it is applied to.
+type savedModel struct {
+	backend backend.Backend // the caller closes it
+	model   *model.Model
+	meta    map[string]string
+	data    *data.Dataset
+	what    string // which samples, e.g. "test split"
+}
+
+// open checks the flags, opens the backend, loads the model and the split.
+func (f *savedModelFlags) open(stderr io.Writer) (*savedModel, error) {
+	if *f.model == "" {
+		return nil, usagef("-model FILE is required")
+	}
+	if *f.split != "test" && *f.split != "train" {
+		return nil, usagef("-split %q: want test or train", *f.split)
+	}
+	b, err := openBackend(*f.backend, stderr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := f.load(b, stderr)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel, error) {
+	m, file, err := model.Load(b, *f.model)
+	if err != nil {
+		return nil, usagef("-model: %v", err)
+	}
+	if err := model.CheckFinite(file.Tensors); err != nil {
+		return nil, usagef("-model %s: %v: the model diverged in training and cannot be evaluated", *f.model, err)
+	}
+	if *f.data == "" {
+		*f.data = file.Metadata["data"]
+	}
+	split, err := recordedSplit(file.Metadata, *f.data, *f.model, stderr)
+	if err != nil {
+		return nil, err
+	}
+	d, what, err := loadEvalData(split, *f.dataDir, *f.noDownload, *f.split, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if d.Features != m.Inputs {
+		return nil, usagef("%s has %d features; the model %s takes %d", *f.data, d.Features, m.Spec, m.Inputs)
+	}
+	return &savedModel{backend: b, model: m, meta: file.Metadata, data: d, what: what}, nil
+}
+
+func evalCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("diynn eval", flag.ContinueOnError)
+	f := addSavedModelFlags(fs, "a model.safetensors written by diynn train")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	s, err := f.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer s.backend.Close()
+	m, d := s.model, s.data
+	if s.meta[model.MetaTask] == "reconstruct" {
+		return usagef("-model %s is an autoencoder: eval measures classifiers (its test binary cross-entropy is in its metrics.json)", *f.model)
+	}
+	if d.Classes() != m.Outputs {
+		return usagef("%s has %d classes; the model %s has %d outputs", *f.data, d.Classes(), m.Spec, m.Outputs)
+	}
+	loss, report, _, err := train.Evaluate(m, d)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s on %s (%s, %d samples): loss %.4f\n\n", m.Spec, *f.data, s.what, d.N, loss)
+	return report.WriteTable(stdout)
+}

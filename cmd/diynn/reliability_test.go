@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/diynn/diynn/internal/rundir"
+	"github.com/diynn/diynn/safetensors"
+)
+
+// These tests reproduce the problems a careless or hostile user found
+// (issue 12) through the command's entry function; docs/RELIABILITY.md
+// maps each promise to its test.
+
+// snapshot hashes every file under dir, to show that a refused command
+// changed nothing.
+func snapshot(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	files := map[string][32]byte{}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			b, _ := os.ReadFile(path)
+			files[path] = sha256.Sum256(b)
+		}
+		return nil
+	})
+	return files
+}
+
+func sameSnapshot(a, b map[string][32]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// mustTrain runs diynn train and fails the test unless it succeeds.
+func mustTrain(t *testing.T, args ...string) string {
+	t.Helper()
+	code, stdout, stderr := runCLI(append([]string{"train", "-quiet"}, args...)...)
+	if code != 0 {
+		t.Fatalf("diynn train %v: exit %d\n%s\n%s", args, code, stdout, stderr)
+	}
+	return stdout
+}
+
+var irisArgs = []string{"-data", "iris", "-model", "iris-mlp", "-epochs", "3"}
+
+func TestValNaNIsAUsageError(t *testing.T) {
+	for _, data := range []string{"iris", "dots"} {
+		out := filepath.Join(t.TempDir(), "run")
+		code, _, stderr := runCLI("train", "-data", data, "-model", map[string]string{"iris": "iris-mlp", "dots": "linear(2,4)"}[data],
+			"-val", "NaN", "-out", out)
+		if code != 2 || !strings.Contains(stderr, "-val NaN") {
+			t.Errorf("-data %s -val NaN: exit %d, %q", data, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("-data %s -val NaN created %s", data, out)
+		}
+	}
+}
+
+// idxFile writes an IDX file of unsigned bytes.
+func idxFile(t *testing.T, path string, dims []int, gz bool, mangle func([]byte) []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	b.Write([]byte{0, 0, 8, byte(len(dims))})
+	n := 1
+	for _, d := range dims {
+		binary.Write(&b, binary.BigEndian, uint32(d))
+		n *= d
+	}
+	b.Write(make([]byte, n))
+	raw := b.Bytes()
+	if mangle != nil {
+		raw = mangle(raw)
+	}
+	if gz {
+		var z bytes.Buffer
+		w := gzip.NewWriter(&z)
+		w.Write(raw)
+		w.Close()
+		raw = z.Bytes()
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With -test-only every data error is reported as itself, not as "has no
+// test split".
+func TestTestOnlyReportsTheRealDataError(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"missing directory", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "not found"},
+		{"truncated images", func(t *testing.T, dir string) {
+			idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, func(b []byte) []byte { return b[:100] })
+			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{10}, true, nil)
+		}, "truncated"},
+		{"not gzip, not IDX", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []byte("<html>not found</html>"), 0o644)
+			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{10}, true, nil)
+		}, "not an IDX file"},
+		{"label count", func(t *testing.T, dir string) {
+			idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, nil)
+			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{9}, true, nil)
+		}, "do not match labels"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "kmnist")
+			os.MkdirAll(dir, 0o755)
+			c.setup(t, dir)
+			code, _, stderr := runCLI("train", "-data", "kmnist", "-model", "kmnist-relu", "-test-only", "-no-download",
+				"-data-dir", dir, "-epochs", "1", "-out", filepath.Join(t.TempDir(), "run"))
+			if code == 0 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "has no test split") {
+				t.Errorf("exit %d, stderr %q; want %q", code, stderr, c.want)
+			}
+		})
+	}
+}
+
+// eval measures a model on the hold-out of its own run: the seed and the
+// fraction are in the model file, so eval sees the samples training
+// evaluated on (the same count and loss), none it trained on.
+func TestEvalUsesTheRecordedSplit(t *testing.T) {
+	cases := []struct {
+		args      []string
+		seed, val string
+	}{
+		{[]string{"-data", "iris", "-model", "iris-mlp", "-epochs", "5", "-seed", "7"}, "7", "0.2"},
+		{[]string{"-data", "dots", "-model", "linear(2,8) tanh linear(8,4)", "-epochs", "2", "-seed", "5", "-val", "0.3"}, "5", "0.3"},
+	}
+	for _, c := range cases {
+		out := filepath.Join(t.TempDir(), "run")
+		mustTrain(t, append(c.args, "-out", out)...)
+		var metrics struct {
+			TestLoss    float64 `json:"test_loss"`
+			EvalSamples int     `json:"eval_samples"`
+		}
+		js, _ := os.ReadFile(filepath.Join(out, "metrics.json"))
+		if err := json.Unmarshal(js, &metrics); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI("eval", "-model", filepath.Join(out, "model.safetensors"))
+		if code != 0 {
+			t.Fatalf("eval: exit %d\n%s", code, stderr)
+		}
+		m := regexp.MustCompile(`\(held-out ([0-9.]+) of the training set, seed (\d+), (\d+) samples\): loss ([0-9.]+)`).FindStringSubmatch(stdout)
+		if m == nil {
+			t.Fatalf("eval %v does not name its hold-out:\n%s", c.args, stdout)
+		}
+		if m[1] != c.val || m[2] != c.seed {
+			t.Errorf("eval %v: hold-out %s with seed %s, want %s with seed %s", c.args, m[1], m[2], c.val, c.seed)
+		}
+		if want := strconv.FormatFloat(metrics.TestLoss, 'f', 4, 64); m[4] != want || m[3] != strconv.Itoa(metrics.EvalSamples) {
+			t.Errorf("eval %v: %s samples, loss %s; training measured %d samples, loss %s", c.args, m[3], m[4], metrics.EvalSamples, want)
+		}
+	}
+}
+
+// A directory that holds a run is not trained into again without -resume
+// or -overwrite; a forgotten -resume loses nothing.
+func TestRunDirectoryIsOwned(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	mustTrain(t, append(irisArgs, "-out", out)...)
+	before := snapshot(t, out)
+	refusals := []struct {
+		args []string
+		want string
+	}{
+		{append(irisArgs, "-out", out), "already holds a finished run"},
+		{append(irisArgs, "-out", out, "-resume"), "finished run (model.safetensors, no checkpoint): nothing to resume"},
+		{append(irisArgs, "-out", out, "-resume", "-overwrite"), "pass one of them"},
+	}
+	for _, r := range refusals {
+		code, _, stderr := runCLI(append([]string{"train"}, r.args...)...)
+		if code != 2 || !strings.Contains(stderr, r.want) {
+			t.Errorf("train %v: exit %d, %q; want 2 and %q", r.args, code, stderr, r.want)
+		}
+		if !sameSnapshot(before, snapshot(t, out)) {
+			t.Fatalf("train %v changed the earlier run's files", r.args)
+		}
+	}
+	// Leftovers of interrupted writes are removed by the next run.
+	tmp := filepath.Join(out, ".checkpoint.safetensors.tmp-42")
+	os.WriteFile(tmp, nil, 0o644)
+	code, stdout, stderr := runCLI(append([]string{"train"}, append(irisArgs, "-out", out, "-overwrite", "-seed", "3")...)...)
+	if code != 0 || !strings.Contains(stderr, "-overwrite: removed the earlier run's") || !strings.Contains(stderr, "1 temporary file") {
+		t.Fatalf("-overwrite: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(tmp); err == nil {
+		t.Error("the leftover temporary file is still there")
+	}
+	if _, err := os.Stat(filepath.Join(out, rundir.LockName)); err == nil {
+		t.Error("the finished run left its lock file")
+	}
+}
+
+// Two runs cannot write into one directory at once.
+func TestBusyRunDirectoryIsRefused(t *testing.T) {
+	out := t.TempDir()
+	lock, err := rundir.Acquire(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	code, _, stderr := runCLI(append([]string{"train"}, append(irisArgs, "-out", out)...)...)
+	if code != 2 || !strings.Contains(stderr, "in use by the run of pid") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Errorf("the refused run wrote into the busy directory: %v", entries)
+	}
+}
+
+// interruptWhenStarted sends this process SIGINT once path exists: the
+// training run under test then holds the signal (it would kill the test
+// binary otherwise, which is why the run is long enough to be caught).
+func interruptWhenStarted(t *testing.T, path string) {
+	go func() {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(path); err == nil {
+				syscall.Kill(os.Getpid(), syscall.SIGINT)
+				return
+			}
+		}
+	}()
+}
+
+// Ctrl-C stops after the current step with a checkpoint and the command
+// that continues it; -resume with other settings is refused, naming them;
+// the resumed run ends with the model of a run never interrupted.
+func TestCtrlCThenResume(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-epochs", "60", "-batch", "8", "-seed", "4"}
+	straight := filepath.Join(dir, "straight")
+	mustTrain(t, append(args, "-out", straight)...)
+
+	out := filepath.Join(dir, "run")
+	interruptWhenStarted(t, filepath.Join(out, "history.csv"))
+	code, _, stderr := runCLI(append([]string{"train", "-quiet"}, append(args, "-out", out)...)...)
+	if code != 130 || !strings.Contains(stderr, "training interrupted at") || !strings.Contains(stderr, "to continue: diynn train -quiet -data dots") ||
+		!strings.Contains(stderr, "-resume") {
+		t.Fatalf("interrupted run: exit %d, %q", code, stderr)
+	}
+	t.Log(stderr)
+	if _, err := os.Stat(filepath.Join(out, "checkpoint.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		change []string
+		want   string
+	}{
+		{[]string{"-seed", "5"}, `seed: "4" in the checkpoint, "5" now`},
+		{[]string{"-lr", "0.01"}, `lr: "0.001" in the checkpoint, "0.01" now`},
+		{[]string{"-optim", "sgd"}, `optimizer: "adam" in the checkpoint, "sgd" now`},
+		{[]string{"-epochs", "1"}, "epochs:"},
+		{[]string{"-val", "0.5"}, `val: "0" in the checkpoint, "0.5" now`},
+	} {
+		code, _, stderr := runCLI(append([]string{"train"}, append(append(args, "-out", out, "-resume"), c.change...)...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("-resume with %v: exit %d, %q; want 2 and %q", c.change, code, stderr, c.want)
+		}
+	}
+	mustTrain(t, append(args, "-out", out, "-resume")...)
+	a, _ := os.ReadFile(filepath.Join(straight, "model.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Error("the resumed run's model differs from the uninterrupted run's")
+	}
+	h1, _ := os.ReadFile(filepath.Join(straight, "history.csv"))
+	h2, _ := os.ReadFile(filepath.Join(out, "history.csv"))
+	if strings.Count(string(h1), "\n") != strings.Count(string(h2), "\n") {
+		t.Errorf("history: %d rows resumed, %d straight", strings.Count(string(h2), "\n"), strings.Count(string(h1), "\n"))
+	}
+}
+
+// -preprocess reads the autoencoder that -out would overwrite.
+func TestPreprocessModelIsNotOverwritten(t *testing.T) {
+	ae := filepath.Join(t.TempDir(), "ae")
+	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
+		"-epochs", "2", "-out", ae)
+	before := snapshot(t, ae)
+	code, _, stderr := runCLI("train", "-data", "iris", "-model", "iris-mlp", "-preprocess", filepath.Join(ae, "model.safetensors"),
+		"-out", ae, "-overwrite")
+	if code != 2 || !strings.Contains(stderr, "which this run would overwrite") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if !sameSnapshot(before, snapshot(t, ae)) {
+		t.Error("the autoencoder's directory changed")
+	}
+}
+
+// A finite blow-up is divergence: exit 1, no model written.
+func TestDivergenceWritesNoModel(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := runCLI("train", "-data", "iris", "-model", "iris-mlp", "-lr", "1e30", "-optim", "sgd", "-out", out)
+	if code != 1 || !(strings.Contains(stderr, "diverged") || strings.Contains(stderr, "not finite")) || !strings.Contains(stderr, "epoch 1, step") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err == nil {
+		t.Error("a diverged run wrote model.safetensors")
+	}
+}
+
+// eval refuses a model whose weights are not finite.
+func TestEvalRefusesNonFiniteWeights(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	mustTrain(t, "-data", "dots", "-model", "linear(2,4)", "-epochs", "1", "-out", out)
+	path := filepath.Join(out, "model.safetensors")
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		f, err := safetensors.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Tensors[0].Data[1] = bad
+		poisoned := filepath.Join(out, "poisoned.safetensors")
+		if err := safetensors.WriteFile(poisoned, f); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI("eval", "-model", poisoned)
+		if code != 2 || !strings.Contains(stderr, f.Tensors[0].Name+"[1] is") || strings.Contains(stdout, "accuracy") {
+			t.Errorf("eval of a model with %v: exit %d, %q %q", bad, code, stderr, stdout)
+		}
+	}
+}
+
+func TestHelpGoesToStdout(t *testing.T) {
+	for _, cmd := range []string{"train", "eval", "embed", "tsne", "reproduce"} {
+		code, stdout, stderr := runCLI(cmd, "-h")
+		if code != 0 || !strings.Contains(stdout, "-") || stderr != "" {
+			t.Errorf("%s -h: exit %d, stdout %d bytes, stderr %q", cmd, code, len(stdout), stderr)
+		}
+	}
+}
