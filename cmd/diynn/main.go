@@ -120,6 +120,22 @@ func openBackend(name string, w io.Writer) (backend.Backend, error) {
 	return b, nil
 }
 
+// checkBackendName refuses a -backend that no compiled-in driver has, for
+// commands that open backends only later (reproduce).
+func checkBackendName(name string) error {
+	if name == "auto" {
+		return nil
+	}
+	var names []string
+	for _, d := range backend.Drivers() {
+		if d.Name == name {
+			return nil
+		}
+		names = append(names, d.Name)
+	}
+	return usagef("-backend %q: want auto or one of the compiled-in backends (%s)", name, strings.Join(names, ", "))
+}
+
 func backendsCmd(w io.Writer) error {
 	for _, d := range backend.Drivers() {
 		b, err := d.Open()

@@ -18,7 +18,10 @@ func preprocess(b backend.Backend, path, features string, sets ...*data.Dataset)
 	}
 	ae, f, err := model.Load(b, path)
 	if err != nil {
-		return err
+		return usagef("-preprocess: %v", err)
+	}
+	if err := model.CheckFinite(f.Tensors); err != nil {
+		return usagef("-preprocess %s: %v: the autoencoder diverged in training", path, err)
 	}
 	layers, err := encoderLayers(f.Metadata, path)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/diynn/diynn/internal/rundir"
 )
 
 // The report's published numbers that `diynn reproduce` sets beside ours.
@@ -86,15 +89,38 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "directory with the dataset files")
 	backendName := fs.String("backend", "auto", "auto, cpu, opencl or cuda")
 	reportSettings := fs.Bool("report-settings", true, "also train the autoencoders with the report's settings")
+	overwrite := fs.Bool("overwrite", false, "replace an earlier reproduction in -out")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if err := checkBackendName(*backendName); err != nil {
 		return err
 	}
 	r := &reproducer{dir: *out, quick: *quick, common: []string{"-backend", *backendName}, progress: stdout}
 	if *dataDir != "" {
 		r.common = append(r.common, "-data-dir", *dataDir)
 	}
+	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
+		return usagef("-out %s is a file, not a directory", *out)
+	}
 	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
 		return err
+	}
+	lock, err := rundir.Acquire(*out)
+	if err != nil {
+		if errors.Is(err, rundir.ErrBusy) {
+			return usagef("-out %v", err)
+		}
+		return err
+	}
+	defer lock.Release()
+	if earlier, _ := filepath.Glob(filepath.Join(*out, "exp*")); len(earlier) > 0 && !*overwrite {
+		return usagef("-out %s already holds a reproduction (%s, …): pass -overwrite to replace it, or choose another -out",
+			*out, filepath.Base(earlier[0]))
+	}
+	var trainOverwrite []string
+	if *overwrite {
+		trainOverwrite = []string{"-overwrite"}
 	}
 	// Quick mode: seeded subsets, two epochs, short t-SNE runs.
 	trainExtra, aeExtra := []string{}, []string{}
@@ -106,7 +132,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	train := func(name string, args ...string) (map[string]any, error) {
 		dir := filepath.Join(*out, name)
-		full := append(append([]string{"train", "-quiet", "-out", dir}, r.common...), args...)
+		full := append(append(append([]string{"train", "-quiet", "-out", dir}, r.common...), trainOverwrite...), args...)
 		if _, err := r.step(name, full...); err != nil {
 			return nil, err
 		}

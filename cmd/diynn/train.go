@@ -29,8 +29,7 @@ import (
 var errHelp = flag.ErrHelp
 
 // parseFlags parses fs, turning its errors into usage errors: -h prints
-// the flags to stdout (as diynn help does), a mistake prints them to
-// stderr.
+// the flags to stdout (as diynn help does), a mistake is named on its own.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	var msg bytes.Buffer
 	fs.SetOutput(&msg)
@@ -39,9 +38,8 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 	case errors.Is(err, flag.ErrHelp):
 		stdout.Write(msg.Bytes())
 		return errHelp
-	case err != nil:
-		stderr.Write(msg.Bytes())
-		return usageError{err.Error()}
+	case err != nil: // the error alone: the whole flag list would bury it
+		return usagef("%v (run '%s -h' for the flags)", err, fs.Name())
 	}
 	fs.SetOutput(stderr)
 	if fs.NArg() > 0 {
