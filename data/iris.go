@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -29,8 +30,18 @@ func Iris() (*Dataset, error) {
 // ReadLabelledCSV reads a CSV file with a header row: every column is a
 // numeric feature except labelColumn (if present), whose distinct values
 // become the class names in order of first appearance. Errors name the line
-// and column.
+// and column. A first row made only of numbers is refused as data rather
+// than taken for the header (which would lose a sample), as are an empty
+// label and a header naming labelColumn twice.
 func ReadLabelledCSV(r io.Reader, labelColumn string) (*Dataset, error) {
+	return ReadLabelledCSVMax(r, labelColumn, 0)
+}
+
+// ReadLabelledCSVMax is ReadLabelledCSV refusing, as soon as it reads
+// them, files of more than maxValues feature values (no limit when
+// maxValues <= 0), so that a caller can bound the memory it spends on a
+// large file.
+func ReadLabelledCSVMax(r io.Reader, labelColumn string, maxValues int) (*Dataset, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -40,11 +51,29 @@ func ReadLabelledCSV(r io.Reader, labelColumn string) (*Dataset, error) {
 		}
 		return nil, err
 	}
+	header = append([]string(nil), header...)
 	label := -1
+	numeric := true
 	for i, h := range header {
-		if strings.TrimSpace(h) == labelColumn {
+		h = strings.TrimSpace(h)
+		if h == labelColumn {
+			if label >= 0 {
+				return nil, fmt.Errorf("line 1: columns %d and %d are both named %q", label+1, i+1, labelColumn)
+			}
 			label = i
 		}
+		if v, err := strconv.ParseFloat(h, 64); err != nil || !finite(v) {
+			numeric = false
+		}
+	}
+	if numeric && label < 0 {
+		example := make([]string, len(header))
+		for i := range example {
+			example[i] = fmt.Sprintf("x%d", i)
+		}
+		return nil, fmt.Errorf("line 1 looks like data, not a header row (all its %d fields are numbers): "+
+			"add a header line naming the columns, such as %q (name a class column %q)",
+			len(header), strings.Join(example, ","), labelColumn)
 	}
 	features := len(header)
 	if label >= 0 {
@@ -53,20 +82,31 @@ func ReadLabelledCSV(r io.Reader, labelColumn string) (*Dataset, error) {
 	if features == 0 {
 		return nil, errors.New("CSV has no feature columns")
 	}
-	header = append([]string(nil), header...)
 	d := &Dataset{Features: features}
 	classes := map[string]int{}
-	for line := 2; ; line++ {
+	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, csv.ErrFieldCount) {
+			line, _ := cr.FieldPos(0)
+			return nil, fmt.Errorf("line %d: wrong number of fields: %d, but the header has %d", line, len(rec), len(header))
+		}
 		if err != nil {
 			return nil, err
+		}
+		if maxValues > 0 && len(d.X)+features > maxValues {
+			line, _ := cr.FieldPos(0)
+			return nil, fmt.Errorf("line %d: more than %d values in all, the most this reader was allowed", line, maxValues)
 		}
 		for i, field := range rec {
 			field = strings.TrimSpace(field)
 			if i == label {
+				if field == "" {
+					line, _ := cr.FieldPos(i)
+					return nil, fmt.Errorf("line %d, column %q: empty label", line, header[i])
+				}
 				c, ok := classes[field]
 				if !ok {
 					c = len(d.ClassNames)
@@ -78,6 +118,7 @@ func ReadLabelledCSV(r io.Reader, labelColumn string) (*Dataset, error) {
 			}
 			v, err := strconv.ParseFloat(field, 32)
 			if err != nil || v != v || v > 3.4e38 || v < -3.4e38 {
+				line, _ := cr.FieldPos(i)
 				return nil, fmt.Errorf("line %d, column %q: %q is not a finite number", line, header[i], field)
 			}
 			d.X = append(d.X, float32(v))
@@ -98,3 +139,5 @@ func ReadLabelledCSV(r io.Reader, labelColumn string) (*Dataset, error) {
 	}
 	return d, nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -15,22 +15,34 @@
 package tsne
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 )
 
 // Config holds t-SNE's parameters; zero values take the defaults noted.
+// Run refuses any other value outside the range noted with a *ConfigError.
 type Config struct {
-	Dims              int     // 2 or 3 (default 2)
-	Perplexity        float64 // default 30
-	Iters             int     // default 1000
-	Theta             float64 // Barnes-Hut accuracy, default 0.5; negative: exact t-SNE
-	EarlyExaggeration float64 // default 12
-	ExaggerationIters int     // default 250
-	LearningRate      float64 // default 200
+	Dims       int     // 2 or 3 (default 2)
+	Perplexity float64 // the effective number of neighbours: at least 1, below n/3 (default 30)
+	Iters      int     // gradient-descent iterations, at least 0 (default 1000)
+	// Theta is the Barnes-Hut accuracy, in (0, 1] as in scikit-learn
+	// (default 0.5; smaller is more exact and slower), or Exact for exact
+	// t-SNE.
+	Theta float64
+	// EarlyExaggeration multiplies the input affinities for the first
+	// ExaggerationIters iterations: 1 (none) to MaxRate, as scikit-learn
+	// requires at least 1 (default 12).
+	EarlyExaggeration float64
+	// ExaggerationIters is at least 0 and at most Iters (default 250, or
+	// Iters if that is smaller). Zero takes the default; to turn early
+	// exaggeration off, set EarlyExaggeration to 1.
+	ExaggerationIters int
+	LearningRate      float64 // positive, at most MaxRate (default 200)
 	Seed              uint64
 	Workers           int       // default GOMAXPROCS
 	Progress          io.Writer // the KL divergence every 50 iterations; nil is silent
@@ -47,12 +59,97 @@ type Result struct {
 	KL float64
 }
 
+// Exact is the Theta that selects exact t-SNE: O(n²) time and memory.
+const Exact = -1.0
+
+// MaxRate bounds LearningRate and EarlyExaggeration: far above any useful
+// value (200 and 12 are usual), and low enough that the coordinates cannot
+// overflow.
+const MaxRate = 1e9
+
+// Limits on the number of points. The Barnes-Hut tree indexes its cells
+// with int32 (a tree has a few cells per point), hence MaxPoints. Memory,
+// not this limit, is what bounds Barnes-Hut in practice: the sparse
+// affinities take up to about 200 bytes per neighbour pair while they are
+// built, that is n·3·Perplexity pairs (about 18 KB per point at the default
+// perplexity), and the optimiser and its tree a few hundred bytes per
+// point. Exact t-SNE
+// holds every pair, 24·n² bytes (25 GB at MaxExactPoints), and costs n²
+// per iteration.
+const (
+	MaxPoints      = 1 << 27
+	MaxExactPoints = 1 << 15
+)
+
+// ErrConfig is wrapped by every error that Run returns for an unusable
+// Config, so that callers can tell a bad parameter from bad data or a
+// failed run with errors.Is(err, ErrConfig); errors.As gives the
+// *ConfigError, which names the field.
+var ErrConfig = errors.New("tsne: invalid configuration")
+
+// ConfigError reports a Config field whose value Run refuses.
+type ConfigError struct {
+	Field string // the Config field, e.g. "Perplexity"
+	Value string // its value, e.g. "-5" or "NaN"
+	Want  string // what would be accepted, or why the value cannot work
+}
+
+func (e *ConfigError) Error() string { return "tsne: " + e.Field + " " + e.Value + ": " + e.Want }
+
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+func badFloat(field string, v float64, want string) error {
+	return &ConfigError{Field: field, Value: strconv.FormatFloat(v, 'g', -1, 64), Want: want}
+}
+
+func badInt(field string, v int, want string) error {
+	return &ConfigError{Field: field, Value: strconv.Itoa(v), Want: want}
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// Validate reports, as a *ConfigError, the first field of c that Run would
+// refuse whatever the data; Run also refuses a Perplexity too large for the
+// number of points, and Exact for more than MaxExactPoints. Zero values,
+// which take the defaults, are valid.
+func (c Config) Validate() error {
+	if c.Dims != 0 && c.Dims != 2 && c.Dims != 3 {
+		return badInt("Dims", c.Dims, "want 2 or 3 output dimensions")
+	}
+	if p := c.Perplexity; p != 0 && !(finite(p) && p >= 1) {
+		return badFloat("Perplexity", p, "want a finite number, at least 1 (the effective number of neighbours)")
+	}
+	if c.Iters < 0 {
+		return badInt("Iters", c.Iters, "want a positive number of iterations")
+	}
+	if th := c.Theta; th != 0 && th != Exact && !(th > 0 && th <= 1) {
+		return badFloat("Theta", th, "want a Barnes-Hut accuracy in (0, 1], or -1 (Exact) for exact t-SNE")
+	}
+	if e := c.EarlyExaggeration; e != 0 && !(e >= 1 && e <= MaxRate) {
+		return badFloat("EarlyExaggeration", e, "want a finite number from 1 (none) to 1e9")
+	}
+	iters := c.Iters
+	if iters == 0 {
+		iters = 1000
+	}
+	if c.ExaggerationIters < 0 {
+		return badInt("ExaggerationIters", c.ExaggerationIters, "want a positive number of iterations")
+	}
+	if c.ExaggerationIters > iters {
+		return badInt("ExaggerationIters", c.ExaggerationIters, fmt.Sprintf("more than the %d iterations in all (Iters)", iters))
+	}
+	if lr := c.LearningRate; lr != 0 && !(lr > 0 && lr <= MaxRate) {
+		return badFloat("LearningRate", lr, "want a positive finite number, at most 1e9")
+	}
+	return nil
+}
+
 func (c *Config) defaults(n int) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
 	if c.Dims == 0 {
 		c.Dims = 2
-	}
-	if c.Dims != 2 && c.Dims != 3 {
-		return fmt.Errorf("tsne: %d output dimensions: want 2 or 3", c.Dims)
 	}
 	if c.Perplexity == 0 {
 		c.Perplexity = 30
@@ -67,7 +164,7 @@ func (c *Config) defaults(n int) error {
 		c.EarlyExaggeration = 12
 	}
 	if c.ExaggerationIters == 0 {
-		c.ExaggerationIters = 250
+		c.ExaggerationIters = min(250, c.Iters)
 	}
 	if c.LearningRate == 0 {
 		c.LearningRate = 200
@@ -75,19 +172,23 @@ func (c *Config) defaults(n int) error {
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
-	if !(c.Perplexity > 0) || c.Iters < 0 || !(c.LearningRate > 0) || !(c.EarlyExaggeration > 0) {
-		return fmt.Errorf("tsne: invalid parameters %+v", *c)
-	}
 	if n < 2 {
 		return fmt.Errorf("tsne: %d points: need at least 2", n)
 	}
+	if n > MaxPoints {
+		return fmt.Errorf("tsne: %d points: at most %d", n, MaxPoints)
+	}
 	if 3*c.Perplexity > float64(n-1) {
-		return fmt.Errorf("tsne: perplexity %g is too large for %d points (3·perplexity must be below n)", c.Perplexity, n)
+		return badFloat("Perplexity", c.Perplexity, fmt.Sprintf("too large for %d points (3·perplexity must be below n)", n))
+	}
+	if c.Theta == Exact && n > MaxExactPoints {
+		return badFloat("Theta", c.Theta, fmt.Sprintf("exact t-SNE of %d points needs 24·n² bytes of memory: at most %d points; use Barnes-Hut", n, MaxExactPoints))
 	}
 	return nil
 }
 
-// Run embeds the n rows of x (d values each).
+// Run embeds the n rows of x (d values each). An unusable cfg gives an
+// error that wraps ErrConfig.
 func Run(x []float64, n, d int, cfg Config) (*Result, error) {
 	if n <= 0 || d <= 0 || len(x) != n*d {
 		return nil, fmt.Errorf("tsne: %d values for %d points of %d dimensions", len(x), n, d)
@@ -109,17 +210,30 @@ func Run(x []float64, n, d int, cfg Config) (*Result, error) {
 		p = sparseAffinities(x, n, d, cfg.Perplexity, cfg.Seed, cfg.Workers)
 	}
 	o := newOptimizer(n, cfg, p)
+	if err := o.run(exact); err != nil {
+		return nil, err
+	}
+	return &Result{Y: o.y, Dims: cfg.Dims, KL: o.kl(exact)}, nil
+}
+
+// run does the gradient descent. Coordinates that stop being finite end
+// it with an error rather than an embedding of NaNs.
+func (o *optimizer) run(exact bool) error {
+	cfg := o.cfg
 	for it := 0; it < cfg.Iters; it++ {
 		if it == cfg.ExaggerationIters {
 			o.exaggeration = 1
 			o.momentum = 0.8
 		}
-		o.step(exact)
+		if !o.step(exact) {
+			return fmt.Errorf("tsne: the embedding diverged at iteration %d (its coordinates are no longer finite): "+
+				"try a smaller learning rate (%g) or early exaggeration (%g)", it+1, cfg.LearningRate, cfg.EarlyExaggeration)
+		}
 		if cfg.Progress != nil && ((it+1)%50 == 0 || it == cfg.Iters-1) {
 			fmt.Fprintf(cfg.Progress, "iteration %4d: KL divergence %.4f\n", it+1, o.kl(exact))
 		}
 	}
-	return &Result{Y: o.y, Dims: cfg.Dims, KL: o.kl(exact)}, nil
+	return nil
 }
 
 // normalize centres the data and scales it into [-1, 1], as the reference
@@ -405,8 +519,10 @@ func (o *optimizer) gradient(exact bool) {
 	})
 }
 
-// step applies one update with momentum and gains, then recentres.
-func (o *optimizer) step(exact bool) {
+// step applies one update with momentum and gains, then recentres. It
+// reports whether the coordinates are still finite (a NaN or an infinity
+// makes a mean non-finite).
+func (o *optimizer) step(exact bool) bool {
 	o.gradient(exact)
 	eta := o.cfg.LearningRate
 	for i, g := range o.grad {
@@ -426,10 +542,14 @@ func (o *optimizer) step(exact bool) {
 			mean += o.y[i*d+c]
 		}
 		mean /= float64(o.n)
+		if !finite(mean) {
+			return false
+		}
 		for i := 0; i < o.n; i++ {
 			o.y[i*d+c] -= mean
 		}
 	}
+	return true
 }
 
 // kl returns KL(P‖Q) for the current embedding, without exaggeration.

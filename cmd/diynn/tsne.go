@@ -1,11 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,63 +19,135 @@ import (
 	"github.com/diynn/diynn/tsne"
 )
 
+// Limits of diynn tsne, checked before the long part of the run. An input
+// past them would need more memory than a workstation has, long before
+// t-SNE itself ran: the input is held three times over (as float32 read,
+// as float64, normalised), and Barnes-Hut builds its sparse affinities
+// with up to about 200 bytes per neighbour pair.
+const (
+	tsneMaxInputBytes  = 4 << 30 // the -in file
+	tsneMaxInputValues = 1 << 28 // its numbers: 1 GiB as float32, 2 GiB as float64
+	tsneMaxPairs       = 1 << 27 // n·3·perplexity neighbour pairs: about 25 GiB
+	tsneMaxExactPoints = 5000    // -theta 0 is O(n²): 600 MB and 25M pairs per iteration here
+)
+
 func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("diynn tsne", flag.ContinueOnError)
-	in := fs.String("in", "", "CSV with a header row, numeric feature columns and an optional label column (e.g. from diynn embed)")
+	in := fs.String("in", "", "CSV with a header row, numeric feature columns and an optional label column (e.g. from diynn embed); "+
+		"a regular file of at most 4 GiB and 2^28 numbers")
 	dims := fs.Int("dims", 2, "output dimensions: 2 or 3")
-	perplexity := fs.Float64("perplexity", 30, "perplexity of the input affinities")
-	iters := fs.Int("iters", 1000, "gradient-descent iterations")
-	theta := fs.Float64("theta", 0.5, "Barnes-Hut accuracy (smaller is more exact); 0 for exact t-SNE (small inputs only)")
-	exaggeration := fs.Float64("exaggeration", 12, "early exaggeration")
-	exaggerationIters := fs.Int("exaggeration-iters", 250, "iterations of early exaggeration")
-	lr := fs.Float64("lr", 200, "learning rate")
+	perplexity := fs.Float64("perplexity", 30, "perplexity of the input affinities, the effective number of neighbours: "+
+		"at least 1, and below a third of the number of points")
+	iters := fs.Int("iters", 1000, "gradient-descent iterations (at least 1)")
+	theta := fs.Float64("theta", 0.5, "Barnes-Hut accuracy, in (0, 1] (smaller is more exact); 0 for exact t-SNE (at most 5000 points)")
+	exaggeration := fs.Float64("exaggeration", 12, "early exaggeration: 1 (none) to 1e9")
+	exaggerationIters := fs.Int("exaggeration-iters", 250, "iterations of early exaggeration, 1 to -iters; if not given, 250 or -iters, "+
+		"whichever is smaller (for no early exaggeration, use -exaggeration 1)")
+	lr := fs.Float64("lr", 200, "learning rate: positive, at most 1e9")
 	seed := fs.Uint64("seed", 1, "random seed")
-	out := fs.String("out", "", "output prefix: PREFIX.png (scatter by class) and PREFIX.csv (the embedding); default: beside the input, tsne-Nd")
+	out := fs.String("out", "", "output prefix: PREFIX.png (scatter by class) and PREFIX.csv (the embedding), in an existing directory, "+
+		"and neither of them -in; default: beside the input, tsne-Nd")
 	title := fs.String("title", "", "figure title (default: the input's file name)")
 	quiet := fs.Bool("quiet", false, "print only the final KL divergence")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+
+	// Every flag first: a mistake in one must not cost a read of the input.
 	if *in == "" {
 		return usagef("-in FILE is required")
 	}
 	if *dims != 2 && *dims != 3 {
 		return usagef("-dims %d: want 2 or 3", *dims)
 	}
-	f, err := os.Open(*in)
-	if err != nil {
-		return err
+	if !(*perplexity >= 1 && !math.IsInf(*perplexity, 1)) {
+		return usagef("-perplexity %v: want a finite number, at least 1 (the effective number of neighbours; 5 to 50 is usual)", *perplexity)
 	}
-	d, err := data.ReadLabelledCSV(bufio.NewReader(f), "label")
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", *in, err)
+	if *iters < 1 {
+		return usagef("-iters %d: want at least 1 iteration", *iters)
 	}
-	if 3**perplexity >= float64(d.N) {
-		return usagef("-perplexity %g is too large for %d points (3·perplexity must be below the number of points)", *perplexity, d.N)
+	if !(*theta == 0 || *theta > 0 && *theta <= 1) {
+		return usagef("-theta %v: want 0 for exact t-SNE, or a Barnes-Hut accuracy in (0, 1] (0.5 is usual)", *theta)
 	}
-	if *theta == 0 {
-		*theta = -1 // exact mode in package tsne
-		if d.N > 5000 {
-			return usagef("-theta 0 (exact t-SNE) needs O(n²) memory; %d points is too many: use Barnes-Hut", d.N)
+	if !(*exaggeration >= 1 && *exaggeration <= tsne.MaxRate) {
+		return usagef("-exaggeration %v: want a finite number from 1 (none) to 1e9 (12 is usual)", *exaggeration)
+	}
+	if *exaggerationIters < 1 {
+		return usagef("-exaggeration-iters %d: want at least 1 iteration (for no early exaggeration, use -exaggeration 1)", *exaggerationIters)
+	}
+	if *exaggerationIters > *iters {
+		if given["exaggeration-iters"] {
+			return usagef("-exaggeration-iters %d: more than the %d iterations of -iters", *exaggerationIters, *iters)
 		}
+		*exaggerationIters = *iters
 	}
-	x := make([]float64, len(d.X))
-	for i, v := range d.X {
-		x[i] = float64(v)
+	if !(*lr > 0 && *lr <= tsne.MaxRate) {
+		return usagef("-lr %v: want a positive finite number, at most 1e9 (200 is usual)", *lr)
 	}
-	progress := io.Writer(stdout)
-	if *quiet {
-		progress = nil
+	cfg := tsne.Config{Dims: *dims, Perplexity: *perplexity, Iters: *iters, Theta: *theta,
+		EarlyExaggeration: *exaggeration, ExaggerationIters: *exaggerationIters, LearningRate: *lr, Seed: *seed}
+	if *theta == 0 {
+		cfg.Theta = tsne.Exact
 	}
-	start := time.Now()
-	r, err := tsne.Run(x, d.N, d.Features, tsne.Config{Dims: *dims, Perplexity: *perplexity, Iters: *iters, Theta: *theta,
-		EarlyExaggeration: *exaggeration, ExaggerationIters: *exaggerationIters, LearningRate: *lr, Seed: *seed, Progress: progress})
+	if err := cfg.Validate(); err != nil {
+		return tsneUsage(err)
+	}
+
+	// Then the files, still before the long part.
+	f, err := openRegular("-in", *in, tsneMaxInputBytes)
 	if err != nil {
 		return err
 	}
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(*in), fmt.Sprintf("tsne-%dd", *dims))
+	}
+	if err := checkOutPrefix("-out", *out, map[string]string{"-in": *in}, ".png", ".csv"); err != nil {
+		f.Close()
+		return err
+	}
+	lr2 := &limitedReader{r: f, limit: tsneMaxInputBytes}
+	d, err := data.ReadLabelledCSVMax(lr2, "label", tsneMaxInputValues)
+	f.Close()
+	switch {
+	case err == nil:
+	case lr2.tooLarge:
+		return usagef("-in %s grew past 4 GiB while being read", *in)
+	case lr2.err != nil:
+		return fmt.Errorf("reading %s: %w", *in, lr2.err)
+	default:
+		return usagef("-in %s: %v", *in, err)
+	}
+	if d.N < 4 { // perplexity 1, the least, needs 3 neighbours
+		points := fmt.Sprintf("%d points", d.N)
+		if d.N == 1 {
+			points = "1 point"
+		}
+		return usagef("-in %s holds %s: t-SNE needs at least 4", *in, points)
+	}
+	if 3**perplexity > float64(d.N-1) {
+		return usagef("-perplexity %g is too large for %d points (3·perplexity must be below the number of points)", *perplexity, d.N)
+	}
+	if *theta == 0 && d.N > tsneMaxExactPoints {
+		return usagef("-theta 0 (exact t-SNE) needs O(n²) memory; %d points is too many (at most %d): use Barnes-Hut", d.N, tsneMaxExactPoints)
+	}
+	if k := min(d.N-1, int(3**perplexity)); *theta != 0 && int64(d.N)*int64(k) > tsneMaxPairs {
+		return usagef("-in %s: %d points × %d neighbours (3·perplexity) is more than the %d neighbour pairs diynn tsne allows "+
+			"(about 200 bytes each): use fewer points (diynn embed -limit) or a smaller -perplexity", *in, d.N, k, tsneMaxPairs)
+	}
+
+	x := make([]float64, len(d.X))
+	for i, v := range d.X {
+		x[i] = float64(v)
+	}
+	if !*quiet {
+		cfg.Progress = stdout
+	}
+	start := time.Now()
+	r, err := tsne.Run(x, d.N, d.Features, cfg)
+	if err != nil {
+		return tsneUsage(err)
 	}
 	if *title == "" {
 		*title = fmt.Sprintf("t-SNE of %s (perplexity %g)", filepath.Base(*in), *perplexity)
@@ -86,27 +160,163 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
 	for c := 0; c < *dims; c++ {
-		fmt.Fprintf(w, "t%d,", c)
+		fmt.Fprintf(&b, "t%d,", c)
 	}
-	w.WriteString("label\n")
+	b.WriteString("label\n")
 	for i := 0; i < d.N; i++ {
 		for c := 0; c < *dims; c++ {
-			w.WriteString(strconv.FormatFloat(r.Y[i**dims+c], 'g', 8, 64))
-			w.WriteByte(',')
+			b.WriteString(strconv.FormatFloat(r.Y[i**dims+c], 'g', 8, 64))
+			b.WriteByte(',')
 		}
 		name := d.ClassNames[labels[i]]
 		if strings.ContainsAny(name, ",\"\n") {
 			name = strconv.Quote(name)
 		}
-		w.WriteString(name + "\n")
+		b.WriteString(name + "\n")
 	}
-	w.Flush()
 	if err := writeFileAtomic(*out+".csv", b.Bytes()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "t-SNE of %d points (%d-D → %d-D) in %.1fs: KL divergence %.4f; wrote %s.png and %s.csv\n",
 		d.N, d.Features, *dims, time.Since(start).Seconds(), r.KL, *out, *out)
 	return nil
+}
+
+// tsneFlags names the flag of each tsne.Config field.
+var tsneFlags = map[string]string{"Dims": "-dims", "Perplexity": "-perplexity", "Iters": "-iters", "Theta": "-theta",
+	"EarlyExaggeration": "-exaggeration", "ExaggerationIters": "-exaggeration-iters", "LearningRate": "-lr"}
+
+// tsneUsage turns package tsne's configuration errors, which name a Config
+// field, into usage errors that name the flag; other errors pass through.
+func tsneUsage(err error) error {
+	var ce *tsne.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	name, value := tsneFlags[ce.Field], ce.Value
+	if name == "" {
+		return usageError{err.Error()}
+	}
+	if ce.Field == "Theta" && value == "-1" {
+		value = "0" // tsne.Exact, which the command spells 0
+	}
+	return usagef("%s %s: %s", name, value, ce.Want)
+}
+
+// openRegular opens an input file named by a flag, refusing with a usage
+// error anything that is not a regular file of at most maxBytes:
+// directories, devices such as /dev/zero, named pipes (which would block).
+func openRegular(flagName, path string, maxBytes int64) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, usagef("%s %s: %v", flagName, path, pathErr(err))
+	}
+	if !st.Mode().IsRegular() {
+		return nil, usagef("%s %s is %s, not a regular file: want a CSV file", flagName, path, fileKind(st.Mode()))
+	}
+	if st.Size() > maxBytes {
+		return nil, usagef("%s %s is %.1f GiB: the limit is %.0f GiB", flagName, path, float64(st.Size())/(1<<30), float64(maxBytes)/(1<<30))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("%s %s: %v", flagName, path, pathErr(err))
+	}
+	if st2, err := f.Stat(); err != nil || !os.SameFile(st, st2) {
+		f.Close()
+		return nil, usagef("%s %s changed while being opened", flagName, path)
+	}
+	return f, nil
+}
+
+// pathErr drops the operation and path from an *fs.PathError, which the
+// messages already name.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// fileKind describes a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	default:
+		return "a special file"
+	}
+}
+
+// checkOutPrefix checks, before a long run, that the outputs PREFIX+ext
+// can be written: the directory exists and takes a file, no output is an
+// input (inputs maps flag to path) and none is in the way as a directory.
+func checkOutPrefix(flagName, prefix string, inputs map[string]string, exts ...string) error {
+	if base := filepath.Base(prefix); strings.HasSuffix(prefix, "/") || strings.HasSuffix(prefix, string(filepath.Separator)) ||
+		base == "." || base == ".." {
+		return usagef("%s %s names a directory, not a file prefix: want e.g. %s", flagName, prefix, filepath.Join(prefix, "tsne-2d"))
+	}
+	dir := filepath.Dir(prefix)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return usagef("%s %s: directory %s: %v", flagName, prefix, dir, pathErr(err))
+	}
+	if !st.IsDir() {
+		return usagef("%s %s: %s is not a directory", flagName, prefix, dir)
+	}
+	for _, ext := range exts {
+		p := prefix + ext
+		for inFlag, in := range inputs {
+			if sameFile(p, in) {
+				return usagef("%s %s would overwrite %s %s with %s: choose another prefix", flagName, prefix, inFlag, in, p)
+			}
+		}
+		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
+			return usagef("%s %s: %s is %s, in the way of an output file", flagName, prefix, p, fileKind(st.Mode()))
+		}
+	}
+	probe, err := os.CreateTemp(dir, ".diynn-write-test-*")
+	if err != nil {
+		return usagef("%s %s: cannot write in %s: %v", flagName, prefix, dir, pathErr(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
+
+// limitedReader reads r until more than limit bytes have come, and
+// remembers why it stopped, so that a failed parse can be told apart from
+// an input that grew too large or could not be read.
+type limitedReader struct {
+	r        io.Reader
+	limit, n int64
+	tooLarge bool
+	err      error // the first read error other than io.EOF
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.tooLarge {
+		return 0, errors.New("input too large")
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.limit {
+		l.tooLarge = true
+		return n, errors.New("input too large")
+	}
+	if err != nil && err != io.EOF && l.err == nil {
+		l.err = err
+	}
+	return n, err
 }
