@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+
+	"github.com/diynn/diynn/internal/inputfile"
 )
 
 // IDX is an array read from an IDX file, the format of MNIST and its
@@ -26,14 +27,22 @@ const maxIDXValues = 1 << 31
 // It checks the magic number, the rank, every dimension, and that the data
 // fill the dimensions exactly.
 func ReadIDX(r io.Reader) (*IDX, error) {
+	return readIDX(r, nil)
+}
+
+// readIDX is ReadIDX with a check of the dimensions before any data is
+// allocated: check returns an error for dimensions the input cannot hold.
+func readIDX(r io.Reader, check func(dims []int, total int, gzipped bool) error) (*IDX, error) {
 	br := bufio.NewReader(r)
+	gzipped := false
 	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
+			return nil, fmt.Errorf("decompressing: %w", err) // err says "gzip: …"
 		}
 		defer zr.Close()
 		br = bufio.NewReader(zr)
+		gzipped = true
 	}
 	var magic [4]byte
 	if _, err := io.ReadFull(br, magic[:]); err != nil {
@@ -65,6 +74,11 @@ func ReadIDX(r io.Reader) (*IDX, error) {
 		dims[i] = int(d)
 		total *= int(d)
 	}
+	if check != nil {
+		if err := check(dims, total, gzipped); err != nil {
+			return nil, err
+		}
+	}
 	// Allocate what the header declares, up to 64 MiB, so that the data is
 	// read with no doubling copies; a larger claim grows only as bytes
 	// actually arrive, so a corrupt header cannot reserve gigabytes.
@@ -95,14 +109,46 @@ func noEOF(err error) error {
 	return err
 }
 
-// ReadIDXFile reads an IDX file; errors name the file.
+// maxDeflateRatio bounds how far deflate expands: a stream of maximal
+// matches gives 258 bytes for every 2 bits, about 1032:1.
+const maxDeflateRatio = 1032
+
+// ReadIDXFile reads an IDX file, gzip-compressed or not; errors name the
+// file. Before it allocates the data it refuses what is not a regular file,
+// an uncompressed file whose size is not exactly what its dimensions need,
+// and a gzip file whose dimensions need more than its compressed size can
+// inflate to, or than its trailer records (the size mod 2³², of a file of
+// one gzip member, as gzip writes them).
 func ReadIDXFile(path string) (*IDX, error) {
-	f, err := os.Open(path)
+	f, size, err := inputfile.Open(path, "an IDX file", 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	idx, err := ReadIDX(f)
+	check := func(dims []int, total int, gzipped bool) error {
+		header := int64(4 + 4*len(dims))
+		if !gzipped {
+			if size-header != int64(total) {
+				return fmt.Errorf("IDX dimensions %v need %d bytes of data, the file has %d after its %d-byte header",
+					dims, total, size-header, header)
+			}
+			return nil
+		}
+		if need := header + int64(total); need > maxDeflateRatio*size {
+			return fmt.Errorf("IDX dimensions %v need %d bytes, more than the %d compressed bytes can hold (deflate expands at most %d:1)",
+				dims, need, size, maxDeflateRatio)
+		}
+		var trailer [4]byte
+		if _, err := f.ReadAt(trailer[:], size-4); err != nil {
+			return fmt.Errorf("reading the gzip trailer: %w", noEOF(err))
+		}
+		if isize, need := binary.LittleEndian.Uint32(trailer[:]), uint32(header+int64(total)); isize != need {
+			return fmt.Errorf("IDX dimensions %v need %d bytes uncompressed, but the gzip trailer records %d (mod 2³²)",
+				dims, header+int64(total), isize)
+		}
+		return nil
+	}
+	idx, err := readIDX(f, check)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -30,66 +30,13 @@ func (m *Model) Encoder(k int) (*nn.Sequential, error) {
 }
 
 // Build parses spec and builds the network on b, drawing initial weights
-// from rng.
+// from rng: NewPlan, then Plan.Build.
 func Build(b backend.Backend, spec string, rng *rand.Rand) (*Model, error) {
-	layers, err := Parse(spec)
+	p, err := NewPlan(spec)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Spec: Format(layers), Layers: layers}
-	mods := make([]nn.Module, len(layers))
-	width := -1 // unknown until the first layer that fixes it
-	for i, l := range layers {
-		fail := func(format string, args ...any) error {
-			return &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(format, args...)}
-		}
-		switch l.Kind {
-		case "linear":
-			in, out := int(l.Args[0]), int(l.Args[1])
-			if width >= 0 && in != width {
-				return nil, fail("linear(%d,%d) takes %d inputs but the layer before gives %d", in, out, in, width)
-			}
-			if width < 0 {
-				m.Inputs = in
-			}
-			init := map[string]nn.Init{"default": nn.InitDefault, "xavier": nn.InitXavier, "kaiming": nn.InitKaiming}[l.Init]
-			if mods[i], err = nn.NewLinear(b, in, out, init, rng); err != nil {
-				return nil, err
-			}
-			width = out
-		case "tied":
-			k := int(l.Args[0])
-			if k >= i || layers[k].Kind != "linear" {
-				return nil, fail("tied(%d) must name an earlier linear layer (positions count from 0)", k)
-			}
-			enc := mods[k].(*nn.Linear)
-			if width >= 0 && enc.Out != width {
-				return nil, fail("tied(%d) takes %d inputs (the outputs of %v) but the layer before gives %d", k, enc.Out, layers[k], width)
-			}
-			if mods[i], err = nn.NewTiedLinear(enc, rng); err != nil {
-				return nil, err
-			}
-			width = enc.In
-		case "tanh":
-			mods[i] = nn.Tanh()
-		case "sigmoid":
-			mods[i] = nn.Sigmoid()
-		case "relu":
-			mods[i] = nn.ReLU()
-		case "leakyrelu":
-			mods[i] = nn.LeakyReLU(float32(l.Args[0]))
-		case "softmax":
-			mods[i] = nn.NewSoftmax()
-		case "logsoftmax":
-			mods[i] = nn.NewLogSoftmax()
-		}
-	}
-	if width < 0 {
-		return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer: the input size is unknown"}
-	}
-	m.Outputs = width
-	m.Net = nn.NewSequential(mods...)
-	return m, nil
+	return p.Build(b, rng)
 }
 
 // Metadata keys of a saved model.
@@ -114,11 +61,16 @@ func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 	return ts, nil
 }
 
-// Save writes the model, with extra metadata, atomically to path.
+// Save writes the model, with extra metadata, atomically to path. It
+// refuses weights that are not finite: the file it would replace is better
+// than a diverged model.
 func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.Tensor) error {
 	ts, err := m.Tensors()
 	if err != nil {
 		return err
+	}
+	if err := CheckFinite(ts); err != nil {
+		return fmt.Errorf("not saving %s to %s: %w", m.Spec, path, err)
 	}
 	md := map[string]string{MetaFormat: "diynn/1", MetaSpec: m.Spec}
 	for k, v := range meta {
@@ -127,17 +79,26 @@ func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.T
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: append(ts, extra...), Metadata: md})
 }
 
-// Load reads a model saved by Save and rebuilds it on b.
+// Load reads a model saved by Save, from a file of at most
+// safetensors.MaxFileBytes, and rebuilds it on b.
 func Load(b backend.Backend, path string) (*Model, *safetensors.File, error) {
-	f, err := safetensors.ReadFile(path)
+	return LoadLimit(b, path, safetensors.MaxFileBytes)
+}
+
+// LoadLimit is Load for a file of at most limit bytes. It checks that the
+// file holds every tensor of its spec with the right shape before it
+// builds the model, so what it allocates on b (every parameter and its
+// gradient) is bounded by twice the file's size.
+func LoadLimit(b backend.Backend, path string, limit int64) (*Model, *safetensors.File, error) {
+	f, err := safetensors.ReadFileLimit(path, limit)
 	if err != nil {
 		return nil, nil, err
 	}
-	spec, ok := f.Metadata[MetaSpec]
-	if !ok {
-		return nil, nil, fmt.Errorf("%s: no %q in the safetensors metadata: not a diynn model", path, MetaSpec)
+	p, err := PlanFile(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	m, err := Build(b, spec, rand.New(rand.NewPCG(0, 0)))
+	m, err := p.Build(b, rand.New(rand.NewPCG(0, 0)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -145,6 +106,23 @@ func Load(b backend.Backend, path string) (*Model, *safetensors.File, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, f, nil
+}
+
+// PlanFile returns the plan of the model a file saved by Save holds, after
+// checking that its tensors match the spec in its metadata.
+func PlanFile(f *safetensors.File) (*Plan, error) {
+	spec, ok := f.Metadata[MetaSpec]
+	if !ok {
+		return nil, fmt.Errorf("no %q in the safetensors metadata: not a diynn model", MetaSpec)
+	}
+	p, err := NewPlan(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.CheckTensors(f); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // SetParams copies every parameter's value from f, checking shapes.

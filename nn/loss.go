@@ -34,6 +34,19 @@ func (l *lossBuffers) ensure(pred *tensor.Tensor) error {
 // Backward returns the gradient with respect to the prediction.
 func (l *lossBuffers) Backward() *tensor.Tensor { return l.grad }
 
+// Free releases the loss's device buffers; a later Forward allocates them
+// again. A loss made for one pass (an evaluation) must be freed, or a GPU
+// keeps its buffers until the backend is closed.
+func (l *lossBuffers) Free() {
+	if l.value != nil {
+		l.value.Free()
+	}
+	if l.grad != nil {
+		l.grad.Free()
+	}
+	l.value, l.grad = nil, nil
+}
+
 // PointwiseLoss is a loss computed element by element and averaged over
 // every element: MSE, BCE or BCE with logits.
 type PointwiseLoss struct {

@@ -16,10 +16,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 
 	"github.com/diynn/diynn/internal/atomicfile"
+	"github.com/diynn/diynn/internal/inputfile"
 )
 
 // Tensor is a named float32 array.
@@ -54,6 +54,11 @@ type entry struct {
 // maxHeader bounds the JSON header (the reference implementation uses
 // 100 MB), so that a corrupt length cannot make us allocate gigabytes.
 const maxHeader = 100 << 20
+
+// MaxFileBytes is the size of the largest file ReadFile reads, 16 GiB: a
+// model of 4·2³⁰ float32 parameters. Reading a file takes about its size in
+// memory; use ReadFileLimit for another bound.
+const MaxFileBytes int64 = 16 << 30
 
 // Encode writes f in safetensors format.
 func Encode(w io.Writer, f *File) error {
@@ -119,89 +124,204 @@ func Encode(w io.Writer, f *File) error {
 }
 
 // Decode parses a safetensors file held in memory. It accepts only F32
-// tensors and checks that every byte range is in bounds, matches its shape,
-// and that the ranges tile the data exactly.
+// tensors and checks, before it allocates any tensor, that the header is
+// one JSON object without repeated names, that every byte range is in
+// bounds and matches its shape, and that the ranges tile the data exactly.
 func Decode(b []byte) (*File, error) {
-	if len(b) < 8 {
+	return read(bytes.NewReader(b), int64(len(b)))
+}
+
+// ReadFile reads and decodes a safetensors file of at most MaxFileBytes;
+// errors name the file.
+func ReadFile(path string) (*File, error) {
+	return ReadFileLimit(path, MaxFileBytes)
+}
+
+// ReadFileLimit is ReadFile for files of at most limit bytes. It refuses
+// anything but a regular file (a device such as /dev/zero, a FIFO, a
+// directory) and a file larger than limit before reading it, then reads
+// exactly the size it found, failing if the file grows or shrinks meanwhile.
+// The tensors take the file's size in memory; besides them it holds only
+// the header while it parses it, and a 1 MiB buffer.
+func ReadFileLimit(path string, limit int64) (*File, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%s: safetensors: limit of %d bytes: want a positive limit", path, limit)
+	}
+	fh, size, err := inputfile.Open(path, "a safetensors file", limit)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	f, err := read(fh, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// tensorInfo is a header entry that passed every check.
+type tensorInfo struct {
+	name   string
+	shape  []int
+	lo, hi int64 // byte range in the data
+}
+
+// read decodes size bytes from r: the header first, checked whole, then
+// each tensor's data in file order, so that nothing is allocated for a
+// tensor the header does not place within the size.
+func read(r io.Reader, size int64) (*File, error) {
+	var lenBuf [8]byte
+	if size < 8 {
 		return nil, errors.New("safetensors: shorter than the 8-byte header length")
 	}
-	hlen := binary.LittleEndian.Uint64(b)
-	if hlen > maxHeader || hlen > uint64(len(b)-8) {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or the %d-byte limit", hlen, len(b), maxHeader)
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
+		return nil, shrank(err, size)
 	}
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(b[8 : 8+hlen]))
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("safetensors: header: %w", err)
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > maxHeader || hlen > uint64(size-8) {
+		return nil, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or the %d-byte limit", hlen, size, maxHeader)
 	}
-	data := b[8+hlen:]
-	f := &File{}
-	type span struct {
-		lo, hi int64
-		name   string
+	js := make([]byte, hlen)
+	if _, err := io.ReadFull(r, js); err != nil {
+		return nil, shrank(err, size)
 	}
-	var spans []span
-	for name, msg := range raw {
-		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
-				return nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
+	dataLen := size - 8 - int64(hlen)
+	meta, infos, err := parseHeader(js, dataLen)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Metadata: meta, Tensors: make([]Tensor, 0, len(infos))}
+	chunk := make([]byte, min(dataLen, 1<<20))
+	for _, in := range infos { // in file order, tiling the data
+		t := Tensor{Name: in.name, Shape: in.shape, Data: make([]float32, (in.hi-in.lo)/4)}
+		for i := 0; i < len(t.Data); {
+			c := chunk[:min(len(chunk), 4*(len(t.Data)-i))]
+			if _, err := io.ReadFull(r, c); err != nil {
+				return nil, shrank(err, size)
 			}
-			continue
-		}
-		var e entry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
-		}
-		if e.Dtype != "F32" {
-			return nil, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 is supported", name, e.Dtype)
-		}
-		n := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 || (d > 0 && n > math.MaxInt32/int64(d)) {
-				return nil, fmt.Errorf("safetensors: tensor %q has invalid shape %v", name, e.Shape)
+			for k := 0; k < len(c); k, i = k+4, i+1 {
+				t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(c[k:]))
 			}
-			n *= int64(d)
-		}
-		lo, hi := e.DataOffsets[0], e.DataOffsets[1]
-		if lo < 0 || hi < lo || hi > int64(len(data)) || hi-lo != 4*n {
-			return nil, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) does not hold shape %v within %d data bytes",
-				name, lo, hi, e.Shape, len(data))
-		}
-		t := Tensor{Name: name, Shape: e.Shape, Data: make([]float32, n)}
-		for i := range t.Data {
-			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[lo+4*int64(i):]))
 		}
 		f.Tensors = append(f.Tensors, t)
-		spans = append(spans, span{lo, hi, name})
 	}
-	sort.Slice(spans, func(i, j int) bool {
-		return spans[i].lo < spans[j].lo || spans[i].lo == spans[j].lo && spans[i].hi < spans[j].hi
-	})
-	var end int64
-	for _, s := range spans {
-		if s.lo != end {
-			return nil, fmt.Errorf("safetensors: tensor %q starts at byte %d, want %d (overlap or gap)", s.name, s.lo, end)
-		}
-		end = s.hi
-	}
-	if end != int64(len(data)) {
-		return nil, fmt.Errorf("safetensors: %d data bytes after the last tensor", int64(len(data))-end)
+	if n, _ := r.Read(lenBuf[:1]); n > 0 {
+		return nil, fmt.Errorf("safetensors: the file grew while it was read (it was %d bytes)", size)
 	}
 	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
 	return f, nil
 }
 
-// ReadFile reads and decodes a safetensors file; errors name the file.
-func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+// shrank explains an early end of a file whose size we knew.
+func shrank(err error, size int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("safetensors: the file shrank while it was read (it was %d bytes): %w", size, io.ErrUnexpectedEOF)
 	}
-	f, err := Decode(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	return fmt.Errorf("safetensors: reading: %w", err)
+}
+
+// parseHeader checks the JSON header of a file with dataLen data bytes and
+// returns the metadata and the tensors in file order.
+func parseHeader(js []byte, dataLen int64) (map[string]string, []tensorInfo, error) {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, fmt.Errorf("safetensors: header: not a JSON object (%v)", headerErr(tok, err))
 	}
-	return f, nil
+	var meta map[string]string
+	var infos []tensorInfo
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+		}
+		name := tok.(string) // object keys are strings, or Token fails
+		if name == "" {
+			return nil, nil, errors.New("safetensors: header: a tensor with an empty name")
+		}
+		if seen[name] {
+			return nil, nil, fmt.Errorf("safetensors: header: %q appears twice", name)
+		}
+		seen[name] = true
+		var msg json.RawMessage
+		if err := dec.Decode(&msg); err != nil {
+			return nil, nil, fmt.Errorf("safetensors: header: %q: %w", name, err)
+		}
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &meta); err != nil {
+				return nil, nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
+			}
+			continue
+		}
+		in, err := checkEntry(name, msg, dataLen)
+		if err != nil {
+			return nil, nil, err
+		}
+		infos = append(infos, in)
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+	}
+	if tok, err := dec.Token(); err != io.EOF {
+		return nil, nil, fmt.Errorf("safetensors: header: more after the JSON object (%v)", headerErr(tok, err))
+	}
+	sort.Slice(infos, func(i, j int) bool {
+		return infos[i].lo < infos[j].lo || infos[i].lo == infos[j].lo && infos[i].hi < infos[j].hi
+	})
+	var end int64
+	for _, in := range infos {
+		if in.lo != end {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q starts at byte %d, want %d (overlap or gap)", in.name, in.lo, end)
+		}
+		end = in.hi
+	}
+	if end != dataLen {
+		return nil, nil, fmt.Errorf("safetensors: %d data bytes after the last tensor", dataLen-end)
+	}
+	return meta, infos, nil
+}
+
+func headerErr(tok json.Token, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("found %v", tok)
+}
+
+// checkEntry parses one tensor's entry and checks it against the data.
+func checkEntry(name string, msg json.RawMessage, dataLen int64) (tensorInfo, error) {
+	var e struct {
+		Dtype       string  `json:"dtype"`
+		Shape       []int   `json:"shape"`
+		DataOffsets []int64 `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(msg, &e); err != nil {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+	}
+	if e.Dtype != "F32" {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 is supported", name, e.Dtype)
+	}
+	if e.Shape == nil {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has no shape", name)
+	}
+	if len(e.DataOffsets) != 2 {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: data_offsets %v: want [begin, end]", name, e.DataOffsets)
+	}
+	// At most 2³¹-1 values, which the backends index with 32-bit ints; the
+	// bound also keeps the product from overflowing.
+	n := int64(1)
+	for _, d := range e.Shape {
+		if d < 0 || (d > 0 && n > math.MaxInt32/int64(d)) {
+			return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has invalid shape %v (negative, or over %d values)", name, e.Shape, math.MaxInt32)
+		}
+		n *= int64(d)
+	}
+	lo, hi := e.DataOffsets[0], e.DataOffsets[1]
+	if lo < 0 || hi < lo || hi > dataLen || hi-lo != 4*n {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) does not hold shape %v within %d data bytes",
+			name, lo, hi, e.Shape, dataLen)
+	}
+	return tensorInfo{name: name, shape: e.Shape, lo: lo, hi: hi}, nil
 }
 
 // WriteFile writes f to path atomically: a temporary file in the same

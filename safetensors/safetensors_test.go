@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,6 +103,25 @@ func TestDecodeErrors(t *testing.T) {
 		{"overlap", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, four), "overlap"},
 		{"trailing", encode(t, `{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}`, make([]byte, 8)), "after the last"},
 		{"metadata", encode(t, `{"__metadata__":{"a":1}}`, nil), "strings"},
+		{"not an object", encode(t, `[1,2]`, nil), "not a JSON object"},
+		{"empty header", encode(t, ``, nil), "not a JSON object"},
+		{"duplicate tensor", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, four), `"a" appears twice`},
+		{"duplicate metadata", encode(t, `{"__metadata__":{},"__metadata__":{"a":"b"}}`, nil), `"__metadata__" appears twice`},
+		{"empty name", encode(t, `{"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, four), "empty name"},
+		{"after the object", encode(t, `{} {}`, nil), "more after the JSON object"},
+		{"garbage after", encode(t, `{}x`, nil), "more after the JSON object"},
+		{"padded", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}   `, four), ""},
+		{"no shape", encode(t, `{"a":{"dtype":"F32","data_offsets":[0,4]}}`, four), "no shape"},
+		{"one offset", encode(t, `{"a":{"dtype":"F32","shape":[],"data_offsets":[4]}}`, four), "want [begin, end]"},
+		{"three offsets", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}`, four), "want [begin, end]"},
+		{"negative offset", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}}`, four), "byte range [-4, 0)"},
+		{"reversed range", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}}`, four), "byte range [4, 0)"},
+		{"overflowing shape", encode(t, `{"a":{"dtype":"F32","shape":[4294967296,4294967296,4294967296,1],"data_offsets":[0,0]}}`, nil), "invalid shape"},
+		{"over 2^31 values", encode(t, `{"a":{"dtype":"F32","shape":[65536,32768],"data_offsets":[0,8589934592]}}`, nil), "invalid shape"},
+		{"offset beyond int64", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9223372036854775808]}}`, four), "tensor \"a\""},
+		{"fractional dim", encode(t, `{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`, four), "tensor \"a\""},
+		{"gap", encode(t, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8)), "starts at byte 4, want 0"},
+		{"zero-size tensors", encode(t, `{"a":{"dtype":"F32","shape":[0,5],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, four), ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -107,6 +130,12 @@ func TestDecodeErrors(t *testing.T) {
 				binary.LittleEndian.PutUint64(b, 1<<40)
 			}
 			_, err := Decode(b)
+			if c.want == "" {
+				if err != nil {
+					t.Errorf("error %v, want none", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one mentioning %q", err, c.want)
 			}
@@ -119,20 +148,170 @@ func FuzzDecode(f *testing.F) {
 	Encode(&b, sample())
 	f.Add(b.Bytes())
 	f.Add(encode(nil, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, make([]byte, 4)))
+	f.Add(encode(nil, `{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}`, make([]byte, 4)))
+	f.Add(encode(nil, `{"__metadata__":{"k":"v"}}`, nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		g, err := Decode(in)
 		if err != nil {
 			return
+		}
+		var values int
+		for _, tn := range g.Tensors {
+			values += len(tn.Data)
+		}
+		if 4*values > len(in) {
+			t.Fatalf("decoded %d values from %d bytes", values, len(in))
 		}
 		var out bytes.Buffer
 		if err := Encode(&out, g); err != nil {
 			t.Fatalf("re-encoding a decoded file: %v", err)
 		}
 		h, err := Decode(out.Bytes())
-		if err != nil || len(h.Tensors) != len(g.Tensors) {
-			t.Fatalf("round trip: %v", err)
+		if err != nil {
+			t.Fatalf("decoding the re-encoded file: %v", err)
+		}
+		if !sameFile(g, h) {
+			t.Fatalf("round trip changed the file:\n%+v\n%+v", g, h)
 		}
 	})
+}
+
+// sameFile compares names, shapes, bits and metadata.
+func sameFile(a, b *File) bool {
+	if len(a.Tensors) != len(b.Tensors) || len(a.Metadata) != len(b.Metadata) {
+		return false
+	}
+	for k, v := range a.Metadata {
+		if w, ok := b.Metadata[k]; !ok || w != v {
+			return false
+		}
+	}
+	for i, x := range a.Tensors {
+		y := b.Tensors[i]
+		if x.Name != y.Name || !slices.Equal(x.Shape, y.Shape) || len(x.Data) != len(y.Data) {
+			return false
+		}
+		for j := range x.Data {
+			if math.Float32bits(x.Data[j]) != math.Float32bits(y.Data[j]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// A tensor larger than read's 1 MiB chunk, and one that ends inside a
+// chunk, come back intact.
+func TestReadSpansChunks(t *testing.T) {
+	big := make([]float32, 300_001)
+	for i := range big {
+		big[i] = float32(i) - 0.5
+	}
+	f := &File{Tensors: []Tensor{{Name: "big", Shape: []int{300_001}, Data: big}, {Name: "small", Shape: []int{3}, Data: []float32{1, 2, 3}}}}
+	path := filepath.Join(t.TempDir(), "big.safetensors")
+	if err := WriteFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	g, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(f, g) {
+		t.Error("the file read back differs")
+	}
+}
+
+func TestReadFileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	if err := WriteFile(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	size := fi.Size()
+	cases := []struct {
+		name  string
+		path  string
+		limit int64
+		want  []string // all of these, in the error
+	}{
+		{"at the limit", path, size, nil},
+		{"over the limit", path, size - 1, []string{path, fmt.Sprintf("(%d bytes)", size), fmt.Sprintf("limit of %d B (%d bytes) for a safetensors file", size-1, size-1)}},
+		{"zero limit", path, 0, []string{"positive limit"}},
+		{"directory", dir, MaxFileBytes, []string{dir, "is a directory"}},
+		{"missing", filepath.Join(dir, "nonesuch"), MaxFileBytes, []string{"nonesuch", "no such file"}},
+	}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		cases = append(cases, struct {
+			name  string
+			path  string
+			limit int64
+			want  []string
+		}{"device", "/dev/zero", MaxFileBytes, []string{"/dev/zero", "is a character device"}})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ReadFileLimit(c.path, c.limit)
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one mentioning %q", c.want)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// ReadFile of the default limit reads what ReadFileLimit does.
+func TestReadFileDefaultLimit(t *testing.T) {
+	if MaxFileBytes != 16<<30 {
+		t.Errorf("MaxFileBytes = %d", MaxFileBytes)
+	}
+	_, err := ReadFile("/dev/zero")
+	if err == nil || !strings.Contains(err.Error(), "character device") {
+		t.Errorf("ReadFile(/dev/zero): %v", err)
+	}
+}
+
+// read knows the size it was promised: a file that changes under it is an
+// error, not a wrong tensor.
+func TestReadDetectsSizeChange(t *testing.T) {
+	var b bytes.Buffer
+	Encode(&b, sample())
+	good := b.Bytes()
+	cases := []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"same", good, ""},
+		{"grew", append(slices.Clone(good), 0), "grew while it was read"},
+		{"shrank in the data", good[:len(good)-1], "shrank while it was read"},
+		{"shrank in the header", good[:20], "shrank while it was read"},
+		{"shrank to nothing", nil, "shrank while it was read"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := read(bytes.NewReader(c.in), int64(len(good)))
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, io.ErrUnexpectedEOF) && c.name != "grew" {
+				t.Errorf("error %v, want one mentioning %q", err, c.want)
+			}
+		})
+	}
 }
 
 // TestNumpyReadsOurFiles runs testdata/check_numpy.py, which reads a file

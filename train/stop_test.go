@@ -177,3 +177,33 @@ func TestResumeRefusesAnotherRun(t *testing.T) {
 		t.Errorf("the same run: %v", err)
 	}
 }
+
+// Evaluation passes free what they allocate: on a GPU nothing else would.
+func TestEvaluateFreesItsBuffers(t *testing.T) {
+	for _, task := range []Task{Classify, Reconstruct} {
+		m := build(t, "linear(2,4) sigmoid")
+		d := dots(t, 50, 1)
+		if task == Reconstruct {
+			m = build(t, "linear(2,3) sigmoid linear(3,2) sigmoid")
+			for i := range d.X {
+				d.X[i] = float32(math.Abs(float64(d.X[i]))) / 10
+			}
+		}
+		b := m.Net.Params()[0].Value.Backend()
+		od, err := upload(b, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evaluate(m, od, 16, task) // the first pass sizes the model's own buffers
+		before := b.MemStats().LiveBytes
+		for range 3 {
+			if _, _, _, err := evaluate(m, od, 16, task); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if after := b.MemStats().LiveBytes; after != before {
+			t.Errorf("task %d: three evaluations left %d bytes more on the device", task, after-before)
+		}
+		od.free()
+	}
+}

@@ -452,10 +452,14 @@ func evaluate(m *model.Model, d *onDevice, batch int, task Task) (loss, acc floa
 		return 0, 0, nil, err
 	}
 	defer func() { order.Free(); x.Free(); y.Free(); pred.Free() }()
-	var lossFn nn.Loss = nn.NewCrossEntropyLoss()
+	var lossFn interface {
+		nn.Loss
+		Free()
+	} = nn.NewCrossEntropyLoss()
 	if task == Reconstruct {
 		lossFn = nn.BCELoss()
 	}
+	defer lossFn.Free() // a fresh loss each pass: its buffers must not pile up on the device
 	preds = make([]int, 0, d.n)
 	host := make([]float32, batch)
 	one := make([]float32, 1)

@@ -93,3 +93,22 @@ func TestGemmSameBitsOnAnyCoreCount(t *testing.T) {
 		}
 	}
 }
+
+// The cpu backend reports the host's memory where it can (Linux) and says
+// why not elsewhere.
+func TestMemoryReporter(t *testing.T) {
+	r, ok := backend.Backend(cpu.New()).(backend.MemoryReporter)
+	if !ok {
+		t.Fatal("cpu.Backend is not a backend.MemoryReporter")
+	}
+	m, err := r.DeviceMemory()
+	if runtime.GOOS == "linux" && (err != nil || m.Total <= 0) {
+		t.Errorf("DeviceMemory() = %+v, %v", m, err)
+	}
+	if runtime.GOOS != "linux" && err == nil {
+		t.Errorf("DeviceMemory() = %+v on %s", m, runtime.GOOS)
+	}
+	if limit := backend.DefaultMemoryLimit(cpu.New()); limit <= 0 || err == nil && limit > m.Total {
+		t.Errorf("DefaultMemoryLimit = %d for %+v", limit, m)
+	}
+}

@@ -166,6 +166,20 @@ func (d *device) Describe() string { return d.name }
 // dispatch uses to judge whether a tile size fills the card.
 func (d *device) Processors() int { return d.sms }
 
+// Memory reports the free and total memory of the device from
+// cuMemGetInfo (gpu.MemoryInfo); free already excludes this context's
+// own allocations and other processes'.
+func (d *device) Memory() (backend.Memory, error) {
+	var free, total int64
+	if err := d.do(func() (err error) {
+		free, total, err = cu.MemInfo()
+		return err
+	}); err != nil {
+		return backend.Memory{}, err
+	}
+	return backend.Memory{Total: total, Available: free}, nil
+}
+
 func (d *device) Alloc(bytes int) (m gpu.Mem, err error) {
 	err = d.do(func() (err error) {
 		m, err = cu.MemAlloc(int64(bytes))

@@ -66,3 +66,31 @@ func TestTimeDevice(t *testing.T) {
 		t.Fatalf("C[0] = %v, want %v", got[0], n*0.5*0.25)
 	}
 }
+
+// The GPU reports its total and free memory, and DefaultMemoryLimit uses
+// them; an allocation lowers the free amount.
+func TestDeviceMemory(t *testing.T) {
+	b, err := cuda.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m, err := b.DeviceMemory()
+	if err != nil || m.Total <= 0 || m.Available <= 0 || m.Available > m.Total || m.Host {
+		t.Fatalf("DeviceMemory() = %+v, %v", m, err)
+	}
+	limit := backend.DefaultMemoryLimit(b)
+	t.Logf("%s: %+v, default limit %d", b.Device(), m, limit)
+	if limit <= 0 || limit > m.Available {
+		t.Errorf("DefaultMemoryLimit = %d for %+v", limit, m)
+	}
+	buf := b.Alloc(256 << 20) // 1 GiB
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := b.DeviceMemory()
+	if err != nil || after.Available > m.Available-(1<<30) {
+		t.Errorf("after allocating 1 GiB: %+v, %v (before %+v)", after, err, m)
+	}
+	b.Free(buf)
+}

@@ -192,6 +192,18 @@ func (d *device) Describe() string { return describe(d.dev) }
 // Processors is the number of compute units, for the GEMM dispatch.
 func (d *device) Processors() int { return d.dev.MaxComputeUnits() }
 
+// Memory reports CL_DEVICE_GLOBAL_MEM_SIZE (gpu.MemoryInfo). OpenCL 1.2
+// has no portable query for the free part, so Available stays 0; a CPU
+// device (PoCL) shares the host's memory.
+func (d *device) Memory() (m backend.Memory, err error) {
+	defer func() {
+		if r := recover(); r != nil { // go-opencl panics when clGetDeviceInfo fails
+			m, err = backend.Memory{}, fmt.Errorf("querying CL_DEVICE_GLOBAL_MEM_SIZE: %v", r)
+		}
+	}()
+	return backend.Memory{Total: d.dev.GlobalMemSize(), Host: d.dev.Type() == cl.DeviceTypeCPU}, nil
+}
+
 func (d *device) Alloc(bytes int) (gpu.Mem, error) {
 	return d.p.ctx.CreateEmptyBuffer(cl.MemReadWrite, bytes)
 }

@@ -29,3 +29,21 @@ func TestGemmKernels(t *testing.T) {
 		})
 	}
 }
+
+// The device reports its global memory, and DefaultMemoryLimit uses it.
+func TestDeviceMemory(t *testing.T) {
+	b, err := opencl.Open(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	m, err := b.DeviceMemory()
+	if err != nil || m.Total <= 0 {
+		t.Fatalf("DeviceMemory() = %+v, %v", m, err)
+	}
+	limit := backend.DefaultMemoryLimit(b)
+	t.Logf("%s: %+v, default limit %d", b.Device(), m, limit)
+	if limit <= 0 || limit > m.Total {
+		t.Errorf("DefaultMemoryLimit = %d for %+v", limit, m)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,5 +74,67 @@ func TestKillNineThenResume(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
 	if !bytes.Equal(a, b) {
 		t.Error("the model resumed after kill -9 differs from the uninterrupted run's")
+	}
+}
+
+// interruptWhenStarted sends this process SIGINT once path exists: the
+// training run under test then holds the signal (it would kill the test
+// binary otherwise, which is why the run is long enough to be caught).
+func interruptWhenStarted(t *testing.T, path string) {
+	go func() {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(path); err == nil {
+				syscall.Kill(os.Getpid(), syscall.SIGINT)
+				return
+			}
+		}
+	}()
+}
+
+// Ctrl-C stops after the current step with a checkpoint and the command
+// that continues it; -resume with other settings is refused, naming them;
+// the resumed run ends with the model of a run never interrupted.
+func TestCtrlCThenResume(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-epochs", "60", "-batch", "8", "-seed", "4"}
+	straight := filepath.Join(dir, "straight")
+	mustTrain(t, append(args, "-out", straight)...)
+
+	out := filepath.Join(dir, "run")
+	interruptWhenStarted(t, filepath.Join(out, "history.csv"))
+	code, _, stderr := runCLI(append([]string{"train", "-quiet"}, append(args, "-out", out)...)...)
+	if code != 130 || !strings.Contains(stderr, "training interrupted at") || !strings.Contains(stderr, "to continue: diynn train -quiet -data dots") ||
+		!strings.Contains(stderr, "-resume") {
+		t.Fatalf("interrupted run: exit %d, %q", code, stderr)
+	}
+	t.Log(stderr)
+	if _, err := os.Stat(filepath.Join(out, "checkpoint.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		change []string
+		want   string
+	}{
+		{[]string{"-seed", "5"}, `seed: "4" in the checkpoint, "5" now`},
+		{[]string{"-lr", "0.01"}, `lr: "0.001" in the checkpoint, "0.01" now`},
+		{[]string{"-optim", "sgd"}, `optimizer: "adam" in the checkpoint, "sgd" now`},
+		{[]string{"-epochs", "1"}, "epochs:"},
+		{[]string{"-val", "0.5"}, `val: "0" in the checkpoint, "0.5" now`},
+	} {
+		code, _, stderr := runCLI(append([]string{"train"}, append(append(args, "-out", out, "-resume"), c.change...)...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("-resume with %v: exit %d, %q; want 2 and %q", c.change, code, stderr, c.want)
+		}
+	}
+	mustTrain(t, append(args, "-out", out, "-resume")...)
+	a, _ := os.ReadFile(filepath.Join(straight, "model.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Error("the resumed run's model differs from the uninterrupted run's")
+	}
+	h1, _ := os.ReadFile(filepath.Join(straight, "history.csv"))
+	h2, _ := os.ReadFile(filepath.Join(out, "history.csv"))
+	if strings.Count(string(h1), "\n") != strings.Count(string(h2), "\n") {
+		t.Errorf("history: %d rows resumed, %d straight", strings.Count(string(h2), "\n"), strings.Count(string(h1), "\n"))
 	}
 }

@@ -25,7 +25,7 @@ func encode(m *model.Model, layers int, d *data.Dataset) ([]float32, int, error)
 		return nil, 0, err
 	}
 	b := m.Net.Params()[0].Value.Backend()
-	const batch = 1000
+	const batch = evalBatch
 	var out []float32
 	width := 0
 	for off := 0; off < d.N; off += batch {

@@ -76,9 +76,12 @@ func loadEvalData(s dataSplit, dir string, noDownload bool, split string, progre
 // savedModelFlags are the flags of commands that apply a saved model to a
 // split of a dataset (eval, embed).
 type savedModelFlags struct {
-	model, data, dataDir, split, backend *string
-	noDownload                           *bool
+	model, data, dataDir, split, backend, mem *string
+	noDownload                                *bool
 }
+
+// evalBatch is how many samples eval and embed run through a model at once.
+const evalBatch = 1000
 
 func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
 	return &savedModelFlags{
@@ -88,6 +91,7 @@ func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
 		noDownload: fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
 		split:      fs.String("split", "test", "test (the samples the model was evaluated on in training) or train"),
 		backend:    fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
+		mem:        fs.String("max-memory", "auto", "refuse a model file or a model that needs more: bytes such as 4GB or 512MiB; auto sizes it to the device"),
 	}
 }
 
@@ -108,6 +112,9 @@ func (f *savedModelFlags) open(stderr io.Writer) (*savedModel, error) {
 	if *f.split != "test" && *f.split != "train" {
 		return nil, usagef("-split %q: want test or train", *f.split)
 	}
+	if _, err := parseMaxMemory(*f.mem); err != nil {
+		return nil, err
+	}
 	b, err := openBackend(*f.backend, stderr)
 	if err != nil {
 		return nil, err
@@ -121,12 +128,13 @@ func (f *savedModelFlags) open(stderr io.Writer) (*savedModel, error) {
 }
 
 func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel, error) {
-	m, file, err := model.Load(b, *f.model)
+	limit, err := parseMaxMemory(*f.mem)
 	if err != nil {
-		return nil, usagef("-model: %v", err)
+		return nil, err
 	}
-	if err := model.CheckFinite(file.Tensors); err != nil {
-		return nil, usagef("-model %s: %v: the model diverged in training and cannot be evaluated", *f.model, err)
+	m, file, err := loadModel(b, "-model", *f.model, limit, evalBatch)
+	if err != nil {
+		return nil, err
 	}
 	if *f.data == "" {
 		*f.data = file.Metadata["data"]

@@ -12,16 +12,13 @@ import (
 // preprocess replaces the features of train and test by an autoencoder's
 // reconstructions ("recon") or latent codes ("latent"), for the report's
 // preprocessing experiment (Table 5).
-func preprocess(b backend.Backend, path, features string, sets ...*data.Dataset) error {
+func preprocess(b backend.Backend, path, features string, limit int64, sets ...*data.Dataset) error {
 	if features != "recon" && features != "latent" {
 		return usagef("-features %q: want recon or latent", features)
 	}
-	ae, f, err := model.Load(b, path)
+	ae, f, err := loadModel(b, "-preprocess", path, limit, evalBatch)
 	if err != nil {
-		return usagef("-preprocess: %v", err)
-	}
-	if err := model.CheckFinite(f.Tensors); err != nil {
-		return usagef("-preprocess %s: %v: the autoencoder diverged in training", path, err)
+		return err
 	}
 	layers, err := encoderLayers(f.Metadata, path)
 	if err != nil {
@@ -52,7 +49,7 @@ func preprocess(b backend.Backend, path, features string, sets ...*data.Dataset)
 // reconstruct runs the whole autoencoder over d in batches.
 func reconstruct(m *model.Model, d *data.Dataset) ([]float32, int, error) {
 	b := m.Net.Params()[0].Value.Backend()
-	const batch = 1000
+	const batch = evalBatch
 	out := make([]float32, 0, len(d.X))
 	for off := 0; off < d.N; off += batch {
 		n := min(batch, d.N-off)

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -234,68 +233,6 @@ func TestBusyRunDirectoryIsRefused(t *testing.T) {
 	}
 }
 
-// interruptWhenStarted sends this process SIGINT once path exists: the
-// training run under test then holds the signal (it would kill the test
-// binary otherwise, which is why the run is long enough to be caught).
-func interruptWhenStarted(t *testing.T, path string) {
-	go func() {
-		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			if _, err := os.Stat(path); err == nil {
-				syscall.Kill(os.Getpid(), syscall.SIGINT)
-				return
-			}
-		}
-	}()
-}
-
-// Ctrl-C stops after the current step with a checkpoint and the command
-// that continues it; -resume with other settings is refused, naming them;
-// the resumed run ends with the model of a run never interrupted.
-func TestCtrlCThenResume(t *testing.T) {
-	dir := t.TempDir()
-	args := []string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-epochs", "60", "-batch", "8", "-seed", "4"}
-	straight := filepath.Join(dir, "straight")
-	mustTrain(t, append(args, "-out", straight)...)
-
-	out := filepath.Join(dir, "run")
-	interruptWhenStarted(t, filepath.Join(out, "history.csv"))
-	code, _, stderr := runCLI(append([]string{"train", "-quiet"}, append(args, "-out", out)...)...)
-	if code != 130 || !strings.Contains(stderr, "training interrupted at") || !strings.Contains(stderr, "to continue: diynn train -quiet -data dots") ||
-		!strings.Contains(stderr, "-resume") {
-		t.Fatalf("interrupted run: exit %d, %q", code, stderr)
-	}
-	t.Log(stderr)
-	if _, err := os.Stat(filepath.Join(out, "checkpoint.safetensors")); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		change []string
-		want   string
-	}{
-		{[]string{"-seed", "5"}, `seed: "4" in the checkpoint, "5" now`},
-		{[]string{"-lr", "0.01"}, `lr: "0.001" in the checkpoint, "0.01" now`},
-		{[]string{"-optim", "sgd"}, `optimizer: "adam" in the checkpoint, "sgd" now`},
-		{[]string{"-epochs", "1"}, "epochs:"},
-		{[]string{"-val", "0.5"}, `val: "0" in the checkpoint, "0.5" now`},
-	} {
-		code, _, stderr := runCLI(append([]string{"train"}, append(append(args, "-out", out, "-resume"), c.change...)...)...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("-resume with %v: exit %d, %q; want 2 and %q", c.change, code, stderr, c.want)
-		}
-	}
-	mustTrain(t, append(args, "-out", out, "-resume")...)
-	a, _ := os.ReadFile(filepath.Join(straight, "model.safetensors"))
-	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
-	if !bytes.Equal(a, b) {
-		t.Error("the resumed run's model differs from the uninterrupted run's")
-	}
-	h1, _ := os.ReadFile(filepath.Join(straight, "history.csv"))
-	h2, _ := os.ReadFile(filepath.Join(out, "history.csv"))
-	if strings.Count(string(h1), "\n") != strings.Count(string(h2), "\n") {
-		t.Errorf("history: %d rows resumed, %d straight", strings.Count(string(h2), "\n"), strings.Count(string(h1), "\n"))
-	}
-}
-
 // -preprocess reads the autoencoder that -out would overwrite.
 func TestPreprocessModelIsNotOverwritten(t *testing.T) {
 	ae := filepath.Join(t.TempDir(), "ae")
@@ -352,5 +289,51 @@ func TestHelpGoesToStdout(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "-") || stderr != "" {
 			t.Errorf("%s -h: exit %d, stdout %d bytes, stderr %q", cmd, code, len(stdout), stderr)
 		}
+	}
+}
+
+// The whole model's memory is computed from the spec and refused before
+// anything is allocated, or even the data read.
+func TestMemoryIsBoundedBeforeUse(t *testing.T) {
+	huge := strings.TrimSpace(strings.Repeat("linear(16384,16384) ", 8))
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-model", huge, "-max-memory", "8GB"}, "needs at least 34.4 GB"},
+		{[]string{"-model", strings.TrimSpace(strings.Repeat("linear(16384,16384) ", 64))}, "default -max-memory"},
+		{[]string{"-model", "linear(2,4)", "-max-memory", "10kB"}, "and its data 60.0 kB"},
+		{[]string{"-model", "linear(2,64) relu linear(64,4)", "-batch", "4000", "-max-memory", "2MB"}, "of activations for batch 4000"},
+	}
+	for _, c := range cases {
+		out := filepath.Join(t.TempDir(), "run")
+		args := append([]string{"train", "-data", "dots", "-out", out}, c.args...)
+		start := time.Now()
+		code, _, stderr := runCLI(args...)
+		if code != 2 || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "more than") {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%v: refused after %v: was it allocated first?", c.args, d)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v created %s", c.args, out)
+		}
+	}
+}
+
+// A 1 KB model file whose spec claims 12 layers of 16384² weights is
+// refused from its tensors, before the model is built.
+func TestEvalOfACraftedSpecAllocatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crafted.safetensors")
+	spec := strings.TrimSpace(strings.Repeat("linear(16384,16384) ", 12))
+	f := &safetensors.File{Tensors: []safetensors.Tensor{{Name: "0.weight", Shape: []int{2, 2}, Data: make([]float32, 4)}},
+		Metadata: map[string]string{"spec": spec, "format": "diynn/1", "data": "dots"}}
+	if err := safetensors.WriteFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI("eval", "-model", path)
+	if code != 2 || !strings.Contains(stderr, "0.weight") {
+		t.Errorf("exit %d, %q", code, stderr)
 	}
 }

@@ -277,6 +277,9 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 	if _, err := parseSchedule(p.Schedule, p.LR, p.Epochs); err != nil {
 		return p, 0, err
 	}
+	if _, err := parseMaxMemory(*o.mem); err != nil {
+		return p, 0, err
+	}
 	if *o.out == "" {
 		*o.out = filepath.Join("runs", p.Name+"-"+*o.dataName)
 	}
@@ -312,9 +315,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	limit, err := memoryLimit(*o.mem, b)
-	if err != nil {
-		return err
+	limit, _ := parseMaxMemory(*o.mem)
+	if *o.features != "latent" || *o.preprocessModel == "" { // latent codes change the first layer
+		if err := checkMemory(p.Spec, 0, p.Optim, b, limit); err != nil {
+			return err
+		}
 	}
 	split := dataSplit{name: *o.dataName, testOnly: *o.testOnly, val: *o.val, seed: *o.seed}
 	trainSet, testSet, split, err := loadData(split, *o.dataDir, *o.noDownload, log)
@@ -325,7 +330,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		trainSet, testSet = sample(trainSet, *o.limit, *o.seed), sample(testSet, max(*o.limit/5, 1), *o.seed)
 	}
 	if *o.preprocessModel != "" {
-		if err := preprocess(b, *o.preprocessModel, *o.features, trainSet, testSet); err != nil {
+		if err := preprocess(b, *o.preprocessModel, *o.features, limit, trainSet, testSet); err != nil {
 			return err
 		}
 		if *o.features == "latent" {

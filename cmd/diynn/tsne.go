@@ -16,6 +16,7 @@ import (
 
 	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/figures"
+	"github.com/diynn/diynn/internal/inputfile"
 	"github.com/diynn/diynn/tsne"
 )
 
@@ -96,9 +97,9 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	}
 
 	// Then the files, still before the long part.
-	f, err := openRegular("-in", *in, tsneMaxInputBytes)
+	f, _, err := inputfile.Open(*in, "a CSV file", tsneMaxInputBytes)
 	if err != nil {
-		return err
+		return usagef("-in: %v", err)
 	}
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(*in), fmt.Sprintf("tsne-%dd", *dims))
@@ -204,31 +205,6 @@ func tsneUsage(err error) error {
 	return usagef("%s %s: %s", name, value, ce.Want)
 }
 
-// openRegular opens an input file named by a flag, refusing with a usage
-// error anything that is not a regular file of at most maxBytes:
-// directories, devices such as /dev/zero, named pipes (which would block).
-func openRegular(flagName, path string, maxBytes int64) (*os.File, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, usagef("%s %s: %v", flagName, path, pathErr(err))
-	}
-	if !st.Mode().IsRegular() {
-		return nil, usagef("%s %s is %s, not a regular file: want a CSV file", flagName, path, fileKind(st.Mode()))
-	}
-	if st.Size() > maxBytes {
-		return nil, usagef("%s %s is %.1f GiB: the limit is %.0f GiB", flagName, path, float64(st.Size())/(1<<30), float64(maxBytes)/(1<<30))
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, usagef("%s %s: %v", flagName, path, pathErr(err))
-	}
-	if st2, err := f.Stat(); err != nil || !os.SameFile(st, st2) {
-		f.Close()
-		return nil, usagef("%s %s changed while being opened", flagName, path)
-	}
-	return f, nil
-}
-
 // pathErr drops the operation and path from an *fs.PathError, which the
 // messages already name.
 func pathErr(err error) error {
@@ -237,26 +213,6 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// fileKind describes a file that is not a regular one.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	default:
-		return "a special file"
-	}
 }
 
 // checkOutPrefix checks, before a long run, that the outputs PREFIX+ext
@@ -283,7 +239,7 @@ func checkOutPrefix(flagName, prefix string, inputs map[string]string, exts ...s
 			}
 		}
 		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
-			return usagef("%s %s: %s is %s, in the way of an output file", flagName, prefix, p, fileKind(st.Mode()))
+			return usagef("%s %s: %s is %s, in the way of an output file", flagName, prefix, p, inputfile.Kind(st.Mode()))
 		}
 	}
 	probe, err := os.CreateTemp(dir, ".diynn-write-test-*")

@@ -158,9 +158,9 @@ func TestTsneRefuses(t *testing.T) {
 	}{
 		{"no -in", []string{}, "-in FILE is required", false},
 		{"missing -in", []string{"-in", filepath.Join(dir, "nope.csv")}, "nope.csv: no such file or directory", false},
-		{"directory -in", []string{"-in", sub}, "is a directory, not a regular file", false},
-		{"/dev/zero -in", []string{"-in", "/dev/zero"}, "/dev/zero is a character device, not a regular file", !exists("/dev/zero")},
-		{"huge -in", []string{"-in", big}, "the limit is 4 GiB", !sparse},
+		{"directory -in", []string{"-in", sub}, "is a directory, not a CSV file", false},
+		{"/dev/zero -in", []string{"-in", "/dev/zero"}, "/dev/zero is a character device, not a CSV file", !exists("/dev/zero")},
+		{"huge -in", []string{"-in", big}, "more than the limit of 4.3 GB (4294967296 bytes) for a CSV file", !sparse},
 		{"headerless", []string{"-in", headerless}, "line 1 looks like data, not a header row", false},
 		{"NaN in the data", []string{"-in", nan}, `line 3, column "z0": "NaN" is not a finite number`, false},
 		{"empty", []string{"-in", empty}, "empty CSV", false},
@@ -218,7 +218,7 @@ func TestTsneRefuses(t *testing.T) {
 				args []string
 				want string
 				skip bool
-			}{"named pipe -in", []string{"-in", fifo}, "is a named pipe, not a regular file", false})
+			}{"named pipe -in", []string{"-in", fifo}, "is a named pipe (FIFO), not a CSV file", false})
 		}
 	}
 	before := entries(t, dir)

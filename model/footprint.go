@@ -1,0 +1,166 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+
+	"github.com/diynn/diynn/internal/bytesize"
+)
+
+// Usage says what a model will do, for Estimate.
+type Usage struct {
+	// Batch is the number of rows of a training step, or of an inference
+	// pass when Train is false.
+	Batch int
+	// Train adds what training needs: optimizer state, the gradients of
+	// every layer's input, and the loss gradient.
+	Train bool
+	// OptimizerSlots is the number of copies of every parameter the
+	// optimizer keeps (see OptimizerSlots); only with Train.
+	OptimizerSlots int
+	// EvalBatch, when training, is the batch of the evaluation passes run
+	// between epochs (train.Config.EvalBatch, 1000 by default), which grow
+	// every layer's output buffer to that many rows; 0 when there are none.
+	EvalBatch int
+}
+
+// OptimizerSlots is the number of parameter-sized state tensors that the
+// optimizer of a name (as presets and the CLI name them) keeps: Adam and
+// AdamW two moments, SGD with momentum one velocity, plain SGD none.
+func OptimizerSlots(name string) (int, error) {
+	switch name {
+	case "sgd":
+		return 0, nil
+	case "momentum":
+		return 1, nil
+	case "adam", "adamw":
+		return 2, nil
+	}
+	return 0, fmt.Errorf("optimizer %q: want sgd, momentum, adam or adamw", name)
+}
+
+// Footprint is the device memory a model needs, in bytes, by kind.
+type Footprint struct {
+	Usage     Usage
+	Weights   int64 // parameter values
+	Gradients int64 // parameter gradients, which Build allocates for every model
+	Optimizer int64 // optimizer state
+	// Activations are the buffers sized by the batch: each layer's output,
+	// when training the gradient of each layer's input and the loss
+	// gradient, and the input and target batches.
+	Activations int64
+}
+
+// Total is the sum of the parts.
+func (f Footprint) Total() int64 {
+	return f.Weights + f.Gradients + f.Optimizer + f.Activations // Estimate keeps the sum below 2⁶³
+}
+
+// String gives the total and its parts, e.g. "8.6 GB (4.3 GB of weights,
+// 4.3 GB of gradients, 2.1 MB of activations for batch 128)".
+func (f Footprint) String() string {
+	parts := []string{bytesize.Format(f.Weights) + " of weights", bytesize.Format(f.Gradients) + " of gradients"}
+	if f.Optimizer > 0 {
+		parts = append(parts, bytesize.Format(f.Optimizer)+" of optimizer state")
+	}
+	batch := fmt.Sprintf("batch %d", f.Usage.Batch)
+	if f.Usage.Train && f.Usage.EvalBatch > 0 {
+		batch += fmt.Sprintf(", evaluation batch %d", f.Usage.EvalBatch)
+	}
+	parts = append(parts, bytesize.Format(f.Activations)+" of activations for "+batch)
+	return bytesize.Format(f.Total()) + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// MemoryError is a model that needs more memory than a limit allows.
+type MemoryError struct {
+	Footprint Footprint
+	Limit     int64
+}
+
+func (e *MemoryError) Error() string {
+	return fmt.Sprintf("the model needs %v, more than the limit of %s", e.Footprint, bytesize.Format(e.Limit))
+}
+
+// Check returns a *MemoryError if the footprint exceeds limit bytes.
+func (f Footprint) Check(limit int64) error {
+	if f.Total() > limit {
+		return &MemoryError{Footprint: f, Limit: limit}
+	}
+	return nil
+}
+
+// Estimate computes, from the plan alone, the memory the model will take on
+// its device for u: what package nn allocates (Build: every parameter and
+// its gradient; Forward: every layer's output; Backward, through
+// nn.TrainStep: the gradient of every layer's input but the first linear
+// layer's, which it skips; the optimizer's state; the loss's gradient) and
+// the input and target batches a trainer holds (targets counted as wide as
+// the output, which over-counts class labels). It does not count the
+// dataset, nor a GPU backend's own overheads (its context, the scratch of
+// reductions, freed buffers its allocator caches).
+func (p *Plan) Estimate(u Usage) (Footprint, error) {
+	if u.Batch <= 0 || u.EvalBatch < 0 || u.OptimizerSlots < 0 {
+		return Footprint{}, fmt.Errorf("memory estimate: batch %d, evaluation batch %d and optimizer slots %d: want a positive batch and no negative counts",
+			u.Batch, u.EvalBatch, u.OptimizerSlots)
+	}
+	if !u.Train {
+		u.EvalBatch, u.OptimizerSlots = 0, 0
+	}
+	var c counter
+	params := p.NumParams()
+	f := Footprint{Usage: u, Weights: c.mul(4, params), Gradients: c.mul(4, params)}
+	if u.Train {
+		f.Optimizer = c.mul(c.mul(4, int64(u.OptimizerSlots)), params)
+	}
+	in, out := int64(p.Inputs()), int64(p.Outputs())
+	// io is an input batch, its targets, and a loss's value and gradient.
+	io := func(rows int64) int64 { return c.add(c.mul(rows, c.add(in, 2*out)), 1) }
+	rows := int64(max(u.Batch, u.EvalBatch)) // forward buffers grow to the larger batch
+	var values int64
+	for _, w := range p.Widths[1:] {
+		values = c.add(values, c.mul(rows, int64(w)))
+	}
+	if u.Train {
+		batch := int64(u.Batch)
+		for i, l := range p.Layers {
+			if i == 0 && (l.Kind == "linear" || l.Kind == "tied") {
+				continue // nn.Sequential.AccGradParameters: no input gradient
+			}
+			values = c.add(values, c.mul(batch, int64(p.Widths[i])))
+		}
+		values = c.add(values, io(batch))
+		if u.EvalBatch > 0 {
+			values = c.add(values, io(int64(u.EvalBatch)))
+		}
+	} else {
+		values = c.add(values, io(int64(u.Batch)))
+	}
+	f.Activations = c.mul(4, values)
+	c.add(c.add(f.Weights, f.Gradients), c.add(f.Optimizer, f.Activations))
+	if c.overflow {
+		return Footprint{}, fmt.Errorf("memory estimate: %q with batch %d needs more than %s", p.Spec, u.Batch, bytesize.Format(math.MaxInt64))
+	}
+	return f, nil
+}
+
+// counter does non-negative int64 arithmetic, noting overflow.
+type counter struct{ overflow bool }
+
+func (c *counter) mul(a, b int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
+		c.overflow = true
+		return math.MaxInt64
+	}
+	return int64(lo)
+}
+
+func (c *counter) add(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		c.overflow = true
+		return math.MaxInt64
+	}
+	return a + b
+}

@@ -1,0 +1,236 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/tensor"
+)
+
+// run does on a fresh cpu backend what u describes — build, then a training
+// step (twice, around an evaluation pass, when u.EvalBatch is set) or an
+// inference pass — and returns the bytes the backend holds afterwards.
+// Targets are as wide as the output (MSE), as Estimate counts them, or
+// class labels (cross-entropy) when labels is set.
+func run(t *testing.T, spec string, u Usage, labels bool) int64 {
+	t.Helper()
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(4, 4))
+	m, err := Build(b, spec, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batchOf := func(rows int) (x, target *tensor.Tensor, loss nn.Loss) {
+		x, err := tensor.Uniform(b, rng, 0, 1, rows, m.Inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if labels {
+			target, err = tensor.New(b, rows)
+			b.Fill(rows, 0, target.Buffer())
+			loss = nn.NewCrossEntropyLoss()
+		} else {
+			target, err = tensor.Uniform(b, rng, 0, 1, rows, m.Outputs)
+			loss = nn.MSELoss()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x, target, loss
+	}
+	x, target, loss := batchOf(u.Batch)
+	if !u.Train {
+		out, err := m.Net.Forward(x)
+		if err == nil {
+			_, err = loss.Forward(out, target)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.MemStats().LiveBytes
+	}
+	var opt nn.Optimizer
+	switch u.OptimizerSlots {
+	case 0:
+		opt = nn.NewSGD(1e-3)
+	case 1:
+		opt = &nn.SGD{LR: 1e-3, Momentum: 0.9}
+	case 2:
+		opt = nn.NewAdam(1e-3)
+	}
+	step := func() {
+		if _, err := nn.TrainStep(m.Net, loss, opt, x, target); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step()
+	if u.EvalBatch > 0 {
+		ex, et, el := batchOf(u.EvalBatch)
+		out, err := m.Net.Forward(ex)
+		if err == nil {
+			_, err = el.Forward(out, et)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		step()
+	}
+	if err := b.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.MemStats().LiveBytes
+}
+
+// Estimate against what the cpu backend actually holds after the same work:
+// exact where targets are as wide as the output, and within the labels'
+// over-count otherwise.
+func TestEstimateMatchesAllocation(t *testing.T) {
+	specs := []string{
+		"linear(7,5) tanh linear(5,3)",
+		"tanh linear(13,11) relu linear(11,2) softmax",
+		"linear(9,4) leakyrelu(0.1) tied(0) sigmoid",
+		Presets["fmnist-relu"].Spec,
+		Presets["ae2"].Spec,
+	}
+	usages := []Usage{
+		{Batch: 1, Train: true, OptimizerSlots: 2},
+		{Batch: 7, Train: true, OptimizerSlots: 1},
+		{Batch: 33, Train: true, OptimizerSlots: 0},
+		{Batch: 7, Train: true, OptimizerSlots: 2, EvalBatch: 33},
+		{Batch: 33, Train: true, OptimizerSlots: 2, EvalBatch: 7},
+		{Batch: 1},
+		{Batch: 33},
+	}
+	for _, spec := range specs {
+		p, err := NewPlan(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range usages {
+			f, err := p.Estimate(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, labels := range []bool{false, true} {
+				if labels && p.Outputs() < 2 {
+					continue
+				}
+				live := run(t, spec, u, labels)
+				ratio := float64(f.Total()) / float64(live)
+				t.Logf("%-60.60s %+v labels=%-5v estimate %9d live %9d ratio %.4f", spec, u, labels, f.Total(), live, ratio)
+				lo, hi := 1.0, 1.0
+				if labels {
+					hi = 1.5
+				}
+				if ratio < lo || ratio > hi {
+					t.Errorf("%q %+v labels=%v: estimate %d bytes (%v), the backend holds %d: ratio %.3f, want %.1f to %.1f",
+						spec, u, labels, f.Total(), f, live, ratio, lo, hi)
+				}
+			}
+		}
+	}
+}
+
+func TestEstimateParts(t *testing.T) {
+	// 8 × linear(16384,16384): the report that ended in an out-of-memory crash.
+	p, err := NewPlan(strings.TrimSpace(strings.Repeat("linear(16384,16384) ", 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := p.Estimate(Usage{Batch: 128, Train: true, OptimizerSlots: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := int64(8 * (16384*16384 + 16384))
+	if f.Weights != 4*params || f.Gradients != 4*params || f.Optimizer != 8*params {
+		t.Errorf("footprint %+v, want %d bytes of weights and gradients and %d of Adam state", f, 4*params, 8*params)
+	}
+	// Outputs of 8 layers, input gradients of 7, input, target, loss gradient.
+	if want := int64(4 * (128*16384*(8+7+3) + 1)); f.Activations != want {
+		t.Errorf("activations %d, want %d", f.Activations, want)
+	}
+	want := "the model needs 34.5 GB (8.6 GB of weights, 8.6 GB of gradients, 17.2 GB of optimizer state, 151.0 MB of activations for batch 128), more than the limit of 8.0 GB"
+	err = f.Check(8e9)
+	var me *MemoryError
+	if err == nil || err.Error() != want || !errors.As(err, &me) || me.Limit != 8e9 {
+		t.Errorf("Check(8e9) = %v\nwant %s", err, want)
+	}
+	if err := f.Check(f.Total()); err != nil {
+		t.Errorf("Check(total) = %v", err)
+	}
+	if err := f.Check(f.Total() - 1); err == nil {
+		t.Error("Check(total-1) passed")
+	}
+	// Inference keeps no optimizer state and no input gradients.
+	g, _ := p.Estimate(Usage{Batch: 128, OptimizerSlots: 2, EvalBatch: 1000})
+	if g.Optimizer != 0 || g.Activations != 4*(128*16384*(8+3)+1) {
+		t.Errorf("inference footprint %+v", g)
+	}
+	if s := g.String(); !strings.Contains(s, "for batch 128)") || strings.Contains(s, "optimizer") {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+func TestEstimateErrors(t *testing.T) {
+	p, err := NewPlan("linear(16384,16384) relu linear(16384,16384)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		u    Usage
+		want string
+	}{
+		{Usage{Batch: 0}, "positive batch"},
+		{Usage{Batch: -3, Train: true}, "positive batch"},
+		{Usage{Batch: 1, EvalBatch: -1, Train: true}, "no negative"},
+		{Usage{Batch: 1, OptimizerSlots: -1, Train: true}, "no negative"},
+		{Usage{Batch: math.MaxInt64 / 4, Train: true}, "needs more than 9.2 EB"},
+		{Usage{Batch: 1 << 50}, "needs more than"},
+		{Usage{Batch: 1, Train: true, OptimizerSlots: math.MaxInt64 / 8}, "needs more than"},
+	} {
+		if _, err := p.Estimate(c.u); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Estimate(%+v) = %v, want an error mentioning %q", c.u, err, c.want)
+		}
+	}
+}
+
+func TestOptimizerSlots(t *testing.T) {
+	for name, want := range map[string]int{"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2} {
+		if got, err := OptimizerSlots(name); err != nil || got != want {
+			t.Errorf("OptimizerSlots(%q) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+	if _, err := OptimizerSlots("lbfgs"); err == nil || !strings.Contains(err.Error(), `"lbfgs"`) {
+		t.Errorf("OptimizerSlots(lbfgs): %v", err)
+	}
+}
+
+func TestSaveRefusesNonFiniteWeights(t *testing.T) {
+	m, err := Build(cpu.New(), "linear(3,2)", rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := m.Save(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	p := m.Net.Params()[0]
+	v, _ := p.Value.Data()
+	v[4] = float32(math.NaN())
+	p.Value.Set(v)
+	if err := m.Save(path, nil); err == nil || !strings.Contains(err.Error(), p.Name+"[4] is NaN") {
+		t.Errorf("Save of a NaN weight: %v", err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, good) {
+		t.Error("the good file was replaced")
+	}
+}
