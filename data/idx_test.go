@@ -2,34 +2,12 @@ package data
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 )
-
-// makeIDX builds an IDX file of unsigned bytes with the given dimensions
-// and data, which need not agree.
-func makeIDX(dims []int, data []byte) []byte {
-	var b bytes.Buffer
-	b.Write([]byte{0, 0, 8, byte(len(dims))})
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, uint32(d))
-	}
-	b.Write(data)
-	return b.Bytes()
-}
-
-func gzipBytes(b []byte) []byte {
-	var out bytes.Buffer
-	w := gzip.NewWriter(&out)
-	w.Write(b)
-	w.Close()
-	return out.Bytes()
-}
 
 // allocated returns the bytes the Go heap handed out while fn ran.
 func allocated(fn func()) uint64 {
@@ -42,11 +20,11 @@ func allocated(fn func()) uint64 {
 
 func TestReadIDXFile(t *testing.T) {
 	six := []byte{1, 2, 3, 4, 5, 6}
-	good := makeIDX([]int{2, 3}, six)
+	good := idxBytes([]int{2, 3}, six)
 	// A trailer that disagrees with the dimensions: 5 data bytes for 6.
-	short := gzipBytes(makeIDX([]int{2, 3}, six[:5]))
+	short := gz(idxBytes([]int{2, 3}, six[:5]))
 	// Two gzip members: valid gzip, but the trailer counts only the last.
-	twoMembers := append(gzipBytes(good[:8]), gzipBytes(good[8:])...)
+	twoMembers := append(gz(good[:8]), gz(good[8:])...)
 	cases := []struct {
 		name    string
 		content []byte
@@ -56,11 +34,11 @@ func TestReadIDXFile(t *testing.T) {
 		maxAlloc uint64
 	}{
 		{"raw", good, nil, 1 << 20},
-		{"gzip", gzipBytes(good), nil, 1 << 20},
+		{"gzip", gz(good), nil, 1 << 20},
 		{"raw, one byte short", good[:len(good)-1], []string{"dimensions [2 3] need 6 bytes of data, the file has 5 after its 12-byte header"}, 1 << 20},
 		{"raw, one byte over", append(append([]byte{}, good...), 7), []string{"need 6 bytes of data, the file has 7"}, 1 << 20},
-		{"raw, huge claim", makeIDX([]int{60000, 28, 28}, six), []string{"dimensions [60000 28 28] need 47040000 bytes of data, the file has 6"}, 1 << 20},
-		{"gzip, huge claim", gzipBytes(makeIDX([]int{1 << 15, 1 << 15}, six)), []string{"[32768 32768] need 1073741836 bytes", "compressed bytes can hold", "1032:1"}, 1 << 20},
+		{"raw, huge claim", idxBytes([]int{60000, 28, 28}, six), []string{"dimensions [60000 28 28] need 47040000 bytes of data, the file has 6"}, 1 << 20},
+		{"gzip, huge claim", gz(idxBytes([]int{1 << 15, 1 << 15}, six)), []string{"[32768 32768] need 1073741836 bytes", "compressed bytes can hold", "1032:1"}, 1 << 20},
 		{"gzip, trailer disagrees", short, []string{"need 18 bytes uncompressed, but the gzip trailer records 17"}, 1 << 20},
 		{"gzip, two members", twoMembers, []string{"gzip trailer records 10"}, 1 << 20},
 		{"gzip, bad header", []byte{0x1f, 0x8b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, []string{"decompressing: gzip: invalid header"}, 1 << 20},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -122,14 +121,7 @@ func TestInterruptMidEpochThenResumeIsExact(t *testing.T) {
 			t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, b, a)
 		}
 	}
-	p1, p2 := straight.Net.Params(), resumed.Net.Params()
-	for i := range p1 {
-		a, _ := p1[i].Value.Data()
-		b, _ := p2[i].Value.Data()
-		if !slices.Equal(a, b) {
-			t.Errorf("%s differs between the resumed and the uninterrupted run", p1[i].Name)
-		}
-	}
+	sameWeights(t, straight, resumed)
 }
 
 func TestResumeRefusesAnotherRun(t *testing.T) {

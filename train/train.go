@@ -53,8 +53,9 @@ type Config struct {
 	Progress io.Writer
 	Bar      bool
 	// CheckEvery is how often, in steps, the running loss is read back to
-	// check for NaN/Inf and to update the bar. Each read synchronises with
-	// the device. 0 means 1 on the cpu backend and 25 on others.
+	// check for NaN/Inf and divergence and to update the bar. Each read
+	// synchronises with the device. 0 means 1 on backends whose buffers are
+	// host memory (backend.HostWrapper, as cpu) and 25 on others.
 	CheckEvery int
 	// TrainMetrics also evaluates the training set after each epoch, for
 	// its accuracy (an extra forward pass over it).
@@ -154,7 +155,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 	b := params[0].Value.Backend()
 	if cfg.CheckEvery <= 0 {
 		cfg.CheckEvery = 25
-		if b.Name() == "cpu" {
+		if _, host := b.(backend.HostWrapper); host { // host memory: reading the loss costs no transfer
 			cfg.CheckEvery = 1
 		}
 	}

@@ -98,6 +98,13 @@ func TestResumeMatchesAnUninterruptedRun(t *testing.T) {
 	if len(h2) != 4 || h2[3].TestLoss != h1[3].TestLoss || h2[1].TrainLoss != h1[1].TrainLoss {
 		t.Errorf("resumed history %+v, uninterrupted %+v", h2, h1)
 	}
+	sameWeights(t, straight, resumed)
+}
+
+// sameWeights fails the test unless the resumed model's weights equal the
+// uninterrupted one's, bit for bit.
+func sameWeights(t *testing.T, straight, resumed *model.Model) {
+	t.Helper()
 	p1, p2 := straight.Net.Params(), resumed.Net.Params()
 	for i := range p1 {
 		a, _ := p1[i].Value.Data()

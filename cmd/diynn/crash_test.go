@@ -22,18 +22,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// uninterrupted trains args into a fresh directory and returns its model
+// file's bytes, and the directory for the run under test to use.
+func uninterrupted(t *testing.T, args []string) (model []byte, out string) {
+	t.Helper()
+	dir := t.TempDir()
+	mustTrain(t, append(args, "-out", filepath.Join(dir, "straight"))...)
+	model, err := os.ReadFile(filepath.Join(dir, "straight", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model, filepath.Join(dir, "run")
+}
+
 // TestKillNineThenResume kills a training run with SIGKILL — no handler
 // runs, the lock file stays, a checkpoint write may be cut short — and
 // checks what the next run makes of it: the stale lock reported and taken
 // over, the interrupted writes' temporary files removed, and -resume
 // ending with the model of a run never killed, byte for byte.
 func TestKillNineThenResume(t *testing.T) {
-	dir := t.TempDir()
 	args := []string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-epochs", "40", "-batch", "8", "-seed", "2"}
-	straight := filepath.Join(dir, "straight")
-	mustTrain(t, append(args, "-out", straight)...)
-
-	out := filepath.Join(dir, "run")
+	want, out := uninterrupted(t, args)
 	cmd := exec.Command(os.Args[0], append([]string{"train", "-quiet", "-out", out}, args...)...)
 	cmd.Env = append(os.Environ(), "DIYNN_TEST_MAIN=1")
 	var stderr bytes.Buffer
@@ -70,9 +79,7 @@ func TestKillNineThenResume(t *testing.T) {
 	if len(leftovers) > 0 {
 		t.Errorf("leftovers remain: %v", leftovers)
 	}
-	a, _ := os.ReadFile(filepath.Join(straight, "model.safetensors"))
-	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
-	if !bytes.Equal(a, b) {
+	if got, _ := os.ReadFile(filepath.Join(out, "model.safetensors")); !bytes.Equal(got, want) {
 		t.Error("the model resumed after kill -9 differs from the uninterrupted run's")
 	}
 }
@@ -95,12 +102,8 @@ func interruptWhenStarted(t *testing.T, path string) {
 // that continues it; -resume with other settings is refused, naming them;
 // the resumed run ends with the model of a run never interrupted.
 func TestCtrlCThenResume(t *testing.T) {
-	dir := t.TempDir()
 	args := []string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-epochs", "60", "-batch", "8", "-seed", "4"}
-	straight := filepath.Join(dir, "straight")
-	mustTrain(t, append(args, "-out", straight)...)
-
-	out := filepath.Join(dir, "run")
+	want, out := uninterrupted(t, args)
 	interruptWhenStarted(t, filepath.Join(out, "history.csv"))
 	code, _, stderr := runCLI(append([]string{"train", "-quiet"}, append(args, "-out", out)...)...)
 	if code != 130 || !strings.Contains(stderr, "training interrupted at") || !strings.Contains(stderr, "to continue: diynn train -quiet -data dots") ||
@@ -127,14 +130,10 @@ func TestCtrlCThenResume(t *testing.T) {
 		}
 	}
 	mustTrain(t, append(args, "-out", out, "-resume")...)
-	a, _ := os.ReadFile(filepath.Join(straight, "model.safetensors"))
-	b, _ := os.ReadFile(filepath.Join(out, "model.safetensors"))
-	if !bytes.Equal(a, b) {
+	if got, _ := os.ReadFile(filepath.Join(out, "model.safetensors")); !bytes.Equal(got, want) {
 		t.Error("the resumed run's model differs from the uninterrupted run's")
 	}
-	h1, _ := os.ReadFile(filepath.Join(straight, "history.csv"))
-	h2, _ := os.ReadFile(filepath.Join(out, "history.csv"))
-	if strings.Count(string(h1), "\n") != strings.Count(string(h2), "\n") {
-		t.Errorf("history: %d rows resumed, %d straight", strings.Count(string(h2), "\n"), strings.Count(string(h1), "\n"))
+	if h, _ := os.ReadFile(filepath.Join(out, "history.csv")); strings.Count(string(h), "\n") != 1+60 {
+		t.Errorf("history: %d lines, want a header and 60 epochs", strings.Count(string(h), "\n"))
 	}
 }
