@@ -322,5 +322,15 @@ func TestRealDatasets(t *testing.T) {
 		if train.N != 60000 || test.N != 10000 || train.Features != 784 {
 			t.Errorf("%s: %d train, %d test, %d features", name, train.N, test.N, train.Features)
 		}
+		// The training images peak highest: 5 bytes for each of their
+		// 60000×784 values. One byte less is refused before they are read.
+		const need = 5 * 60000 * 784
+		if _, _, err := Load(name, Options{Dir: dir, NoDownload: true, CacheDir: t.TempDir(), MaxBytes: need}); err != nil {
+			t.Errorf("%s within a limit of %d bytes: %v", name, need, err)
+		}
+		_, _, err = Load(name, Options{Dir: dir, NoDownload: true, CacheDir: t.TempDir(), MaxBytes: need - 1})
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "train-images") {
+			t.Errorf("%s within a limit of %d bytes: error %v, want one wrapping ErrTooLarge about the training images", name, need-1, err)
+		}
 	}
 }

@@ -23,16 +23,25 @@ type IDX struct {
 // make it allocate gigabytes: 1<<31 bytes is 45 times MNIST's training set.
 const maxIDXValues = 1 << 31
 
+// growFrom is how many bytes of data readIDX allocates before they arrive
+// when its caller allows no more; a variable so that tests can lower it.
+var growFrom int64 = 64 << 20
+
 // ReadIDX parses an IDX stream of unsigned bytes, gzip-compressed or not.
 // It checks the magic number, the rank, every dimension, and that the data
 // fill the dimensions exactly.
 func ReadIDX(r io.Reader) (*IDX, error) {
-	return readIDX(r, nil)
+	return readIDX(r, nil, 0)
 }
 
 // readIDX is ReadIDX with a check of the dimensions before any data is
 // allocated: check returns an error for dimensions the input cannot hold.
-func readIDX(r io.Reader, check func(dims []int, total int, gzipped bool) error) (*IDX, error) {
+// upFront is how many bytes the caller allows allocating before they
+// arrive, beyond the growFrom (64 MiB) always allowed: a caller whose check
+// has bounded the dimensions by a memory budget passes that budget, so that
+// the data is read into one buffer of exactly its size, with no growing
+// copies.
+func readIDX(r io.Reader, check func(dims []int, total int, gzipped bool) error, upFront int64) (*IDX, error) {
 	br := bufio.NewReader(r)
 	gzipped := false
 	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
@@ -79,10 +88,10 @@ func readIDX(r io.Reader, check func(dims []int, total int, gzipped bool) error)
 			return nil, err
 		}
 	}
-	// Allocate what the header declares, up to 64 MiB, so that the data is
-	// read with no doubling copies; a larger claim grows only as bytes
-	// actually arrive, so a corrupt header cannot reserve gigabytes.
-	buf := make([]byte, 0, min(total, 64<<20))
+	// Allocate what the header declares, up to growFrom or upFront, so that
+	// the data is read with no doubling copies; a larger claim grows only as
+	// bytes actually arrive, so a corrupt header cannot reserve gigabytes.
+	buf := make([]byte, 0, int(min(int64(total), max(growFrom, upFront))))
 	for len(buf) < total {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -120,12 +129,19 @@ const maxDeflateRatio = 1032
 // inflate to, or than its trailer records (the size mod 2³², of a file of
 // one gzip member, as gzip writes them).
 func ReadIDXFile(path string) (*IDX, error) {
+	return readIDXFile(path, nil, 0)
+}
+
+// readIDXFile is ReadIDXFile with a further check of the dimensions, run
+// after ReadIDXFile's own and still before the data is allocated (its
+// error follows the path in the message), and readIDX's upFront.
+func readIDXFile(path string, check func(dims []int, total int) error, upFront int64) (*IDX, error) {
 	f, size, err := inputfile.Open(path, "an IDX file", 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	check := func(dims []int, total int, gzipped bool) error {
+	checkSize := func(dims []int, total int, gzipped bool) error {
 		header := int64(4 + 4*len(dims))
 		if !gzipped {
 			if size-header != int64(total) {
@@ -148,7 +164,16 @@ func ReadIDXFile(path string) (*IDX, error) {
 		}
 		return nil
 	}
-	idx, err := readIDX(f, check)
+	checkAll := func(dims []int, total int, gzipped bool) error {
+		if err := checkSize(dims, total, gzipped); err != nil {
+			return err
+		}
+		if check != nil {
+			return check(dims, total)
+		}
+		return nil
+	}
+	idx, err := readIDX(f, checkAll, upFront)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -102,5 +103,42 @@ func TestReadIDXGzipMessage(t *testing.T) {
 	_, err := ReadIDX(bytes.NewReader([]byte{0x1f, 0x8b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}))
 	if err == nil || err.Error() != "decompressing: gzip: invalid header" {
 		t.Errorf("error %v", err)
+	}
+}
+
+// zeros is an endless reader of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// Data beyond 64 MiB is read into one buffer of its size when the caller
+// allows allocating it up front, and grows as it arrives otherwise.
+func TestReadIDXUpFront(t *testing.T) {
+	const total = 80 << 20
+	cases := []struct {
+		name               string
+		upFront            int64
+		minAlloc, maxAlloc uint64
+	}{
+		{"up front", total, total, total + 1<<20},
+		{"more allowed", 2 * total, total, total + 1<<20},
+		{"grown", 0, total + 64<<20, 1 << 40},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := io.MultiReader(bytes.NewReader(idxBytes([]int{total / 1024, 1024}, nil)), io.LimitReader(zeros{}, total))
+			var idx *IDX
+			var err error
+			n := allocated(func() { idx, err = readIDX(r, nil, c.upFront) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(idx.Data) != total {
+				t.Fatalf("read %d bytes, want %d", len(idx.Data), total)
+			}
+			if n < c.minAlloc || n > c.maxAlloc {
+				t.Errorf("allocated %d bytes, want %d to %d", n, c.minAlloc, c.maxAlloc)
+			}
+		})
 	}
 }

@@ -1,11 +1,16 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/diynn/diynn/internal/bytesize"
 )
 
 // idxFile is one file of an IDX dataset with its published MD5.
@@ -82,6 +87,13 @@ type Options struct {
 	TestOnly bool
 	// Fetch downloads url to w; nil uses HTTP (tests replace it).
 	Fetch func(url string, w io.Writer, progress io.Writer) error
+	// MaxBytes bounds the host memory an image dataset takes while it
+	// loads, in bytes; 0 is no limit beyond the readers' own. Each value of
+	// an IDX file costs 5 bytes while its file is read (the byte, and the
+	// float32 of X or Y) and 4 once it is converted; LoadIDX refuses, before
+	// allocating it, a file that would take the total past MaxBytes, with
+	// an error wrapping ErrTooLarge.
+	MaxBytes int64
 }
 
 // dirs lists the directories searched for a dataset's files, in order.
@@ -113,31 +125,154 @@ func (o Options) cacheDir() string {
 	return filepath.Join(c, "diynn")
 }
 
+// ErrTooLarge is wrapped by the error of a dataset whose files need more
+// memory than Options.MaxBytes allows.
+var ErrTooLarge = errors.New("dataset too large for the memory limit")
+
+// bytesPerValue is what loading an IDX value costs at its peak: the byte
+// read from the file, and the float32 it becomes in X or Y. The byte is
+// dropped once its file is converted, before the next file is read, so the
+// dataset keeps 4 bytes a value (keptPerValue).
+const (
+	bytesPerValue = 5
+	keptPerValue  = 4
+)
+
 // LoadIDX loads an image dataset's training and test splits, with pixels
-// scaled to [0, 1].
+// scaled to [0, 1]. It finds (or downloads) all the files it needs first,
+// then reads them one at a time, each converted to float32 and its raw
+// bytes dropped before the next is read. Before it allocates a file's data
+// it refuses images that are not at least N×pixels, labels that are not one
+// per image, test images of another shape than the training ones, and a
+// file whose values would take the dataset past o.MaxBytes (5 bytes a
+// value while the file is read, 4 kept), the last with an error wrapping
+// ErrTooLarge.
 func LoadIDX(src *IDXSource, o Options) (train, test *Dataset, err error) {
-	var arrays [4]*IDX
+	if o.MaxBytes < 0 {
+		return nil, nil, fmt.Errorf("%s: memory limit of %d bytes: want 0 (no limit) or a positive byte count", src.Name, o.MaxBytes)
+	}
+	var paths [4]string
 	for i, f := range src.Files {
 		if o.TestOnly && (i == trainImages || i == trainLabels) {
 			continue
 		}
-		path, err := o.find(src, f)
-		if err != nil {
-			return nil, nil, err
-		}
-		if arrays[i], err = ReadIDXFile(path); err != nil {
+		if paths[i], err = o.find(src, f); err != nil {
 			return nil, nil, err
 		}
 	}
+	l := &idxLoader{src: src, limit: o.MaxBytes}
 	if !o.TestOnly {
-		if train, err = imagesAndLabels(src, arrays[trainImages], arrays[trainLabels], "training"); err != nil {
+		if train, err = l.split("training", paths[trainImages], paths[trainLabels]); err != nil {
 			return nil, nil, err
 		}
 	}
-	if test, err = imagesAndLabels(src, arrays[testImages], arrays[testLabels], "test"); err != nil {
+	if test, err = l.split("test", paths[testImages], paths[testLabels]); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// testHookBeforeLabels, when set, runs before a split's labels are read.
+var testHookBeforeLabels func()
+
+// idxLoader reads the files of one dataset within a memory limit.
+type idxLoader struct {
+	src   *IDXSource
+	limit int64 // bytes; 0 for none
+	used  int64 // bytes kept by the files read so far
+	// The first split's images, which the other's must match.
+	firstPath, firstSplit string
+	firstDims             []int
+}
+
+// read reads one file after check, and after checking that its values fit
+// in what is left of the limit; what names the file's content in messages.
+func (l *idxLoader) read(path, what string, check func(dims []int) error) (*IDX, error) {
+	var upFront int64
+	if l.limit > 0 {
+		upFront = l.limit - l.used
+	}
+	return readIDXFile(path, func(dims []int, total int) error {
+		if err := check(dims); err != nil {
+			return err
+		}
+		need := bytesPerValue * int64(total)
+		if l.limit <= 0 || need <= l.limit-l.used {
+			return nil
+		}
+		limit := fmt.Sprintf("the memory limit of %s (%d bytes)", bytesize.Format(l.limit), l.limit)
+		if l.used > 0 {
+			left := l.limit - l.used
+			limit = fmt.Sprintf("the %s (%d bytes) left of %s after the files already read", bytesize.Format(left), left, limit)
+		}
+		return fmt.Errorf("%s %s: IDX dimensions %v (%d values) need %s (%d bytes: 1 a value as read, 4 as float32) to load, more than %s: %w",
+			l.src.Name, what, dims, total, bytesize.Format(need), need, limit, ErrTooLarge)
+	}, upFront)
+}
+
+// split reads one split's images and labels.
+func (l *idxLoader) split(split, imagesPath, labelsPath string) (*Dataset, error) {
+	name := l.src.Name
+	images, err := l.read(imagesPath, split+" images", func(dims []int) error {
+		if len(dims) < 2 {
+			return fmt.Errorf("%s %s images have shape %v: images need at least 2 dimensions (N×pixels…)", name, split, dims)
+		}
+		if l.firstDims != nil && !slices.Equal(dims[1:], l.firstDims[1:]) {
+			return fmt.Errorf("%s %s images are %s (shape %v), but the %s images %s are %s (shape %v): both splits need the same image shape",
+				name, split, imageShape(dims), dims, l.firstSplit, l.firstPath, imageShape(l.firstDims), l.firstDims)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l.firstDims == nil {
+		l.firstPath, l.firstSplit, l.firstDims = imagesPath, split, images.Dims
+	}
+	imageDims := images.Dims
+	n := imageDims[0]
+	d := &Dataset{Name: name, N: n, Features: len(images.Data) / n, ClassNames: l.src.ClassNames,
+		X: toFloat32(images.Data, 255)}
+	// images is not used again: its bytes may go before the labels are read.
+	l.used += keptPerValue * int64(len(d.X))
+	if testHookBeforeLabels != nil {
+		testHookBeforeLabels()
+	}
+	labels, err := l.read(labelsPath, split+" labels", func(dims []int) error {
+		if len(dims) != 1 || dims[0] != n {
+			return fmt.Errorf("%s %s labels have shape %v, want [%d]: one label for each image of %s (shape %v)",
+				name, split, dims, n, imagesPath, imageDims)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Y = toFloat32(labels.Data, 1)
+	l.used += keptPerValue * int64(len(d.Y))
+	if err := d.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %s split: %w", labelsPath, split, err)
+	}
+	return d, nil
+}
+
+// imageShape writes an image's dimensions, without the sample count, as
+// 28×28.
+func imageShape(dims []int) string {
+	parts := make([]string, len(dims)-1)
+	for i, d := range dims[1:] {
+		parts[i] = strconv.Itoa(d)
+	}
+	return strings.Join(parts, "×")
+}
+
+// toFloat32 converts bytes to float32, each divided by div.
+func toFloat32(b []byte, div float32) []float32 {
+	x := make([]float32, len(b))
+	for i, v := range b {
+		x[i] = float32(v) / div
+	}
+	return x
 }
 
 // Load loads a dataset by name: an image dataset of Sources, "iris" (test
@@ -156,23 +291,4 @@ func Load(name string, o Options) (train, test *Dataset, err error) {
 		names = append(names, n)
 	}
 	return nil, nil, fmt.Errorf("unknown dataset %q (known: %s, iris, dots)", name, strings.Join(sortedStrings(names), ", "))
-}
-
-func imagesAndLabels(src *IDXSource, images, labels *IDX, split string) (*Dataset, error) {
-	if len(images.Dims) < 2 || len(labels.Dims) != 1 || images.Dims[0] != labels.Dims[0] {
-		return nil, fmt.Errorf("%s %s split: images of shape %v do not match labels of shape %v",
-			src.Name, split, images.Dims, labels.Dims)
-	}
-	d := &Dataset{Name: src.Name, N: images.Dims[0], Features: len(images.Data) / images.Dims[0],
-		ClassNames: src.ClassNames, X: make([]float32, len(images.Data)), Y: make([]float32, len(labels.Data))}
-	for i, b := range images.Data {
-		d.X[i] = float32(b) / 255
-	}
-	for i, b := range labels.Data {
-		d.Y[i] = float32(b)
-	}
-	if err := d.validate(); err != nil {
-		return nil, fmt.Errorf("%s split: %w", split, err)
-	}
-	return d, nil
 }

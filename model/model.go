@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/nn"
@@ -41,11 +42,15 @@ func Build(b backend.Backend, spec string, rng *rand.Rand) (*Model, error) {
 
 // Metadata keys of a saved model.
 const (
-	MetaFormat  = "format" // "diynn/1"
+	MetaFormat  = "format" // FileFormat
 	MetaSpec    = "spec"
 	MetaTask    = "task"    // "classify" or "reconstruct"
 	MetaEncoder = "encoder" // autoencoders: the number of encoder layers
 )
+
+// FileFormat is the MetaFormat of the files Save writes, the only one
+// PlanFile reads.
+const FileFormat = "diynn/1"
 
 // Tensors returns the model's parameters as safetensors tensors, named as
 // PyTorch names an nn.Sequential's state_dict ("0.weight", "0.bias", …).
@@ -72,7 +77,7 @@ func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.T
 	if err := CheckFinite(ts); err != nil {
 		return fmt.Errorf("not saving %s to %s: %w", m.Spec, path, err)
 	}
-	md := map[string]string{MetaFormat: "diynn/1", MetaSpec: m.Spec}
+	md := map[string]string{MetaFormat: FileFormat, MetaSpec: m.Spec}
 	for k, v := range meta {
 		md[k] = v
 	}
@@ -109,8 +114,19 @@ func LoadLimit(b backend.Backend, path string, limit int64) (*Model, *safetensor
 }
 
 // PlanFile returns the plan of the model a file saved by Save holds, after
-// checking that its tensors match the spec in its metadata.
+// checking that its format, when its metadata gives one, is FileFormat (a
+// file with none, from an older diynn or made by hand, is read as one), and
+// that its tensors match the spec in its metadata.
 func PlanFile(f *safetensors.File) (*Plan, error) {
+	if format, ok := f.Metadata[MetaFormat]; ok && format != FileFormat {
+		hint := "not written by diynn?"
+		if v, ok := strings.CutPrefix(format, "diynn/"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 1 {
+				hint = "written by a newer diynn?"
+			}
+		}
+		return nil, fmt.Errorf("%s %q: this diynn reads %q (%s)", MetaFormat, format, FileFormat, hint)
+	}
 	spec, ok := f.Metadata[MetaSpec]
 	if !ok {
 		return nil, fmt.Errorf("no %q in the safetensors metadata: not a diynn model", MetaSpec)

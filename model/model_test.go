@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/safetensors"
 	"github.com/diynn/diynn/tensor"
 )
 
@@ -33,6 +34,10 @@ func TestParse(t *testing.T) {
 		{"linear(4,3)relu", "", 12, "expected a space"},
 		{"linear(4,3) 7", "", 13, "expected a layer name"},
 		{"leakyrelu(NaN)", "", 11, "not a number"},
+		{"linear(16384,16384)", "linear(16384,16384)", 0, ""}, // 2²⁸ weights: the most allowed
+		{"tanh linear(30000,30000)", "", 6, "linear(30000,30000) has 900000000 weights, more than the 268435456 (1.1 GB as float32) one layer may have"},
+		{"linear(16385,16384)", "", 1, "linear(16385,16384) has 268451840 weights, more than the 268435456"},
+		{"linear(1000000000,1000000000)", "", 1, "linear(1000000000,1000000000) has 1000000000000000000 weights"},
 	}
 	for _, c := range cases {
 		layers, err := Parse(c.spec)
@@ -147,5 +152,48 @@ func TestLoadRejectsForeignFiles(t *testing.T) {
 	m.Save(path, map[string]string{"spec": "linear(3,4)"}) // metadata overrides the spec: shapes disagree
 	if _, _, err := Load(b, path); err == nil || !strings.Contains(err.Error(), "shape") {
 		t.Errorf("error %v, want a shape mismatch", err)
+	}
+}
+
+// A file's format, when its metadata gives one, must be FileFormat; a file
+// without one (older, or made by hand) is read by its spec.
+func TestPlanFileChecksFormat(t *testing.T) {
+	tensors := []safetensors.Tensor{{Name: "0.weight", Shape: []int{2, 3}, Data: make([]float32, 6)}, {Name: "0.bias", Shape: []int{2}, Data: make([]float32, 2)}}
+	cases := []struct {
+		name string
+		meta map[string]string
+		want string // the error; "" for success
+	}{
+		{"current", map[string]string{"format": "diynn/1", "spec": "linear(3,2)"}, ""},
+		{"no format", map[string]string{"spec": "linear(3,2)"}, ""},
+		{"newer", map[string]string{"format": "diynn/9", "spec": "linear(3,2)"}, `format "diynn/9": this diynn reads "diynn/1" (written by a newer diynn?)`},
+		{"empty format", map[string]string{"format": "", "spec": "linear(3,2)"}, `format "": this diynn reads "diynn/1" (not written by diynn?)`},
+		{"other program", map[string]string{"format": "pt", "spec": "linear(3,2)"}, `format "pt": this diynn reads "diynn/1" (not written by diynn?)`},
+		{"older or odd version", map[string]string{"format": "diynn/0", "spec": "linear(3,2)"}, `format "diynn/0": this diynn reads "diynn/1" (not written by diynn?)`},
+		{"unversioned", map[string]string{"format": "diynn", "spec": "linear(3,2)"}, `format "diynn": this diynn reads "diynn/1" (not written by diynn?)`},
+		{"newer, no spec", map[string]string{"format": "diynn/2"}, `format "diynn/2": this diynn reads "diynn/1" (written by a newer diynn?)`},
+		{"no spec", map[string]string{"format": "diynn/1"}, `no "spec" in the safetensors metadata: not a diynn model`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := PlanFile(&safetensors.File{Tensors: tensors, Metadata: c.meta})
+			if c.want == "" {
+				if err != nil || p.Spec != "linear(3,2)" {
+					t.Fatalf("plan %v, error %v", p, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != c.want {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	// Load says which file.
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := safetensors.WriteFile(path, &safetensors.File{Tensors: tensors, Metadata: map[string]string{"format": "diynn/9", "spec": "linear(3,2)"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(cpu.New(), path); err == nil || err.Error() != path+`: format "diynn/9": this diynn reads "diynn/1" (written by a newer diynn?)` {
+		t.Errorf("Load: %v", err)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/diynn/diynn/internal/bytesize"
 )
 
 // Layer is one parsed element of a spec.
@@ -57,6 +59,10 @@ var arity = map[string][2]int{ // min, max
 	"linear": {2, 3}, "tied": {1, 1}, "leakyrelu": {1, 1},
 	"tanh": {0, 0}, "sigmoid": {0, 0}, "relu": {0, 0}, "softmax": {0, 0}, "logsoftmax": {0, 0},
 }
+
+// maxLayerWeights bounds the weights of one linear layer, 2²⁸ (1 GiB of
+// float32), far beyond any layer diynn trains: a sanity bound against typos.
+const maxLayerWeights = 1 << 28
 
 // Parse splits a spec into layers and checks each one's arguments; Build
 // checks that the layers fit together.
@@ -130,8 +136,11 @@ func Parse(spec string) ([]Layer, error) {
 		if name == "linear" && l.Init == "" {
 			l.Init = "default"
 		}
-		if name == "linear" && l.Args[0]*l.Args[1] > 1<<28 {
-			return nil, fail(start, "linear(%v,%v) is too large", l.Args[0], l.Args[1])
+		if name == "linear" {
+			if in, out := int64(l.Args[0]), int64(l.Args[1]); in*out > maxLayerWeights {
+				return nil, fail(start, "linear(%d,%d) has %d weights, more than the %d (%s as float32) one layer may have",
+					in, out, in*out, maxLayerWeights, bytesize.Format(4*maxLayerWeights))
+			}
 		}
 		layers = append(layers, l)
 		if i < len(spec) && spec[i] != ' ' && spec[i] != '\t' && spec[i] != '\n' {

@@ -248,8 +248,8 @@ func parseHeader(js []byte, dataLen int64) (map[string]string, []tensorInfo, err
 			return nil, nil, fmt.Errorf("safetensors: header: %q: %w", name, err)
 		}
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
-				return nil, nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
+			if meta, err = parseMetadata(msg); err != nil {
+				return nil, nil, err
 			}
 			continue
 		}
@@ -279,6 +279,64 @@ func parseHeader(js []byte, dataLen int64) (map[string]string, []tensorInfo, err
 		return nil, nil, fmt.Errorf("safetensors: %d data bytes after the last tensor", dataLen-end)
 	}
 	return meta, infos, nil
+}
+
+// parseMetadata parses the __metadata__ object: null, or an object of
+// string values whose keys each appear once. (encoding/json would keep the
+// last of repeated keys, and turn a null value into "".)
+func parseMetadata(msg json.RawMessage) (map[string]string, error) {
+	const must = "safetensors: __metadata__ must map strings to strings"
+	dec := json.NewDecoder(bytes.NewReader(msg))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", must, err)
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if tok != json.Delim('{') {
+		return nil, fmt.Errorf("%s, found %s", must, jsonKind(tok))
+	}
+	meta := map[string]string{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", must, err)
+		}
+		key := tok.(string) // object keys are strings, or Token fails
+		if _, ok := meta[key]; ok {
+			return nil, fmt.Errorf("safetensors: __metadata__: key %q appears twice", key)
+		}
+		if tok, err = dec.Token(); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", must, key, err)
+		}
+		v, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s: the value of %q is %s", must, key, jsonKind(tok))
+		}
+		meta[key] = v
+	}
+	return meta, nil // msg is one JSON value, so the object ends here
+}
+
+// jsonKind describes the JSON value that starts with tok, for messages.
+func jsonKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("the boolean %v", v)
+	case float64:
+		return fmt.Sprintf("the number %v", v)
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case json.Delim:
+		if v == '[' {
+			return "an array"
+		}
+		return "an object"
+	}
+	return fmt.Sprintf("%v", tok)
 }
 
 func headerErr(tok json.Token, err error) string {

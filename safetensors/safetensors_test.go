@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -143,6 +144,47 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// __metadata__ is null or maps each key, once, to a string.
+func TestDecodeMetadata(t *testing.T) {
+	cases := []struct {
+		name, meta string
+		want       map[string]string // nil: none
+		err        string            // in the error; "" for success
+	}{
+		{"strings", `{"seed":"1","format":"diynn/1","":"","é":"\u00e9\n"}`, map[string]string{"seed": "1", "format": "diynn/1", "": "", "é": "é\n"}, ""},
+		{"empty", `{}`, map[string]string{}, ""},
+		{"null", `null`, nil, ""},
+		{"repeated key", `{"seed":"1","data":"x","seed":"7"}`, nil, `safetensors: __metadata__: key "seed" appears twice`},
+		{"repeated, same value", `{"seed":"1","seed":"1"}`, nil, `key "seed" appears twice`},
+		{"repeated after escaping", `{"seed":"1","se\u0065d":"7"}`, nil, `key "seed" appears twice`},
+		{"number", `{"seed":7}`, nil, `__metadata__ must map strings to strings: the value of "seed" is the number 7`},
+		{"null value", `{"seed":null}`, nil, `the value of "seed" is null`},
+		{"boolean", `{"a":"b","ok":true}`, nil, `the value of "ok" is the boolean true`},
+		{"array", `{"seed":["1"]}`, nil, `the value of "seed" is an array`},
+		{"object", `{"seed":{"v":"1"}}`, nil, `the value of "seed" is an object`},
+		{"a string", `"seed"`, nil, `__metadata__ must map strings to strings, found the string "seed"`},
+		{"an array", `[]`, nil, `strings to strings, found an array`},
+		{"a number", `1`, nil, `strings to strings, found the number 1`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Decode(encode(t, `{"__metadata__":`+c.meta+`}`, nil))
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one mentioning %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (f.Metadata == nil) != (c.want == nil) || !maps.Equal(f.Metadata, c.want) {
+				t.Errorf("metadata %#v, want %#v", f.Metadata, c.want)
+			}
+		})
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	var b bytes.Buffer
 	Encode(&b, sample())
@@ -150,6 +192,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(nil, `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, make([]byte, 4)))
 	f.Add(encode(nil, `{"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}`, make([]byte, 4)))
 	f.Add(encode(nil, `{"__metadata__":{"k":"v"}}`, nil))
+	f.Add(encode(nil, `{"__metadata__":{"k":"v","k":"w"}}`, nil))
+	f.Add(encode(nil, `{"__metadata__":{"k":1,"j":null}}`, nil))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		g, err := Decode(in)
 		if err != nil {

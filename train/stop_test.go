@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/safetensors"
 )
 
 // A finite blow-up (the issue's -lr 1e30 on Iris reached 2.7e30) is
@@ -197,5 +198,51 @@ func TestEvaluateFreesItsBuffers(t *testing.T) {
 			t.Errorf("task %d: three evaluations left %d bytes more on the device", task, after-before)
 		}
 		od.free()
+	}
+}
+
+// A checkpoint that is not a sane state of this run is refused, not
+// resumed: NaN state, a step past the end of an epoch.
+func TestResumeRefusesABadCheckpoint(t *testing.T) {
+	train := dots(t, 200, 1) // 7 steps of 32
+	cases := []struct {
+		name   string
+		mangle func(f *safetensors.File)
+		want   string
+	}{
+		{"NaN weight", func(f *safetensors.File) { f.Tensors[0].Data[0] = float32(math.NaN()) }, "is NaN"},
+		{"Inf optimizer state", func(f *safetensors.File) {
+			for i := range f.Tensors {
+				if strings.HasPrefix(f.Tensors[i].Name, "optimizer.") {
+					f.Tensors[i].Data[0] = float32(math.Inf(1))
+				}
+			}
+		}, "is +Inf"},
+		{"step past the epoch", func(f *safetensors.File) {
+			f.Metadata["checkpoint.step"], f.Metadata["checkpoint.loss_sum"], f.Metadata["checkpoint.seconds"] = "99999", "0", "0"
+		}, "step 99999 of an epoch of 7 steps"},
+		{"history of another length", func(f *safetensors.File) { f.Metadata["checkpoint.epoch"] = "1" }, "history has 2 epochs"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ckpt := filepath.Join(t.TempDir(), "c.safetensors")
+			cfg := Config{Epochs: 2, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true}
+			if _, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, cfg); err != nil {
+				t.Fatal(err)
+			}
+			f, err := safetensors.ReadFile(ckpt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.mangle(f)
+			if err := safetensors.WriteFile(ckpt, f); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Epochs = 3
+			_, err = Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, cfg)
+			if !errors.Is(err, ErrBadCheckpoint) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want ErrBadCheckpoint with %q", err, c.want)
+			}
+		})
 	}
 }

@@ -131,6 +131,9 @@ var (
 	// ErrCheckpointMismatch: Resume found a checkpoint of another run
 	// (other settings or spec), or one already past Config.Epochs.
 	ErrCheckpointMismatch = errors.New("checkpoint does not match this run")
+	// ErrBadCheckpoint: Resume found a checkpoint it cannot use: malformed
+	// metadata, a position outside the run, values that are not finite.
+	ErrBadCheckpoint = errors.New("unusable checkpoint")
 )
 
 // Fit trains m on train, evaluating on test (which may be nil) after each
@@ -177,7 +180,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 	var pos position
 	if cfg.Resume && cfg.Checkpoint != "" {
 		var err error
-		if pos, hist, err = resume(m, cfg); err != nil {
+		if pos, hist, err = resume(m, train, cfg); err != nil {
 			return nil, err
 		}
 		if (pos.epoch > 0 || pos.step > 0) && cfg.Progress != nil {
@@ -571,7 +574,7 @@ func settingsDiff(meta, want map[string]string) []string {
 
 // resume restores weights, optimizer state and history from cfg.Checkpoint
 // if it exists, and returns where the run stands.
-func resume(m *model.Model, cfg Config) (position, History, error) {
+func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History, error) {
 	var pos position
 	f, err := safetensors.ReadFile(cfg.Checkpoint)
 	if err != nil {
@@ -587,7 +590,10 @@ func resume(m *model.Model, cfg Config) (position, History, error) {
 		return pos, nil, fmt.Errorf("%w: %s was made with other settings:\n  %s", ErrCheckpointMismatch, cfg.Checkpoint, strings.Join(diffs, "\n  "))
 	}
 	bad := func(err error) (position, History, error) {
-		return position{}, nil, fmt.Errorf("checkpoint %s: %w", cfg.Checkpoint, err)
+		return position{}, nil, fmt.Errorf("%w %s: %w", ErrBadCheckpoint, cfg.Checkpoint, err)
+	}
+	if err := model.CheckFinite(f.Tensors); err != nil {
+		return bad(err)
 	}
 	if pos.epoch, err = model.Atoi(f.Metadata, metaEpoch); err != nil {
 		return bad(err)
@@ -602,6 +608,9 @@ func resume(m *model.Model, cfg Config) (position, History, error) {
 			return bad(fmt.Errorf("loss sum %q or seconds %q", f.Metadata[metaLossSum], f.Metadata[metaSeconds]))
 		}
 		pos.lossSum, pos.seconds = math.Float32frombits(uint32(bits)), secs
+	}
+	if steps := (train.N + cfg.Batch - 1) / cfg.Batch; pos.step >= steps {
+		return bad(fmt.Errorf("step %d of an epoch of %d steps", pos.step, steps))
 	}
 	if pos.epoch < 0 || pos.epoch >= cfg.Epochs {
 		return pos, nil, fmt.Errorf("%w: %s is at %s, but this run ends at epoch %d", ErrCheckpointMismatch, cfg.Checkpoint, pos, cfg.Epochs)

@@ -74,13 +74,14 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	if *limit < 0 {
 		return usagef("-limit %d: want a positive number of samples (0: all)", *limit)
 	}
+	if err := refuseEmpty(fs, "out"); err != nil {
+		return err
+	}
 	if *f.model != "" && *out == "" {
 		*out = filepath.Join(filepath.Dir(*f.model), "latents-"+*f.split)
 	}
-	for _, suffix := range []string{".csv", ".npy", "-labels.npy"} {
-		if sameFile(*out+suffix, *f.model) {
-			return usagef("-out %s would overwrite -model %s", *out, *f.model)
-		}
+	if err := checkOutPrefix("-out", *out, map[string]string{"-model": *f.model}, ".csv", ".npy", "-labels.npy"); err != nil {
+		return err
 	}
 	s, err := f.open(stderr)
 	if err != nil {

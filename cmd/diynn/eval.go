@@ -24,18 +24,18 @@ func recordedSplit(meta map[string]string, name, path string, note io.Writer) (d
 	var err error
 	if v, ok := meta["test_only"]; ok {
 		if s.testOnly, err = strconv.ParseBool(v); err != nil {
-			return s, fmt.Errorf("%s: metadata test_only = %q is not a boolean", path, v)
+			return s, usagef("-model %s: metadata test_only = %q is not a boolean", path, v)
 		}
 	}
 	if v, ok := meta["val"]; ok {
 		if s.val, err = strconv.ParseFloat(v, 64); err != nil || !(s.val >= 0 && s.val < 1) {
-			return s, fmt.Errorf("%s: metadata val = %q is not a fraction in [0, 1)", path, v)
+			return s, usagef("-model %s: metadata val = %q is not a fraction in [0, 1)", path, v)
 		}
 	}
 	v, ok := meta["seed"]
 	if ok {
 		if s.seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return s, fmt.Errorf("%s: metadata seed = %q is not a seed", path, v)
+			return s, usagef("-model %s: metadata seed = %q is not a seed", path, v)
 		}
 	}
 	heldOut := s.val > 0 || s.testOnly || name == "iris" || name == "dots"
@@ -53,8 +53,11 @@ func loadEvalData(s dataSplit, dir string, noDownload bool, split string, progre
 		return nil, "", usagef("the model does not record its dataset: pass -data")
 	}
 	if imageData(s.name) && !s.testOnly && s.val == 0 && split == "test" {
-		_, te, err := data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: true})
-		return te, "test split", err
+		_, te, err := data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: true, MaxBytes: s.maxBytes})
+		if err != nil {
+			return nil, "", usagef("-data %s: %v", s.name, err)
+		}
+		return te, "test split", nil
 	}
 	tr, te, used, err := loadData(s, dir, noDownload, progress)
 	if err != nil {
@@ -89,7 +92,7 @@ func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
 		data:       fs.String("data", "", "dataset (default: the one the model was trained on, with the same hold-out)"),
 		dataDir:    fs.String("data-dir", "", "directory with the dataset files"),
 		noDownload: fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
-		split:      fs.String("split", "test", "test (the samples the model was evaluated on in training) or train"),
+		split:      fs.String("split", "test", "test (the samples held out from the model's training: all of them, even if the run used -limit) or train"),
 		backend:    fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
 		mem:        fs.String("max-memory", "auto", "refuse a model file or a model that needs more: bytes such as 4GB or 512MiB; auto sizes it to the device"),
 	}
@@ -138,14 +141,30 @@ func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel
 	}
 	if *f.data == "" {
 		*f.data = file.Metadata["data"]
+		if name := *f.data; name != "" && name != "dots" && name != "iris" && !imageData(name) {
+			return nil, usagef("-model %s records dataset %q, which this diynn does not know: pass -data", *f.model, name)
+		}
 	}
 	split, err := recordedSplit(file.Metadata, *f.data, *f.model, stderr)
 	if err != nil {
 		return nil, err
 	}
+	split.maxBytes = memoryBudget(limit, b)
 	d, what, err := loadEvalData(split, *f.dataDir, *f.noDownload, *f.split, stderr)
 	if err != nil {
 		return nil, err
+	}
+	// A classifier trained on an autoencoder's outputs sees the data
+	// through the same autoencoder.
+	if ae := file.Metadata["preprocess"]; ae != "" && file.Metadata["data"] == *f.data {
+		features := file.Metadata["features"]
+		if err := checkPreprocessed(ae, file.Metadata["preprocess_sha256"], *f.model); err != nil {
+			return nil, err
+		}
+		if err := preprocess(b, ae, features, limit, d); err != nil {
+			return nil, err
+		}
+		what += fmt.Sprintf(", as %s of %s", features, ae)
 	}
 	if d.Features != m.Inputs {
 		return nil, usagef("%s has %d features; the model %s takes %d", *f.data, d.Features, m.Spec, m.Inputs)
@@ -177,4 +196,18 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s on %s (%s, %d samples): loss %.4f\n\n", m.Spec, *f.data, s.what, d.N, loss)
 	return report.WriteTable(stdout)
+}
+
+// checkPreprocessed finds the autoencoder a classifier was trained on the
+// outputs of, and checks that it is the same file.
+func checkPreprocessed(ae, wantSHA, modelPath string) error {
+	sum, err := fileSHA256(ae)
+	if err != nil {
+		return usagef("-model %s was trained on the outputs of the autoencoder %s, which cannot be read: %v", modelPath, ae, err)
+	}
+	if wantSHA != "" && sum != wantSHA {
+		return usagef("-model %s was trained on the outputs of %s, but that file has changed since (SHA-256 %.12s…, was %.12s…)",
+			modelPath, ae, sum, wantSHA)
+	}
+	return nil
 }

@@ -63,7 +63,8 @@ func TestEveryFlagRefusesBadValues(t *testing.T) {
 			{"-max-memory", bad("0", "1XB", "-1GB")},
 			{"-features", []string{"recon", "abc"}}, // without -preprocess
 			{"-preprocess", []string{dir, notModel, filepath.Join(dir, "missing.safetensors"), "/dev/zero", clf}},
-			{"-data-dir", []string{dir}}, // dots needs no files
+			{"-data-dir", []string{dir, ""}}, // dots needs no files
+			{"-out", []string{"", " ", notModel}},
 			{"-test-only", []string{"true", "abc"}},
 			{"-quiet", []string{"abc", "2"}},
 			{"-bogus", []string{"1"}},
@@ -79,7 +80,7 @@ func TestEveryFlagRefusesBadValues(t *testing.T) {
 			{"-model", []string{"", dir, notModel, "/dev/zero", clf}},
 			{"-limit", bad("1.5", "1e308")},
 			{"-split", []string{"", "abc"}},
-			{"-out", []string{strings.TrimSuffix(ae, ".safetensors")}}, // PREFIX.npy is fine, but see below
+			{"-out", []string{filepath.Join(dir, "missing", "lat"), dir, filepath.Join(dir, "lat") + "/", ""}},
 			{"-bogus", []string{"1"}},
 		}},
 		{"reproduce", func(out string) []string { return []string{"-out", out} }, []flagCase{
@@ -94,9 +95,6 @@ func TestEveryFlagRefusesBadValues(t *testing.T) {
 			for _, v := range fc.values {
 				name := c.cmd + " " + fc.flag + "=" + v
 				t.Run(name, func(t *testing.T) {
-					if c.cmd == "embed" && fc.flag == "-out" {
-						t.Skip("embed -out PREFIX beside its model is allowed: PREFIX.csv and PREFIX.npy are not model files")
-					}
 					out := filepath.Join(t.TempDir(), "out")
 					args := append(append([]string{c.cmd}, c.base(out)...), fc.flag+"="+v)
 					code, stdout, stderr := runCLI(args...)

@@ -73,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "reproduce":
 		err = reproduceCmd(args[1:], stdout, stderr)
 	case "backends":
+		if len(args) > 1 && (args[1] == "-h" || args[1] == "-help" || args[1] == "--help") {
+			fmt.Fprintln(stdout, "usage: diynn backends\n\nLists the compiled-in backends, their devices, and which one -backend auto picks.")
+			return 0
+		}
 		if len(args) > 1 {
 			err = usagef("backends takes no arguments, got %q", args[1])
 		} else {

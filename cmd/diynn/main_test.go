@@ -32,7 +32,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"train", "-data", "iris", "-model", "linear(784,10)", "-out", dir}, "4 features"},
 		{[]string{"train", "-schedule", "exp:x", "-out", dir}, `"x" is not a positive number`},
 		{[]string{"train", "-optim", "lbfgs", "-out", dir}, `-optim "lbfgs"`},
-		{[]string{"train", "-backend", "tpu", "-out", dir}, "not compiled in"},
+		{[]string{"train", "-backend", "tpu", "-out", dir}, `-backend "tpu": want auto or one of the compiled-in backends`},
 		{[]string{"train", "-lr", "-1", "-out", dir}, "-lr -1: want a positive number"},
 		{[]string{"eval"}, "-model FILE is required"},
 	}

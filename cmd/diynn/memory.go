@@ -27,6 +27,15 @@ func parseMaxMemory(s string) (int64, error) {
 	return n, nil
 }
 
+// memoryBudget is the -max-memory limit in bytes: the flag's value, or
+// the backend's default budget for "auto" (0).
+func memoryBudget(limit int64, b backend.Backend) int64 {
+	if limit == 0 {
+		return backend.DefaultMemoryLimit(b)
+	}
+	return limit
+}
+
 // checkMemory refuses, before anything is allocated for it, a training run
 // whose model (weights, gradients, optimizer state, activations at the
 // batch size and at the evaluation batch) and data need more than limit
@@ -64,12 +73,15 @@ func checkMemory(spec string, batch int, optim string, b backend.Backend, limit 
 		}
 	}
 	total := fp.Total() + dataBytes
+	if batch == 0 {
+		total = fp.Weights + fp.Gradients + fp.Optimizer
+	}
 	if total <= limit {
 		return nil
 	}
 	if batch == 0 {
-		return usagef("-model %q needs at least %v, more than the %s allowed (%s): use a smaller model, or raise -max-memory",
-			spec, fp, bytesize.Format(limit), source)
+		return usagef("-model %q needs %s for its weights, gradients and optimizer state alone, more than the %s allowed (%s): "+
+			"use a smaller model, or raise -max-memory", spec, bytesize.Format(fp.Weights+fp.Gradients+fp.Optimizer), bytesize.Format(limit), source)
 	}
 	return usagef("-model %q needs %v, and its data %s: %s in all, more than the %s allowed (%s): "+
 		"use a smaller model or -batch, or raise -max-memory", spec, fp, bytesize.Format(dataBytes), bytesize.Format(total),

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/internal/rundir"
+	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/safetensors"
 )
 
@@ -111,7 +113,8 @@ func TestTestOnlyReportsTheRealDataError(t *testing.T) {
 		setup func(t *testing.T, dir string)
 		want  string
 	}{
-		{"missing directory", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "not found"},
+		{"missing directory", func(t *testing.T, dir string) { os.RemoveAll(dir) }, "is not a directory"},
+		{"no files", func(t *testing.T, dir string) {}, "t10k-images-idx3-ubyte.gz not found"},
 		{"truncated images", func(t *testing.T, dir string) {
 			idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, func(b []byte) []byte { return b[:100] })
 			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{10}, true, nil)
@@ -123,7 +126,7 @@ func TestTestOnlyReportsTheRealDataError(t *testing.T) {
 		{"label count", func(t *testing.T, dir string) {
 			idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, nil)
 			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{9}, true, nil)
-		}, "do not match labels"},
+		}, "test labels have shape [9], want [10]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,7 +135,7 @@ func TestTestOnlyReportsTheRealDataError(t *testing.T) {
 			c.setup(t, dir)
 			code, _, stderr := runCLI("train", "-data", "kmnist", "-model", "kmnist-relu", "-test-only", "-no-download",
 				"-data-dir", dir, "-epochs", "1", "-out", filepath.Join(t.TempDir(), "run"))
-			if code == 0 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "has no test split") {
+			if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "has no test split") {
 				t.Errorf("exit %d, stderr %q; want %q", code, stderr, c.want)
 			}
 		})
@@ -256,8 +259,9 @@ func TestDivergenceWritesNoModel(t *testing.T) {
 	if code != 1 || !(strings.Contains(stderr, "diverged") || strings.Contains(stderr, "not finite")) || !strings.Contains(stderr, "epoch 1, step") {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err == nil {
-		t.Error("a diverged run wrote model.safetensors")
+	if _, err := os.Stat(out); err == nil {
+		entries, _ := os.ReadDir(out)
+		t.Errorf("a run that diverged in its first epoch left %s: %v", out, entries)
 	}
 }
 
@@ -300,7 +304,7 @@ func TestMemoryIsBoundedBeforeUse(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-model", huge, "-max-memory", "8GB"}, "needs at least 34.4 GB"},
+		{[]string{"-model", huge, "-max-memory", "8GB"}, "needs 34.4 GB for its weights, gradients and optimizer state alone"},
 		{[]string{"-model", strings.TrimSpace(strings.Repeat("linear(16384,16384) ", 64))}, "default -max-memory"},
 		{[]string{"-model", "linear(2,4)", "-max-memory", "10kB"}, "and its data 60.0 kB"},
 		{[]string{"-model", "linear(2,64) relu linear(64,4)", "-batch", "4000", "-max-memory", "2MB"}, "of activations for batch 4000"},
@@ -335,5 +339,109 @@ func TestEvalOfACraftedSpecAllocatesNothing(t *testing.T) {
 	code, _, stderr := runCLI("eval", "-model", path)
 	if code != 2 || !strings.Contains(stderr, "0.weight") {
 		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// reproduce writes only into a new or empty directory, or over an earlier
+// reproduction with -overwrite: never over a user's files or a training run.
+func TestReproduceOwnsItsDirectory(t *testing.T) {
+	mine := t.TempDir()
+	os.WriteFile(filepath.Join(mine, "README.md"), []byte("my notes\n"), 0o644)
+	run := filepath.Join(t.TempDir(), "run")
+	mustTrain(t, append(irisArgs, "-out", run)...)
+	for _, c := range []struct {
+		dir  string
+		args []string
+		want string
+	}{
+		{mine, nil, "not a reproduction's (README.md)"},
+		{mine, []string{"-overwrite"}, "not a reproduction's (README.md)"},
+		{run, []string{"-overwrite"}, "not a reproduction's"},
+		{"", nil, "-out is empty"},
+	} {
+		before := snapshot(t, c.dir)
+		code, _, stderr := runCLI(append([]string{"reproduce", "-quick", "-out", c.dir}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("reproduce -out %q %v: exit %d, %q; want 2 and %q", c.dir, c.args, code, stderr, c.want)
+		}
+		if c.dir != "" && !sameSnapshot(before, snapshot(t, c.dir)) {
+			t.Errorf("reproduce -out %s changed it", c.dir)
+		}
+	}
+}
+
+// A classifier trained on an autoencoder's codes is evaluated through the
+// same autoencoder, which must not have changed.
+func TestEvalOfAPreprocessedModel(t *testing.T) {
+	dir := t.TempDir()
+	ae := filepath.Join(dir, "ae")
+	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
+		"-epochs", "3", "-out", ae)
+	clf := filepath.Join(dir, "clf")
+	aeModel := filepath.Join(ae, "model.safetensors")
+	mustTrain(t, "-data", "iris", "-model", "iris-mlp", "-epochs", "5", "-preprocess", aeModel, "-features", "latent", "-out", clf)
+	var metrics struct {
+		TestLoss float64 `json:"test_loss"`
+	}
+	js, _ := os.ReadFile(filepath.Join(clf, "metrics.json"))
+	json.Unmarshal(js, &metrics)
+	code, stdout, stderr := runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"))
+	if want := "loss " + strconv.FormatFloat(metrics.TestLoss, 'f', 4, 64); code != 0 || !strings.Contains(stdout, want) || !strings.Contains(stdout, "as latent of") {
+		t.Fatalf("eval: exit %d, %q %q; want %q", code, stdout, stderr, want)
+	}
+	// Another autoencoder at the same path is refused.
+	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
+		"-epochs", "3", "-seed", "9", "-out", ae, "-overwrite")
+	code, _, stderr = runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"))
+	if code != 2 || !strings.Contains(stderr, "has changed since") {
+		t.Errorf("eval after the autoencoder changed: exit %d, %q", code, stderr)
+	}
+}
+
+// The settings a checkpoint records tell other data and another
+// autoencoder file apart.
+func TestRunSettingsFingerprintTheInputs(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("one autoencoder"), 0o644)
+	os.WriteFile(b, []byte("another"), 0o644)
+	d1 := &data.Dataset{X: []float32{1, 2}, Y: []float32{0}, N: 1, Features: 2}
+	d2 := &data.Dataset{X: []float32{1, 3}, Y: []float32{0}, N: 1, Features: 2}
+	s1, _ := runSettings(dataSplit{name: "x"}, model.Preset{}, "classify", 0, a, "latent", d1)
+	s2, _ := runSettings(dataSplit{name: "x"}, model.Preset{}, "classify", 0, b, "latent", d2)
+	s3, _ := runSettings(dataSplit{name: "x"}, model.Preset{}, "classify", 0, a, "latent", d1)
+	if s1["data_crc32c"] == s2["data_crc32c"] || s1["preprocess_sha256"] == s2["preprocess_sha256"] {
+		t.Errorf("other inputs, same fingerprints: %v %v", s1, s2)
+	}
+	if s1["data_crc32c"] != s3["data_crc32c"] || s1["preprocess_sha256"] != s3["preprocess_sha256"] {
+		t.Errorf("the same inputs, other fingerprints: %v %v", s1, s3)
+	}
+}
+
+func TestLockInTheWayIsAUsageError(t *testing.T) {
+	out := t.TempDir()
+	os.Mkdir(filepath.Join(out, ".lock"), 0o755)
+	code, _, stderr := runCLI(append([]string{"train"}, append(irisArgs, "-out", out)...)...)
+	if code != 2 || !strings.Contains(stderr, ".lock") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// An IDX file whose header claims more than -max-memory is refused before
+// its data is allocated: a 30 KB gzip that would take 157 MB.
+func TestDatasetBombIsRefused(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "fashion-mnist")
+	os.MkdirAll(dir, 0o755)
+	idxFile(t, filepath.Join(dir, "train-images-idx3-ubyte.gz"), []int{40000, 28, 28}, true, nil)
+	idxFile(t, filepath.Join(dir, "train-labels-idx1-ubyte.gz"), []int{40000}, true, nil)
+	idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, nil)
+	idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{10}, true, nil)
+	out := filepath.Join(t.TempDir(), "run")
+	code, _, stderr := runCLI("train", "-data", "fashion-mnist", "-data-dir", dir, "-no-download", "-max-memory", "50MB", "-out", out)
+	if code != 2 || !strings.Contains(stderr, "more than the memory limit of 50.0 MB") || !strings.Contains(stderr, "raise -max-memory") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("the refused run created %s", out)
 	}
 }

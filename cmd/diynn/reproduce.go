@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -82,6 +83,47 @@ func f4(v float64) string {
 
 var klLine = regexp.MustCompile(`KL divergence ([0-9.]+);`)
 
+// reproduceHeading starts the README.md that reproduce writes: how it
+// knows a directory of its own.
+const reproduceHeading = "# diynn reproduce\n"
+
+// checkReproduceDir lets reproduce write into dir only if it is new or
+// empty, or holds an earlier reproduction and -overwrite was passed: a
+// directory of anything else (a training run, a user's files) is never
+// written into.
+func checkReproduceDir(dir string, overwrite bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return usagef("-out: %v", err)
+	}
+	var other []string
+	earlier := false
+	for _, e := range entries {
+		switch n := e.Name(); {
+		case strings.HasPrefix(n, "exp"):
+			earlier = true
+		case n != "logs" && n != ".lock" && n != "README.md":
+			other = append(other, n)
+		}
+	}
+	if readme, err := os.ReadFile(filepath.Join(dir, "README.md")); err == nil {
+		if !strings.HasPrefix(string(readme), reproduceHeading) {
+			other = append(other, "README.md")
+		}
+		earlier = true
+	}
+	switch {
+	case len(other) > 0:
+		return usagef("-out %s holds files that are not a reproduction's (%s): choose a new or empty directory", dir, strings.Join(other, ", "))
+	case earlier && !overwrite:
+		return usagef("-out %s already holds a reproduction: pass -overwrite to replace it, or choose another -out", dir)
+	}
+	return nil
+}
+
 func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("diynn reproduce", flag.ContinueOnError)
 	out := fs.String("out", "runs/reproduce", "directory for every run, figure and the summary README.md")
@@ -100,23 +142,28 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	if *dataDir != "" {
 		r.common = append(r.common, "-data-dir", *dataDir)
 	}
+	if strings.TrimSpace(*out) == "" {
+		return usagef("-out is empty: name a directory (default runs/reproduce)")
+	}
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
 		return usagef("-out %s is a file, not a directory", *out)
 	}
-	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
+	if err := checkReproduceDir(*out, *overwrite); err != nil { // before anything is created
 		return err
+	}
+	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
+		return usagef("-out: %v", err)
 	}
 	lock, err := rundir.Acquire(*out)
 	if err != nil {
 		if errors.Is(err, rundir.ErrBusy) {
 			return usagef("-out %v", err)
 		}
-		return err
+		return usagef("-out: %v", err)
 	}
 	defer lock.Release()
-	if earlier, _ := filepath.Glob(filepath.Join(*out, "exp*")); len(earlier) > 0 && !*overwrite {
-		return usagef("-out %s already holds a reproduction (%s, …): pass -overwrite to replace it, or choose another -out",
-			*out, filepath.Base(earlier[0]))
+	if err := checkReproduceDir(*out, *overwrite); err != nil {
+		return err
 	}
 	var trainOverwrite []string
 	if *overwrite {
@@ -139,7 +186,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 		return readMetrics(filepath.Join(dir, "metrics.json"))
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# diynn reproduce\n\nWritten by `diynn reproduce -out %s%s` on %s. Each run's outputs are in its folder, its log in `logs/`.\n\n",
+	fmt.Fprintf(&md, reproduceHeading+"\nWritten by `diynn reproduce -out %s%s` on %s. Each run's outputs are in its folder, its log in `logs/`.\n\n",
 		*out, map[bool]string{true: " -quick", false: ""}[*quick], time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	if *quick {
 		md.WriteString("**Quick mode**: subsets of 3000 training and 600 evaluation samples, 2 epochs, t-SNE on 600 points for 300 iterations. The numbers show that the pipeline works, not what the models reach.\n\n")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,34 +40,39 @@ func existingRunFiles(dir string) []string {
 //   - -resume on a finished run (a model but no checkpoint) is refused:
 //     there is nothing to continue.
 //
-// The caller releases the lock when the run has written its last file.
-func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*rundir.Lock, error) {
+// The caller releases the directory when the run has written its last
+// file, or abandons it when the run fails.
+func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*runDir, error) {
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		return nil, usagef("-out %s is a file, not a directory", dir)
 	}
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("-out: %w", err)
+		return nil, usagef("-out: %v", err)
 	}
+	rd := &runDir{dir: dir, created: errors.Is(statErr, fs.ErrNotExist)}
 	lock, err := rundir.Acquire(dir)
 	if err != nil {
+		rd.abandon()
 		if errors.Is(err, rundir.ErrBusy) {
 			return nil, usagef("-out %v: wait for it to finish, or choose another -out", err)
 		}
-		return nil, err
+		return nil, usagef("-out: %v", err)
 	}
+	rd.lock = lock
 	ok := false
 	defer func() {
 		if !ok {
-			lock.Release()
+			rd.abandon()
 		}
 	}()
 	if lock.Stale != "" {
 		fmt.Fprintf(log, "note: %s\n", lock.Stale)
 	}
-	if removed, err := atomicfile.RemoveLeftovers(dir); err != nil {
+	if removed, err := atomicfile.RemoveLeftovers(dir, runFiles...); err != nil {
 		return nil, fmt.Errorf("cleaning %s: %w", dir, err)
 	} else if len(removed) > 0 {
-		fmt.Fprintf(log, "removed %s from interrupted writes in %s\n", plural(len(removed), "temporary file"), dir)
+		fmt.Fprintf(log, "removed %s left by interrupted writes in %s: %s\n", plural(len(removed), "temporary file"), dir, strings.Join(removed, ", "))
 	}
 	have := existingRunFiles(dir)
 	checkpoint := filepath.Join(dir, "checkpoint.safetensors")
@@ -103,7 +109,26 @@ func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*rundir.Loc
 		return nil, usagef("-out %s already holds %s (%s): %s", dir, what, strings.Join(have, ", "), hint)
 	}
 	ok = true
-	return lock, nil
+	return rd, nil
+}
+
+// runDir is a run directory this run holds.
+type runDir struct {
+	dir     string
+	created bool // by this run: removed again if the run leaves nothing in it
+	lock    *rundir.Lock
+}
+
+// release lets the directory go when the run is done.
+func (r *runDir) release() { r.lock.Release() }
+
+// abandon lets the directory go after a failure, removing it if this run
+// created it and left nothing in it.
+func (r *runDir) abandon() {
+	r.lock.Release()
+	if r.created {
+		os.Remove(r.dir) // only if empty
+	}
 }
 
 // checkpointPosition describes how far a checkpoint got, for messages.

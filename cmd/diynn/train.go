@@ -100,6 +100,9 @@ type dataSplit struct {
 	testOnly bool    // train on the official test file (split by val)
 	val      float64 // held-out fraction of the training data; 0: the official test split
 	seed     uint64  // the hold-out's and the dots' seed
+
+	maxBytes     int64 // the host memory the loaded data may take (data.Options.MaxBytes)
+	hintTestOnly bool  // suggest -test-only when the training images are missing
 }
 
 // imageData reports whether name is one of the IDX image datasets.
@@ -117,9 +120,14 @@ func loadData(s dataSplit, dir string, noDownload bool, progress io.Writer) (tr,
 			te, err = data.Dots(data.FourGaussians, 1000, 0.4, rng)
 		}
 	case s.name == "iris" || imageData(s.name):
-		tr, te, err = data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: s.testOnly})
-		if err != nil && !s.testOnly && strings.Contains(err.Error(), "train-images") {
+		tr, te, err = data.Load(s.name, data.Options{Dir: dir, NoDownload: noDownload, Progress: progress, TestOnly: s.testOnly, MaxBytes: s.maxBytes})
+		if err != nil && !s.testOnly && s.hintTestOnly && strings.Contains(err.Error(), "train-images") && strings.Contains(err.Error(), "not found") {
 			err = fmt.Errorf("%w\n(without the training images, -test-only trains on 80%% of the test file)", err)
+		}
+		if errors.Is(err, data.ErrTooLarge) {
+			err = usagef("-data %s: %v\n(raise -max-memory if the machine has the memory, or check the files)", s.name, err)
+		} else if err != nil { // the files named or found are unusable: the user's to fix
+			err = usagef("-data %s: %v", s.name, err)
 		}
 		if err == nil && s.testOnly {
 			tr, te = te, nil
@@ -267,6 +275,22 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 		return p, 0, usagef("-data-dir: %s needs no files (dots is generated, iris is built in)", *o.dataName)
 	case set["features"] && *o.preprocessModel == "":
 		return p, 0, usagef("-features applies only with -preprocess AE/model.safetensors")
+	case set["val"] && *o.val == 0 && *o.dataName == "iris":
+		return p, 0, usagef("-val 0: iris has no test split, so it needs a held-out fraction in (0, 1) (default 0.2)")
+	case set["val"] && *o.val == 0 && *o.testOnly:
+		return p, 0, usagef("-val 0: -test-only trains on part of the test file and needs a held-out fraction in (0, 1) (default 0.2)")
+	case set["out"] && strings.TrimSpace(*o.out) == "":
+		return p, 0, usagef("-out is empty: name a directory (default runs/MODEL-DATA)")
+	case set["data-dir"] && *o.dataDir == "":
+		return p, 0, usagef("-data-dir is empty: name a directory")
+	}
+	if set["data-dir"] {
+		if st, err := os.Stat(*o.dataDir); err != nil || !st.IsDir() {
+			return p, 0, usagef("-data-dir %s is not a directory", *o.dataDir)
+		}
+	}
+	if err := checkBackendName(*o.backendName); err != nil {
+		return p, 0, err
 	}
 	if err := positive("lr", p.LR); err != nil {
 		return p, 0, err
@@ -305,6 +329,8 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	opt, _ := newOptimizer(p.Optim, p.LR)
 	sched, _ := parseSchedule(p.Schedule, p.LR, p.Epochs)
 	out := *o.out
+	ctx, stopSignals := interruptible()
+	defer stopSignals()
 	log := stdout
 	if *o.quiet {
 		log = io.Discard
@@ -321,7 +347,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	split := dataSplit{name: *o.dataName, testOnly: *o.testOnly, val: *o.val, seed: *o.seed}
+	split := dataSplit{name: *o.dataName, testOnly: *o.testOnly, val: *o.val, seed: *o.seed, maxBytes: memoryBudget(limit, b), hintTestOnly: true}
 	trainSet, testSet, split, err := loadData(split, *o.dataDir, *o.noDownload, log)
 	if err != nil {
 		return err
@@ -358,32 +384,29 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if task == train.Reconstruct && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
 		return usagef("-encoder %d: an autoencoder needs the number of its encoder layers, between 1 and %d", p.Encoder, len(m.Layers)-1)
 	}
-	lock, err := claimRunDir(out, *o.resume, *o.overwrite, stderr)
+	if ctx.Err() != nil {
+		return exitError{code: 130, err: errors.New("interrupted before training started; nothing was written")}
+	}
+	settings, err := runSettings(split, p, taskName(task), *o.limit, *o.preprocessModel, *o.features, trainSet, testSet)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	rd, err := claimRunDir(out, *o.resume, *o.overwrite, stderr)
+	if err != nil {
+		return err
+	}
+	succeeded := false
+	defer func() {
+		if succeeded {
+			rd.release()
+		} else {
+			rd.abandon()
+		}
+	}()
 	fmt.Fprintf(log, "data %s: %d training, %d evaluation samples; model %s\n", *o.dataName, trainSet.N, testSet.N, m.Spec)
 	fmt.Fprintf(log, "training %s, batch %d, %s lr %g, schedule %s, seed %d → %s\n", plural(p.Epochs, "epoch"), p.Batch, p.Optim, p.LR, p.Schedule, *o.seed, out)
 
-	taskName := "classify"
-	if task == train.Reconstruct {
-		taskName = "reconstruct"
-	}
-	// What makes a run this run: a checkpoint made with other values is
-	// refused on -resume, and the model file records them for eval.
-	settings := map[string]string{
-		"data": split.name, "test_only": strconv.FormatBool(split.testOnly), "val": strconv.FormatFloat(split.val, 'g', -1, 64),
-		"seed": strconv.FormatUint(split.seed, 10), "limit": strconv.Itoa(*o.limit), "task": taskName,
-		"encoder": strconv.Itoa(p.Encoder), "epochs": strconv.Itoa(p.Epochs), "batch": strconv.Itoa(p.Batch),
-		"optimizer": p.Optim, "lr": strconv.FormatFloat(p.LR, 'g', -1, 64), "schedule": p.Schedule,
-		"preprocess": *o.preprocessModel, "features": *o.features,
-	}
-	if *o.preprocessModel == "" {
-		delete(settings, "features")
-	}
-	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSignals()
+	kind := taskName(task)
 	start := time.Now()
 	checkpoint := filepath.Join(out, "checkpoint.safetensors")
 	hist, err := train.Fit(m, trainSet, testSet, train.Config{
@@ -392,14 +415,17 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		HistoryCSV: filepath.Join(out, "history.csv"), Checkpoint: checkpoint, Resume: *o.resume,
 		Settings: settings, Context: ctx,
 	})
-	stopSignals() // a second Ctrl-C from here on quits at once
 	switch {
 	case errors.Is(err, train.ErrInterrupted):
 		return exitError{code: 130, err: fmt.Errorf("%w\nto continue: %s", err, resumeCommand(args))}
-	case errors.Is(err, train.ErrCheckpointMismatch):
+	case errors.Is(err, train.ErrCheckpointMismatch) || errors.Is(err, train.ErrBadCheckpoint):
 		return usagef("-resume: %v\n(train into another -out, or pass -overwrite to start this one again)", err)
 	case errors.Is(err, train.ErrNotFinite) || errors.Is(err, train.ErrDiverged):
-		return fmt.Errorf("%w\nnothing was written but %s and the last good checkpoint", err, filepath.Join(out, "history.csv"))
+		left := "no model was written"
+		if ckpt := checkpointPosition(checkpoint); ckpt != "" {
+			left += fmt.Sprintf("; %s keeps the run up to its last good epoch%s (-overwrite starts again with other settings)", out, ckpt)
+		}
+		return fmt.Errorf("%w\n%s", err, left)
 	case err != nil:
 		return err
 	}
@@ -411,7 +437,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	meta := map[string]string{"classes": strings.Join(trainSet.ClassNames, "\x1f"),
-		model.MetaTask: taskName, model.MetaEncoder: strconv.Itoa(p.Encoder)}
+		model.MetaTask: kind, model.MetaEncoder: strconv.Itoa(p.Encoder)}
 	for k, v := range settings {
 		if _, ok := meta[k]; !ok {
 			meta[k] = v
@@ -442,13 +468,17 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	last := hist[len(hist)-1]
 	metrics := map[string]any{
-		"model": m.Spec, "preset": p.Name, "task": taskName, "data": *o.dataName, "backend": b.Name(), "device": b.Device(),
+		"model": m.Spec, "preset": p.Name, "task": kind, "data": *o.dataName, "backend": b.Name(), "device": b.Device(),
 		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *o.seed,
 		"val": split.val, "test_only": split.testOnly,
 		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds, "train_loss": last.TrainLoss,
 	}
 	if task == train.Reconstruct {
-		return finishAutoencoder(m, p, testSet, metrics, out, title, seconds, stdout, log)
+		if err := finishAutoencoder(m, p, testSet, metrics, out, title, seconds, stdout, log); err != nil {
+			return err
+		}
+		succeeded = true
+		return interruptedLate(ctx)
 	}
 
 	testLoss, report, _, err := train.Evaluate(m, testSet)
@@ -474,7 +504,69 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", out)
-	return nil
+	succeeded = true
+	return interruptedLate(ctx)
+}
+
+// interruptedLate reports a Ctrl-C that came after the last step, while
+// the outputs were written: they were finished first.
+func interruptedLate(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return exitError{code: 130, err: errors.New("interrupted as training finished: every output was written first")}
+}
+
+// interruptible returns a context that the first SIGINT or SIGTERM
+// cancels; the signal handler then steps aside, so that a second one
+// quits at once (every file write is atomic). stop releases the handler.
+func interruptible() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			signal.Stop(sigs)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
+}
+
+func taskName(t train.Task) string {
+	if t == train.Reconstruct {
+		return "reconstruct"
+	}
+	return "classify"
+}
+
+// runSettings are what makes a run this run: -resume refuses a checkpoint
+// made with other values, naming each, and the model file records them
+// for eval. The data's checksum catches other files behind the same
+// -data name; the autoencoder's, another file at the same -preprocess path.
+func runSettings(split dataSplit, p model.Preset, task string, limit int, preprocess, features string, sets ...*data.Dataset) (map[string]string, error) {
+	settings := map[string]string{
+		"data": split.name, "test_only": strconv.FormatBool(split.testOnly), "val": strconv.FormatFloat(split.val, 'g', -1, 64),
+		"seed": strconv.FormatUint(split.seed, 10), "limit": strconv.Itoa(limit), "task": task,
+		"encoder": strconv.Itoa(p.Encoder), "epochs": strconv.Itoa(p.Epochs), "batch": strconv.Itoa(p.Batch),
+		"optimizer": p.Optim, "lr": strconv.FormatFloat(p.LR, 'g', -1, 64), "schedule": p.Schedule,
+		"data_crc32c": dataChecksum(sets...),
+	}
+	if preprocess != "" {
+		sum, err := fileSHA256(preprocess)
+		if err != nil {
+			return nil, usagef("-preprocess: %v", err)
+		}
+		settings["preprocess"], settings["preprocess_sha256"], settings["features"] = preprocess, sum, features
+	}
+	return settings, nil
 }
 
 // resumeCommand is the command line that continues an interrupted run.

@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,6 +28,7 @@ const (
 	tsneMaxInputValues = 1 << 28 // its numbers: 1 GiB as float32, 2 GiB as float64
 	tsneMaxPairs       = 1 << 27 // n·3·perplexity neighbour pairs: about 25 GiB
 	tsneMaxExactPoints = 5000    // -theta 0 is O(n²): 600 MB and 25M pairs per iteration here
+	tsneMaxIters       = 1000000 // a thousand times the usual: days, not forever
 )
 
 func tsneCmd(args []string, stdout, stderr io.Writer) error {
@@ -39,7 +38,7 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	dims := fs.Int("dims", 2, "output dimensions: 2 or 3")
 	perplexity := fs.Float64("perplexity", 30, "perplexity of the input affinities, the effective number of neighbours: "+
 		"at least 1, and below a third of the number of points")
-	iters := fs.Int("iters", 1000, "gradient-descent iterations (at least 1)")
+	iters := fs.Int("iters", 1000, "gradient-descent iterations (1 to 1000000)")
 	theta := fs.Float64("theta", 0.5, "Barnes-Hut accuracy, in (0, 1] (smaller is more exact); 0 for exact t-SNE (at most 5000 points)")
 	exaggeration := fs.Float64("exaggeration", 12, "early exaggeration: 1 (none) to 1e9")
 	exaggerationIters := fs.Int("exaggeration-iters", 250, "iterations of early exaggeration, 1 to -iters; if not given, 250 or -iters, "+
@@ -60,14 +59,17 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	if *in == "" {
 		return usagef("-in FILE is required")
 	}
+	if err := refuseEmpty(fs, "out", "title"); err != nil {
+		return err
+	}
 	if *dims != 2 && *dims != 3 {
 		return usagef("-dims %d: want 2 or 3", *dims)
 	}
 	if !(*perplexity >= 1 && !math.IsInf(*perplexity, 1)) {
 		return usagef("-perplexity %v: want a finite number, at least 1 (the effective number of neighbours; 5 to 50 is usual)", *perplexity)
 	}
-	if *iters < 1 {
-		return usagef("-iters %d: want at least 1 iteration", *iters)
+	if *iters < 1 || *iters > tsneMaxIters {
+		return usagef("-iters %d: want 1 to %d iterations (1000 is usual)", *iters, tsneMaxIters)
 	}
 	if !(*theta == 0 || *theta > 0 && *theta <= 1) {
 		return usagef("-theta %v: want 0 for exact t-SNE, or a Barnes-Hut accuracy in (0, 1] (0.5 is usual)", *theta)
@@ -203,52 +205,6 @@ func tsneUsage(err error) error {
 		value = "0" // tsne.Exact, which the command spells 0
 	}
 	return usagef("%s %s: %s", name, value, ce.Want)
-}
-
-// pathErr drops the operation and path from an *fs.PathError, which the
-// messages already name.
-func pathErr(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// checkOutPrefix checks, before a long run, that the outputs PREFIX+ext
-// can be written: the directory exists and takes a file, no output is an
-// input (inputs maps flag to path) and none is in the way as a directory.
-func checkOutPrefix(flagName, prefix string, inputs map[string]string, exts ...string) error {
-	if base := filepath.Base(prefix); strings.HasSuffix(prefix, "/") || strings.HasSuffix(prefix, string(filepath.Separator)) ||
-		base == "." || base == ".." {
-		return usagef("%s %s names a directory, not a file prefix: want e.g. %s", flagName, prefix, filepath.Join(prefix, "tsne-2d"))
-	}
-	dir := filepath.Dir(prefix)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return usagef("%s %s: directory %s: %v", flagName, prefix, dir, pathErr(err))
-	}
-	if !st.IsDir() {
-		return usagef("%s %s: %s is not a directory", flagName, prefix, dir)
-	}
-	for _, ext := range exts {
-		p := prefix + ext
-		for inFlag, in := range inputs {
-			if sameFile(p, in) {
-				return usagef("%s %s would overwrite %s %s with %s: choose another prefix", flagName, prefix, inFlag, in, p)
-			}
-		}
-		if st, err := os.Stat(p); err == nil && !st.Mode().IsRegular() {
-			return usagef("%s %s: %s is %s, in the way of an output file", flagName, prefix, p, inputfile.Kind(st.Mode()))
-		}
-	}
-	probe, err := os.CreateTemp(dir, ".diynn-write-test-*")
-	if err != nil {
-		return usagef("%s %s: cannot write in %s: %v", flagName, prefix, dir, pathErr(err))
-	}
-	probe.Close()
-	os.Remove(probe.Name())
-	return nil
 }
 
 // limitedReader reads r until more than limit bytes have come, and

@@ -183,7 +183,7 @@ func TestTsneRefuses(t *testing.T) {
 		{"-exaggeration 0.5", []string{"-in", in, "-exaggeration", "0.5"}, "-exaggeration 0.5: want a finite number from 1", false},
 		{"-exaggeration-iters 0", []string{"-in", in, "-exaggeration-iters", "0"}, "use -exaggeration 1", false},
 		{"-lr 0", []string{"-in", in, "-lr", "0"}, "-lr 0: want a positive finite number", false},
-		{"-iters 0", []string{"-in", in, "-iters", "0"}, "-iters 0: want at least 1", false},
+		{"-iters 0", []string{"-in", in, "-iters", "0"}, "-iters 0: want 1 to 1000000 iterations", false},
 		{"extra argument", []string{"-in", in, "victim.csv"}, `unexpected argument "victim.csv"`, false},
 	}
 	if tsne.MaxRate != 1e9 {

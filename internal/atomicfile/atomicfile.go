@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -55,15 +56,12 @@ func Write(path string, data []byte) error {
 	})
 }
 
-// isTemp reports whether name is one of WriteFunc's temporary files.
-func isTemp(name string) bool {
-	return strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
-}
-
 // RemoveLeftovers deletes the temporary files that interrupted writes (a
-// crash, kill -9) left in dir, and returns their names. Call it only while
-// no other process writes into dir (a run directory's lock is held).
-func RemoveLeftovers(dir string) ([]string, error) {
+// crash, kill -9) of the named files left in dir — ".NAME.tmp-*", as
+// WriteFunc names them — and returns their names. Other files, a user's
+// own dot-files among them, are left alone. Call it only while no other
+// process writes into dir (a run directory's lock is held).
+func RemoveLeftovers(dir string, names ...string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -71,7 +69,9 @@ func RemoveLeftovers(dir string) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !isTemp(e.Name()) {
+		if !e.Type().IsRegular() || !slices.ContainsFunc(names, func(n string) bool {
+			return strings.HasPrefix(e.Name(), "."+n+".tmp-")
+		}) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -44,14 +44,14 @@ func TestWriteReplacesOrKeeps(t *testing.T) {
 
 func TestRemoveLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	keep := []string{"model.safetensors", ".lock", "notes.tmp-1", ".hidden"}
+	keep := []string{"model.safetensors", ".lock", "notes.tmp-1", ".hidden", ".notmine.tmp-1", ".checkpoint.safetensorsX.tmp-1"}
 	drop := []string{".checkpoint.safetensors.tmp-123", ".history.csv.tmp-9"}
 	for _, name := range append(append([]string(nil), keep...), drop...) {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	removed, err := RemoveLeftovers(dir)
+	removed, err := RemoveLeftovers(dir, "checkpoint.safetensors", "history.csv", "metrics.json")
 	if err != nil || len(removed) != len(drop) {
 		t.Fatalf("removed %v, %v; want %v", removed, err, drop)
 	}
