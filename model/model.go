@@ -77,10 +77,11 @@ func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.T
 	if err := CheckFinite(ts); err != nil {
 		return fmt.Errorf("not saving %s to %s: %w", m.Spec, path, err)
 	}
-	md := map[string]string{MetaFormat: FileFormat, MetaSpec: m.Spec}
+	md := map[string]string{}
 	for k, v := range meta {
 		md[k] = v
 	}
+	md[MetaFormat], md[MetaSpec] = FileFormat, m.Spec // what the file is, whatever meta says
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: append(ts, extra...), Metadata: md})
 }
 

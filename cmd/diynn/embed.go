@@ -83,16 +83,17 @@ func embedCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkOutPrefix("-out", *out, map[string]string{"-model": *f.model}, ".csv", ".npy", "-labels.npy"); err != nil {
 		return err
 	}
+	f.checkModel = func(meta map[string]string) error {
+		_, err := encoderLayers(meta, *f.model)
+		return err
+	}
 	s, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer s.backend.Close()
 	m, d := s.model, s.data
-	layers, err := encoderLayers(s.meta, *f.model)
-	if err != nil {
-		return err
-	}
+	layers, _ := encoderLayers(s.meta, *f.model)
 	if *limit > 0 {
 		d = sample(d, *limit, 1)
 	}

@@ -81,6 +81,9 @@ func loadEvalData(s dataSplit, dir string, noDownload bool, split string, progre
 type savedModelFlags struct {
 	model, data, dataDir, split, backend, mem *string
 	noDownload                                *bool
+	// checkModel, if set, refuses a model the command cannot use before
+	// any data is loaded for it.
+	checkModel func(meta map[string]string) error
 }
 
 // evalBatch is how many samples eval and embed run through a model at once.
@@ -139,6 +142,11 @@ func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel
 	if err != nil {
 		return nil, err
 	}
+	if f.checkModel != nil {
+		if err := f.checkModel(file.Metadata); err != nil {
+			return nil, err
+		}
+	}
 	if *f.data == "" {
 		*f.data = file.Metadata["data"]
 		if name := *f.data; name != "" && name != "dots" && name != "iris" && !imageData(name) {
@@ -178,15 +186,18 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
+	f.checkModel = func(meta map[string]string) error {
+		if meta[model.MetaTask] == "reconstruct" {
+			return usagef("-model %s is an autoencoder: eval measures classifiers (its test binary cross-entropy is in its metrics.json)", *f.model)
+		}
+		return nil
+	}
 	s, err := f.open(stderr)
 	if err != nil {
 		return err
 	}
 	defer s.backend.Close()
 	m, d := s.model, s.data
-	if s.meta[model.MetaTask] == "reconstruct" {
-		return usagef("-model %s is an autoencoder: eval measures classifiers (its test binary cross-entropy is in its metrics.json)", *f.model)
-	}
 	if d.Classes() != m.Outputs {
 		return usagef("%s has %d classes; the model %s has %d outputs", *f.data, d.Classes(), m.Spec, m.Outputs)
 	}

@@ -25,8 +25,7 @@ func cliFixtures(t *testing.T) (classifier, autoencoder string) {
 	t.Helper()
 	dir := t.TempDir()
 	mustTrain(t, "-data", "dots", "-model", "linear(2,4)", "-epochs", "1", "-out", filepath.Join(dir, "clf"))
-	mustTrain(t, "-data", "iris", "-model", "linear(4,2) sigmoid tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
-		"-epochs", "1", "-out", filepath.Join(dir, "ae"))
+	mustTrain(t, append(tinyAE(tinyImages(t)), "-epochs", "1", "-out", filepath.Join(dir, "ae"))...)
 	return filepath.Join(dir, "clf", "model.safetensors"), filepath.Join(dir, "ae", "model.safetensors")
 }
 
@@ -69,14 +68,14 @@ func TestEveryFlagRefusesBadValues(t *testing.T) {
 			{"-quiet", []string{"abc", "2"}},
 			{"-bogus", []string{"1"}},
 		}},
-		{"eval", func(string) []string { return []string{"-model", clf} }, []flagCase{
+		{"eval", func(string) []string { return []string{"-model", clf, "-no-download"} }, []flagCase{
 			{"-model", []string{"", dir, notModel, filepath.Join(dir, "missing"), "/dev/zero", ae}},
 			{"-split", []string{"", "abc", "NaN", "validation"}},
 			{"-data", []string{"abc", "iris"}}, // iris: 4 features, the model takes 2
 			{"-backend", []string{"", "abc"}},
 			{"-bogus", []string{"1"}},
 		}},
-		{"embed", func(out string) []string { return []string{"-model", ae, "-out", out} }, []flagCase{
+		{"embed", func(out string) []string { return []string{"-model", ae, "-out", out, "-no-download"} }, []flagCase{
 			{"-model", []string{"", dir, notModel, "/dev/zero", clf}},
 			{"-limit", bad("1.5", "1e308")},
 			{"-split", []string{"", "abc"}},

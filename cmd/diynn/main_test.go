@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,10 +86,56 @@ func TestBackends(t *testing.T) {
 	}
 }
 
+// tinyImages writes a Fashion-MNIST look-alike of 2×2 images (120 to train
+// on, 30 to test; pixels in [0, 1] as an autoencoder's binary
+// cross-entropy needs) and returns the -data-dir that holds it.
+func tinyImages(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fashion-mnist")
+	os.MkdirAll(dir, 0o755)
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(name string, dims []int, v func(i int) byte) {
+		var b bytes.Buffer
+		b.Write([]byte{0, 0, 8, byte(len(dims))})
+		n := 1
+		for _, d := range dims {
+			binary.Write(&b, binary.BigEndian, uint32(d))
+			n *= d
+		}
+		for i := range n {
+			b.WriteByte(v(i))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, split := range []struct {
+		prefix string
+		n      int
+	}{{"train", 120}, {"t10k", 30}} {
+		labels := make([]byte, split.n)
+		for i := range labels {
+			labels[i] = byte(i % 10)
+		}
+		// Each class lights its own pixels, so that there is something to learn.
+		write(split.prefix+"-images-idx3-ubyte", []int{split.n, 2, 2}, func(i int) byte {
+			return byte(int(labels[i/4])*20 + (i%4)*30 + rng.IntN(20))
+		})
+		write(split.prefix+"-labels-idx1-ubyte", []int{split.n}, func(i int) byte { return labels[i] })
+	}
+	return dir
+}
+
+// tinyAE is the flags of an autoencoder trained on tinyImages.
+func tinyAE(dataDir string) []string {
+	return []string{"-data", "fashion-mnist", "-data-dir", dataDir, "-no-download",
+		"-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2"}
+}
+
 func TestTrainAutoencoder(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "ae")
-	code, stdout, stderr := runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
-		"-task", "reconstruct", "-encoder", "2", "-epochs", "3", "-out", out)
+	images := tinyImages(t)
+	code, stdout, stderr := runCLI(append(append([]string{"train"}, tinyAE(images)...), "-epochs", "3", "-out", out)...)
 	if code != 0 || !strings.Contains(stdout, "binary cross-entropy") {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -96,7 +144,7 @@ func TestTrainAutoencoder(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	code, stdout, stderr = runCLI("embed", "-model", filepath.Join(out, "model.safetensors"))
+	code, stdout, stderr = runCLI("embed", "-model", filepath.Join(out, "model.safetensors"), "-data-dir", images, "-no-download")
 	if code != 0 {
 		t.Fatalf("embed: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -122,7 +170,8 @@ func TestTrainAutoencoder(t *testing.T) {
 		t.Errorf("perplexity 30 for 30 points: exit %d, %s", code, stderr)
 	}
 	for _, features := range []string{"recon", "latent"} {
-		code, stdout, stderr = runCLI("train", "-data", "iris", "-model", "iris-mlp", "-epochs", "5",
+		code, stdout, stderr = runCLI("train", "-data", "fashion-mnist", "-data-dir", images, "-no-download",
+			"-model", "linear(4,10) tanh linear(10,10)", "-epochs", "5",
 			"-preprocess", filepath.Join(out, "model.safetensors"), "-features", features, "-out", filepath.Join(out, features))
 		if code != 0 || !strings.Contains(stdout, "features: "+features) {
 			t.Fatalf("-features %s: exit %d\n%s\n%s", features, code, stdout, stderr)
@@ -130,6 +179,16 @@ func TestTrainAutoencoder(t *testing.T) {
 	}
 	if features := "latent"; !strings.Contains(stdout, "linear(3,10)") {
 		t.Errorf("-features %s did not adapt the first layer to the 3-value codes:\n%s", features, stdout)
+	}
+	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
+		"-task", "reconstruct", "-out", out)
+	if code != 2 || !strings.Contains(stderr, "-encoder") {
+		t.Errorf("missing -encoder: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
+		"-task", "reconstruct", "-encoder", "2", "-out", filepath.Join(t.TempDir(), "iris-ae"))
+	if code != 2 || !strings.Contains(stderr, "needs features in [0, 1], but iris's go from 0.1 to 7.9") {
+		t.Errorf("an autoencoder of Iris's centimetres: exit %d, %s", code, stderr)
 	}
 	code, _, stderr = runCLI("train", "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid",
 		"-task", "reconstruct", "-out", out)

@@ -239,11 +239,11 @@ func TestBusyRunDirectoryIsRefused(t *testing.T) {
 // -preprocess reads the autoencoder that -out would overwrite.
 func TestPreprocessModelIsNotOverwritten(t *testing.T) {
 	ae := filepath.Join(t.TempDir(), "ae")
-	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
-		"-epochs", "2", "-out", ae)
+	images := tinyImages(t)
+	mustTrain(t, append(tinyAE(images), "-epochs", "2", "-out", ae)...)
 	before := snapshot(t, ae)
-	code, _, stderr := runCLI("train", "-data", "iris", "-model", "iris-mlp", "-preprocess", filepath.Join(ae, "model.safetensors"),
-		"-out", ae, "-overwrite")
+	code, _, stderr := runCLI("train", "-data", "fashion-mnist", "-data-dir", images, "-model", "linear(4,10)",
+		"-preprocess", filepath.Join(ae, "model.safetensors"), "-out", ae, "-overwrite")
 	if code != 2 || !strings.Contains(stderr, "which this run would overwrite") {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
@@ -375,24 +375,24 @@ func TestReproduceOwnsItsDirectory(t *testing.T) {
 func TestEvalOfAPreprocessedModel(t *testing.T) {
 	dir := t.TempDir()
 	ae := filepath.Join(dir, "ae")
-	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
-		"-epochs", "3", "-out", ae)
+	images := tinyImages(t)
+	mustTrain(t, append(tinyAE(images), "-epochs", "3", "-out", ae)...)
 	clf := filepath.Join(dir, "clf")
 	aeModel := filepath.Join(ae, "model.safetensors")
-	mustTrain(t, "-data", "iris", "-model", "iris-mlp", "-epochs", "5", "-preprocess", aeModel, "-features", "latent", "-out", clf)
+	mustTrain(t, "-data", "fashion-mnist", "-data-dir", images, "-no-download", "-model", "linear(4,10)", "-epochs", "5",
+		"-preprocess", aeModel, "-features", "latent", "-out", clf)
 	var metrics struct {
 		TestLoss float64 `json:"test_loss"`
 	}
 	js, _ := os.ReadFile(filepath.Join(clf, "metrics.json"))
 	json.Unmarshal(js, &metrics)
-	code, stdout, stderr := runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"))
+	code, stdout, stderr := runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"), "-data-dir", images, "-no-download")
 	if want := "loss " + strconv.FormatFloat(metrics.TestLoss, 'f', 4, 64); code != 0 || !strings.Contains(stdout, want) || !strings.Contains(stdout, "as latent of") {
 		t.Fatalf("eval: exit %d, %q %q; want %q", code, stdout, stderr, want)
 	}
 	// Another autoencoder at the same path is refused.
-	mustTrain(t, "-data", "iris", "-model", "linear(4,3) leakyrelu(0.1) tied(0) sigmoid", "-task", "reconstruct", "-encoder", "2",
-		"-epochs", "3", "-seed", "9", "-out", ae, "-overwrite")
-	code, _, stderr = runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"))
+	mustTrain(t, append(tinyAE(images), "-epochs", "3", "-seed", "9", "-out", ae, "-overwrite")...)
+	code, _, stderr = runCLI("eval", "-model", filepath.Join(clf, "model.safetensors"), "-data-dir", images, "-no-download")
 	if code != 2 || !strings.Contains(stderr, "has changed since") {
 		t.Errorf("eval after the autoencoder changed: exit %d, %q", code, stderr)
 	}

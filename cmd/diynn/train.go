@@ -384,6 +384,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if task == train.Reconstruct && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
 		return usagef("-encoder %d: an autoencoder needs the number of its encoder layers, between 1 and %d", p.Encoder, len(m.Layers)-1)
 	}
+	if task == train.Reconstruct {
+		if lo, hi := minMax(trainSet.X); lo < 0 || hi > 1 {
+			return usagef("-task reconstruct: binary cross-entropy needs features in [0, 1], but %s's go from %g to %g", *o.dataName, lo, hi)
+		}
+	}
 	if ctx.Err() != nil {
 		return exitError{code: 130, err: errors.New("interrupted before training started; nothing was written")}
 	}
@@ -681,4 +686,12 @@ func sample(d *data.Dataset, n int, seed uint64) *data.Dataset {
 		return d
 	}
 	return d.Subset(rand.New(rand.NewPCG(seed, 3)).Perm(d.N)[:n])
+}
+
+func minMax(v []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
 }
