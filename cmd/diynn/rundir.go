@@ -74,42 +74,56 @@ func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*runDir, er
 	} else if len(removed) > 0 {
 		fmt.Fprintf(log, "removed %s left by interrupted writes in %s: %s\n", plural(len(removed), "temporary file"), dir, strings.Join(removed, ", "))
 	}
-	have := existingRunFiles(dir)
-	checkpoint := filepath.Join(dir, "checkpoint.safetensors")
-	_, errCkpt := os.Stat(checkpoint)
-	hasCheckpoint := errCkpt == nil
+	have, err := runDirVerdict(dir, resume, overwrite)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case len(have) == 0:
-		if resume {
-			fmt.Fprintf(log, "-resume: %s holds no run yet; starting from the beginning\n", dir)
-		}
-	case overwrite:
+	case len(have) == 0 && resume:
+		fmt.Fprintf(log, "-resume: %s holds no run yet; starting from the beginning\n", dir)
+	case len(have) > 0 && overwrite:
 		for _, f := range have {
 			if err := os.Remove(filepath.Join(dir, f)); err != nil {
 				return nil, fmt.Errorf("-overwrite: %w", err)
 			}
 		}
 		fmt.Fprintf(log, "-overwrite: removed the earlier run's %s from %s\n", strings.Join(have, ", "), dir)
-	case resume && hasCheckpoint:
+	}
+	ok = true
+	return rd, nil
+}
+
+// runDirVerdict decides, from what dir holds, whether a run may use it
+// with these flags, and returns the earlier run's files. It changes
+// nothing: trainCmd asks it first, before the data is read, so that a
+// forgotten -resume costs no wait; claimRunDir asks again under the lock.
+func runDirVerdict(dir string, resume, overwrite bool) ([]string, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, usagef("-out %s is a file, not a directory", dir)
+	}
+	have := existingRunFiles(dir)
+	checkpoint := filepath.Join(dir, "checkpoint.safetensors")
+	_, errCkpt := os.Stat(checkpoint)
+	hasCheckpoint := errCkpt == nil
+	switch {
+	case len(have) == 0, overwrite, resume && hasCheckpoint:
+		return have, nil
 	case resume:
 		if slices.Contains(have, "model.safetensors") {
 			return nil, usagef("-resume: %s holds a finished run (model.safetensors, no checkpoint): nothing to resume; "+
 				"pass -overwrite to train it again, or choose another -out", dir)
 		}
 		return nil, usagef("-resume: %s holds %s but no checkpoint to resume from; pass -overwrite to start again", dir, strings.Join(have, ", "))
-	default:
-		what := "a finished run"
-		hint := "pass -overwrite to replace it, or choose another -out"
-		if hasCheckpoint {
-			what = "an unfinished run" + checkpointPosition(checkpoint)
-			hint = "pass -resume to continue it, -overwrite to start again, or choose another -out"
-		} else if !slices.Contains(have, "model.safetensors") {
-			what = "an unfinished run (no checkpoint)"
-		}
-		return nil, usagef("-out %s already holds %s (%s): %s", dir, what, strings.Join(have, ", "), hint)
 	}
-	ok = true
-	return rd, nil
+	what := "a finished run"
+	hint := "pass -overwrite to replace it, or choose another -out"
+	if hasCheckpoint {
+		what = "an unfinished run" + checkpointPosition(checkpoint)
+		hint = "pass -resume to continue it, -overwrite to start again, or choose another -out"
+	} else if !slices.Contains(have, "model.safetensors") {
+		what = "an unfinished run (no checkpoint)"
+	}
+	return nil, usagef("-out %s already holds %s (%s): %s", dir, what, strings.Join(have, ", "), hint)
 }
 
 // runDir is a run directory this run holds.

@@ -331,6 +331,9 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	out := *o.out
 	ctx, stopSignals := interruptible()
 	defer stopSignals()
+	if _, err := runDirVerdict(out, *o.resume, *o.overwrite); err != nil {
+		return err
+	}
 	log := stdout
 	if *o.quiet {
 		log = io.Discard
