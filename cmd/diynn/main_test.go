@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -95,17 +94,7 @@ func tinyImages(t *testing.T) string {
 	os.MkdirAll(dir, 0o755)
 	rng := rand.New(rand.NewPCG(1, 2))
 	write := func(name string, dims []int, v func(i int) byte) {
-		var b bytes.Buffer
-		b.Write([]byte{0, 0, 8, byte(len(dims))})
-		n := 1
-		for _, d := range dims {
-			binary.Write(&b, binary.BigEndian, uint32(d))
-			n *= d
-		}
-		for i := range n {
-			b.WriteByte(v(i))
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), idxBytes(dims, v), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -78,18 +78,10 @@ func TestValNaNIsAUsageError(t *testing.T) {
 	}
 }
 
-// idxFile writes an IDX file of unsigned bytes.
+// idxFile writes an IDX file of zeros, then mangled, then gzipped.
 func idxFile(t *testing.T, path string, dims []int, gz bool, mangle func([]byte) []byte) {
 	t.Helper()
-	var b bytes.Buffer
-	b.Write([]byte{0, 0, 8, byte(len(dims))})
-	n := 1
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, uint32(d))
-		n *= d
-	}
-	b.Write(make([]byte, n))
-	raw := b.Bytes()
+	raw := idxBytes(dims, func(int) byte { return 0 })
 	if mangle != nil {
 		raw = mangle(raw)
 	}
@@ -103,6 +95,21 @@ func idxFile(t *testing.T, path string, dims []int, gz bool, mangle func([]byte)
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// idxBytes is an IDX file of unsigned bytes: value(i) is the i-th.
+func idxBytes(dims []int, value func(i int) byte) []byte {
+	var b bytes.Buffer
+	b.Write([]byte{0, 0, 8, byte(len(dims))})
+	n := 1
+	for _, d := range dims {
+		binary.Write(&b, binary.BigEndian, uint32(d))
+		n *= d
+	}
+	for i := range n {
+		b.WriteByte(value(i))
+	}
+	return b.Bytes()
 }
 
 // With -test-only every data error is reported as itself, not as "has no
