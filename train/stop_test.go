@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,7 +118,7 @@ func TestInterruptMidEpochThenResumeIsExact(t *testing.T) {
 	}
 	for i := range h1 {
 		a, b := h1[i], h2[i]
-		a.Seconds, b.Seconds = 0, 0
+		a.Seconds, b.Seconds, a.Elapsed, b.Elapsed = 0, 0, 0, 0
 		if a != b {
 			t.Errorf("epoch %d: resumed %+v, uninterrupted %+v", i+1, b, a)
 		}
@@ -221,7 +222,20 @@ func TestResumeRefusesABadCheckpoint(t *testing.T) {
 		{"step past the epoch", func(f *safetensors.File) {
 			f.Metadata["checkpoint.step"], f.Metadata["checkpoint.loss_sum"], f.Metadata["checkpoint.seconds"] = "99999", "0", "0"
 		}, "step 99999 of an epoch of 7 steps"},
-		{"history of another length", func(f *safetensors.File) { f.Metadata["checkpoint.epoch"] = "1" }, "history has 2 epochs"},
+		{"history of another length", func(f *safetensors.File) {
+			f.Metadata["checkpoint.epoch"], f.Metadata["checkpoint.optimizer_steps"] = "1", "7"
+		}, "history has 2 epochs"},
+		{"optimizer steps off", func(f *safetensors.File) { f.Metadata["checkpoint.optimizer_steps"] = "3" }, `optimizer steps "3": the checkpoint's position means 14`},
+		{"negative second moment", func(f *safetensors.File) {
+			for i := range f.Tensors {
+				if strings.HasPrefix(f.Tensors[i].Name, "optimizer.v.") {
+					f.Tensors[i].Data[0] = -1
+				}
+			}
+		}, "has a negative value"},
+		{"NaN in the history", func(f *safetensors.File) {
+			f.Metadata["checkpoint.history"] = strings.Replace(f.Metadata["checkpoint.history"], "\n1,", "\n1,NaN,NaN", 1)
+		}, "history"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -244,5 +258,22 @@ func TestResumeRefusesABadCheckpoint(t *testing.T) {
 				t.Errorf("error %v, want ErrBadCheckpoint with %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestResumeRefusesAnUnreadableCheckpoint(t *testing.T) {
+	train := dots(t, 200, 1)
+	ckpt := filepath.Join(t.TempDir(), "c.safetensors")
+	cfg := Config{Epochs: 2, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true}
+	if _, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(ckpt)
+	for _, cut := range []int{0, 50, len(b) - 100} {
+		os.WriteFile(ckpt, b[:cut], 0o644)
+		cfg.Epochs = 3
+		if _, err := Fit(build(t, "linear(2,8) tanh linear(8,4)"), train, nil, cfg); !errors.Is(err, ErrBadCheckpoint) {
+			t.Errorf("checkpoint cut to %d bytes: %v, want ErrBadCheckpoint", cut, err)
+		}
 	}
 }

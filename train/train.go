@@ -91,6 +91,10 @@ type Epoch struct {
 	TrainLoss, TrainAcc float64
 	TestLoss, TestAcc   float64
 	Seconds             float64
+	// Elapsed is the run's wall-clock time at the end of the epoch, from
+	// its start and across resumes (checkpoints carry it); 0 for rows read
+	// back from a CSV.
+	Elapsed float64
 }
 
 // History is the per-epoch record of a run.
@@ -188,6 +192,8 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 		}
 	}
 
+	fitStart := time.Now()
+	elapsed := func() float64 { return pos.elapsed + time.Since(fitStart).Seconds() }
 	tr, err := upload(b, train)
 	if err != nil {
 		return nil, err
@@ -284,7 +290,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 				if err := b.Download(one, sum.Buffer()); err != nil {
 					return hist, err
 				}
-				at := position{epoch: epoch, step: step + 1, lossSum: one[0], seconds: earlier + time.Since(t0).Seconds()}
+				at := position{epoch: epoch, step: step + 1, lossSum: one[0], seconds: earlier + time.Since(t0).Seconds(), elapsed: elapsed()}
 				return hist, interrupted(m, cfg, at, hist)
 			default:
 			}
@@ -306,6 +312,7 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			}
 		}
 		e.Seconds = earlier + time.Since(t0).Seconds()
+		e.Elapsed = elapsed()
 		hist = append(hist, e)
 		if cfg.Progress != nil {
 			if cfg.Bar {
@@ -319,14 +326,14 @@ func Fit(m *model.Model, train, test *data.Dataset, cfg Config) (History, error)
 			}
 		}
 		if cfg.Checkpoint != "" {
-			if err := checkpoint(m, cfg, position{epoch: epoch + 1}, hist); err != nil {
+			if err := checkpoint(m, cfg, position{epoch: epoch + 1, elapsed: elapsed()}, hist); err != nil {
 				return hist, fmt.Errorf("checkpoint: %w", err)
 			}
 		}
 		select {
 		case <-done:
 			if epoch+1 < cfg.Epochs {
-				return hist, interrupted(m, cfg, position{epoch: epoch + 1}, hist)
+				return hist, interrupted(m, cfg, position{epoch: epoch + 1, elapsed: elapsed()}, hist)
 			}
 		default:
 		}
@@ -369,6 +376,7 @@ type position struct {
 	epoch, step int
 	lossSum     float32
 	seconds     float64
+	elapsed     float64 // the run's wall-clock seconds so far
 }
 
 func (p position) String() string {
@@ -520,10 +528,12 @@ const (
 	metaSteps    = "checkpoint.optimizer_steps"
 	metaHistory  = "checkpoint.history"
 	metaSettings = "checkpoint.setting." // prefix of Config.Settings
+	metaElapsed  = "checkpoint.elapsed"  // the run's wall-clock seconds so far, across resumes
 )
 
 func checkpoint(m *model.Model, cfg Config, at position, hist History) error {
-	meta := map[string]string{metaEpoch: strconv.Itoa(at.epoch), metaHistory: hist.csv()}
+	meta := map[string]string{metaEpoch: strconv.Itoa(at.epoch), metaHistory: hist.csv(),
+		metaElapsed: strconv.FormatFloat(at.elapsed, 'g', -1, 64)}
 	if at.step > 0 {
 		meta[metaStep] = strconv.Itoa(at.step)
 		meta[metaLossSum] = strconv.FormatUint(uint64(math.Float32bits(at.lossSum)), 10)
@@ -581,7 +591,7 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 		if errors.Is(err, fs.ErrNotExist) {
 			return pos, nil, nil
 		}
-		return pos, nil, err
+		return pos, nil, fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
 	if f.Metadata[model.MetaSpec] != m.Spec {
 		return pos, nil, fmt.Errorf("%w: %s holds %q, not %q", ErrCheckpointMismatch, cfg.Checkpoint, f.Metadata[model.MetaSpec], m.Spec)
@@ -594,6 +604,11 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 	}
 	if err := model.CheckFinite(f.Tensors); err != nil {
 		return bad(err)
+	}
+	for _, t := range f.Tensors { // Adam's second moments are squares
+		if strings.HasPrefix(t.Name, "optimizer.v.") && slices.ContainsFunc(t.Data, func(v float32) bool { return v < 0 }) {
+			return bad(fmt.Errorf("optimizer state %s has a negative value: a second moment cannot", t.Name))
+		}
 	}
 	if pos.epoch, err = model.Atoi(f.Metadata, metaEpoch); err != nil {
 		return bad(err)
@@ -634,8 +649,11 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 		}
 		if s, ok := f.Metadata[metaSteps]; ok {
 			n, err := strconv.Atoi(s)
-			if err != nil {
-				return bad(fmt.Errorf("optimizer steps %q", s))
+			steps := (train.N + cfg.Batch - 1) / cfg.Batch
+			// One update a step: a count that disagrees would change Adam's
+			// bias correction. (SGD counts none.)
+			if want := pos.epoch*steps + pos.step; err != nil || n < 0 || n != 0 && n != want {
+				return bad(fmt.Errorf("optimizer steps %q: the checkpoint's position means %d", s, want))
 			}
 			st.SetSteps(n)
 		}
@@ -646,6 +664,16 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 	}
 	if len(hist) != pos.epoch {
 		return bad(fmt.Errorf("history has %d epochs, the checkpoint is at %s", len(hist), pos))
+	}
+	for i, e := range hist {
+		if e.Epoch != i+1 || math.IsNaN(e.TrainLoss) || math.IsInf(e.TrainLoss, 0) {
+			return bad(fmt.Errorf("history row %d (epoch %d, train loss %v) is not a finished epoch %d", i+1, e.Epoch, e.TrainLoss, i+1))
+		}
+	}
+	if v, ok := f.Metadata[metaElapsed]; ok {
+		if pos.elapsed, err = strconv.ParseFloat(v, 64); err != nil || !(pos.elapsed >= 0) {
+			return bad(fmt.Errorf("elapsed time %q", v))
+		}
 	}
 	return pos, hist, nil
 }

@@ -84,13 +84,14 @@ type savedModelFlags struct {
 	// checkModel, if set, refuses a model the command cannot use before
 	// any data is loaded for it.
 	checkModel func(meta map[string]string) error
+	fs         *flag.FlagSet
 }
 
 // evalBatch is how many samples eval and embed run through a model at once.
 const evalBatch = 1000
 
 func addSavedModelFlags(fs *flag.FlagSet, modelHelp string) *savedModelFlags {
-	return &savedModelFlags{
+	return &savedModelFlags{fs: fs,
 		model:      fs.String("model", "", modelHelp),
 		data:       fs.String("data", "", "dataset (default: the one the model was trained on, with the same hold-out)"),
 		dataDir:    fs.String("data-dir", "", "directory with the dataset files"),
@@ -114,6 +115,9 @@ type savedModel struct {
 func (f *savedModelFlags) open(stderr io.Writer) (*savedModel, error) {
 	if *f.model == "" {
 		return nil, usagef("-model FILE is required")
+	}
+	if err := refuseEmpty(f.fs, "data-dir"); err != nil {
+		return nil, err
 	}
 	if *f.split != "test" && *f.split != "train" {
 		return nil, usagef("-split %q: want test or train", *f.split)
@@ -141,6 +145,9 @@ func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel
 	m, file, err := loadModel(b, "-model", *f.model, limit, evalBatch)
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := file.Metadata["checkpoint.epoch"]; ok {
+		return nil, usagef("-model %s is a checkpoint of an unfinished run, not a model: finish the run with diynn train -resume", *f.model)
 	}
 	if f.checkModel != nil {
 		if err := f.checkModel(file.Metadata); err != nil {

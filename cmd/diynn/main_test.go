@@ -187,12 +187,13 @@ func TestTrainAutoencoder(t *testing.T) {
 // TestReproduceQuick runs the whole pipeline small, as CI does, and checks
 // that every table and figure is produced.
 func TestReproduceQuick(t *testing.T) {
-	testenv.DataDir(t)
+	dataDir := testenv.DataDir(t)
 	if testing.Short() {
 		t.Skip("-short")
 	}
 	out := filepath.Join(t.TempDir(), "repro")
-	code, stdout, stderr := runCLI("reproduce", "-quick", "-out", out)
+	// -data-dir goes to the steps that read image files, not to dots or iris.
+	code, stdout, stderr := runCLI("reproduce", "-quick", "-out", out, "-data-dir", dataDir)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, lastLines(stdout, 20), stderr)
 	}

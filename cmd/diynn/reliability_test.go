@@ -356,6 +356,8 @@ func TestReproduceOwnsItsDirectory(t *testing.T) {
 	os.WriteFile(filepath.Join(mine, "README.md"), []byte("my notes\n"), 0o644)
 	run := filepath.Join(t.TempDir(), "run")
 	mustTrain(t, append(irisArgs, "-out", run)...)
+	expLike := t.TempDir() // a user's run, named as reproduce names its own
+	mustTrain(t, append(irisArgs, "-out", filepath.Join(expLike, "exp2-iris-mlp"))...)
 	for _, c := range []struct {
 		dir  string
 		args []string
@@ -364,6 +366,8 @@ func TestReproduceOwnsItsDirectory(t *testing.T) {
 		{mine, nil, "not a reproduction's (README.md)"},
 		{mine, []string{"-overwrite"}, "not a reproduction's (README.md)"},
 		{run, []string{"-overwrite"}, "not a reproduction's"},
+		{expLike, []string{"-overwrite"}, "not a reproduction's (exp2-iris-mlp)"},
+		{expLike, []string{"-data-dir", ""}, "-data-dir is empty"},
 		{"", nil, "-out is empty"},
 	} {
 		before := snapshot(t, c.dir)
@@ -422,6 +426,18 @@ func TestRunSettingsFingerprintTheInputs(t *testing.T) {
 	}
 	if s1["data_crc32c"] != s3["data_crc32c"] || s1["preprocess_sha256"] != s3["preprocess_sha256"] {
 		t.Errorf("the same inputs, other fingerprints: %v %v", s1, s3)
+	}
+}
+
+func TestEvalRefusesACheckpoint(t *testing.T) {
+	f := &safetensors.File{Tensors: []safetensors.Tensor{{Name: "0.weight", Shape: []int{4, 2}, Data: make([]float32, 8)},
+		{Name: "0.bias", Shape: []int{4}, Data: make([]float32, 4)}},
+		Metadata: map[string]string{"spec": "linear(2,4)", "checkpoint.epoch": "3"}}
+	path := filepath.Join(t.TempDir(), "checkpoint.safetensors")
+	safetensors.WriteFile(path, f)
+	code, _, stderr := runCLI("eval", "-model", path, "-data", "dots")
+	if code != 2 || !strings.Contains(stderr, "is a checkpoint of an unfinished run") {
+		t.Errorf("exit %d, %q", code, stderr)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,8 +84,9 @@ func f4(v float64) string {
 
 var klLine = regexp.MustCompile(`KL divergence ([0-9.]+);`)
 
-// reproduceHeading starts the README.md that reproduce writes: how it
-// knows a directory of its own.
+// reproduceHeading starts the README.md that reproduce writes first (as a
+// marker, "in progress") and last (the tables): how it knows a directory
+// of its own, even one an interrupted reproduction left.
 const reproduceHeading = "# diynn reproduce\n"
 
 // checkReproduceDir lets reproduce write into dir only if it is new or
@@ -99,26 +101,20 @@ func checkReproduceDir(dir string, overwrite bool) error {
 	if err != nil {
 		return usagef("-out: %v", err)
 	}
-	var other []string
-	earlier := false
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	ours := err == nil && strings.HasPrefix(string(readme), reproduceHeading)
+	var names []string
 	for _, e := range entries {
-		switch n := e.Name(); {
-		case strings.HasPrefix(n, "exp"):
-			earlier = true
-		case n != "logs" && n != ".lock" && n != "README.md":
-			other = append(other, n)
+		if e.Name() != ".lock" {
+			names = append(names, e.Name())
 		}
-	}
-	if readme, err := os.ReadFile(filepath.Join(dir, "README.md")); err == nil {
-		if !strings.HasPrefix(string(readme), reproduceHeading) {
-			other = append(other, "README.md")
-		}
-		earlier = true
 	}
 	switch {
-	case len(other) > 0:
-		return usagef("-out %s holds files that are not a reproduction's (%s): choose a new or empty directory", dir, strings.Join(other, ", "))
-	case earlier && !overwrite:
+	case len(names) == 0:
+		return nil
+	case !ours:
+		return usagef("-out %s holds files that are not a reproduction's (%s): choose a new or empty directory", dir, strings.Join(names, ", "))
+	case !overwrite:
 		return usagef("-out %s already holds a reproduction: pass -overwrite to replace it, or choose another -out", dir)
 	}
 	return nil
@@ -138,9 +134,13 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkBackendName(*backendName); err != nil {
 		return err
 	}
+	if err := refuseEmpty(fs, "data-dir"); err != nil {
+		return err
+	}
 	r := &reproducer{dir: *out, quick: *quick, common: []string{"-backend", *backendName}, progress: stdout}
+	var imageDataDir []string // for the steps that read image datasets: dots and iris need no files
 	if *dataDir != "" {
-		r.common = append(r.common, "-data-dir", *dataDir)
+		imageDataDir = []string{"-data-dir", *dataDir}
 	}
 	if strings.TrimSpace(*out) == "" {
 		return usagef("-out is empty: name a directory (default runs/reproduce)")
@@ -151,7 +151,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	if err := checkReproduceDir(*out, *overwrite); err != nil { // before anything is created
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
+	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return usagef("-out: %v", err)
 	}
 	lock, err := rundir.Acquire(*out)
@@ -162,7 +162,14 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 		return usagef("-out: %v", err)
 	}
 	defer lock.Release()
-	if err := checkReproduceDir(*out, *overwrite); err != nil {
+	if err := checkReproduceDir(*out, *overwrite); err != nil { // again, now that no other run can write
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(*out, "README.md"),
+		[]byte(reproduceHeading+"\nIn progress (started "+time.Now().UTC().Format("2006-01-02 15:04 UTC")+"): this file gets the tables when every experiment is done.\n")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(*out, "logs"), 0o755); err != nil {
 		return err
 	}
 	var trainOverwrite []string
@@ -180,6 +187,9 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	train := func(name string, args ...string) (map[string]any, error) {
 		dir := filepath.Join(*out, name)
 		full := append(append(append([]string{"train", "-quiet", "-out", dir}, r.common...), trainOverwrite...), args...)
+		if i := slices.Index(args, "-data"); i >= 0 && i+1 < len(args) && imageData(args[i+1]) {
+			full = append(full, imageDataDir...)
+		}
 		if _, err := r.step(name, full...); err != nil {
 			return nil, err
 		}
@@ -252,7 +262,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	md.WriteString("## Table 4: t-SNE of the latent codes (Fashion-MNIST test images), KL divergence\n\n| codes | 2-D (perplexity 30) | report | 3-D (perplexity 25, exaggeration 20) | report |\n|---|---|---|---|---|\n")
 	for _, ae := range []string{"ae2", "ae4"} {
 		prefix := filepath.Join(*out, "exp4-"+ae+"-latents")
-		embedArgs := append([]string{"embed", "-model", filepath.Join(*out, "exp3-"+ae, "model.safetensors"), "-out", prefix}, r.common...)
+		embedArgs := append(append([]string{"embed", "-model", filepath.Join(*out, "exp3-"+ae, "model.safetensors"), "-out", prefix}, r.common...), imageDataDir...)
 		if tsnePoints != "" {
 			embedArgs = append(embedArgs, "-limit", tsnePoints)
 		}

@@ -66,6 +66,10 @@ func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*runDir, er
 			rd.abandon()
 		}
 	}()
+	have, err := runDirVerdict(dir, resume, overwrite) // first: a refused run cleans nothing
+	if err != nil {
+		return nil, err
+	}
 	if lock.Stale != "" {
 		fmt.Fprintf(log, "note: %s\n", lock.Stale)
 	}
@@ -73,10 +77,6 @@ func claimRunDir(dir string, resume, overwrite bool, log io.Writer) (*runDir, er
 		return nil, fmt.Errorf("cleaning %s: %w", dir, err)
 	} else if len(removed) > 0 {
 		fmt.Fprintf(log, "removed %s left by interrupted writes in %s: %s\n", plural(len(removed), "temporary file"), dir, strings.Join(removed, ", "))
-	}
-	have, err := runDirVerdict(dir, resume, overwrite)
-	if err != nil {
-		return nil, err
 	}
 	switch {
 	case len(have) == 0 && resume:

@@ -308,6 +308,10 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 		*o.out = filepath.Join("runs", p.Name+"-"+*o.dataName)
 	}
 	if *o.preprocessModel != "" {
+		// Recorded absolute, so that eval finds it from any directory.
+		if abs, err := filepath.Abs(*o.preprocessModel); err == nil {
+			*o.preprocessModel = abs
+		}
 		for _, f := range []string{"model.safetensors", "checkpoint.safetensors"} {
 			if sameFile(*o.preprocessModel, filepath.Join(*o.out, f)) {
 				return p, 0, usagef("-preprocess %s is in -out %s, which this run would overwrite: choose another -out", *o.preprocessModel, *o.out)
@@ -437,13 +441,8 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	case err != nil:
 		return err
 	}
-	seconds := time.Since(start).Seconds()
-	if *o.resume { // the whole run's time, not only the resumed part's
-		seconds = 0
-		for _, e := range hist {
-			seconds += e.Seconds
-		}
-	}
+	// The whole run's time, across resumes: Fit carries it in checkpoints.
+	seconds := max(hist[len(hist)-1].Elapsed, time.Since(start).Seconds())
 	meta := map[string]string{"classes": strings.Join(trainSet.ClassNames, "\x1f"),
 		model.MetaTask: kind, model.MetaEncoder: strconv.Itoa(p.Encoder)}
 	for k, v := range settings {

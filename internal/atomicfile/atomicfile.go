@@ -70,7 +70,8 @@ func RemoveLeftovers(dir string, names ...string) ([]string, error) {
 	var errs []error
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !slices.ContainsFunc(names, func(n string) bool {
-			return strings.HasPrefix(e.Name(), "."+n+".tmp-")
+			suffix, ok := strings.CutPrefix(e.Name(), "."+n+".tmp-")
+			return ok && suffix != "" && strings.Trim(suffix, "0123456789") == "" // os.CreateTemp's digits
 		}) {
 			continue
 		}

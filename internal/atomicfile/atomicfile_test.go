@@ -44,7 +44,8 @@ func TestWriteReplacesOrKeeps(t *testing.T) {
 
 func TestRemoveLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	keep := []string{"model.safetensors", ".lock", "notes.tmp-1", ".hidden", ".notmine.tmp-1", ".checkpoint.safetensorsX.tmp-1"}
+	keep := []string{"model.safetensors", ".lock", "notes.tmp-1", ".hidden", ".notmine.tmp-1", ".checkpoint.safetensorsX.tmp-1",
+		".curves.png.tmp-", ".history.csv.tmp-abc", ".metrics.json.tmp-1 2"}
 	drop := []string{".checkpoint.safetensors.tmp-123", ".history.csv.tmp-9"}
 	for _, name := range append(append([]string(nil), keep...), drop...) {
 		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
