@@ -213,9 +213,19 @@ func (l *idxLoader) read(path, what string, check func(dims []int) error) (*IDX,
 // split reads one split's images and labels.
 func (l *idxLoader) split(split, imagesPath, labelsPath string) (*Dataset, error) {
 	name := l.src.Name
+	// The labels' header first: an images file that claims another count
+	// is refused before its data is allocated.
+	var labelDims []int
+	headerOnly := errors.New("header only")
+	if _, err := readIDXFile(labelsPath, func(dims []int, _ int) error { labelDims = dims; return headerOnly }, 0); !errors.Is(err, headerOnly) {
+		return nil, err
+	}
 	images, err := l.read(imagesPath, split+" images", func(dims []int) error {
 		if len(dims) < 2 {
 			return fmt.Errorf("%s %s images have shape %v: images need at least 2 dimensions (N×pixels…)", name, split, dims)
+		}
+		if len(labelDims) == 1 && labelDims[0] != dims[0] {
+			return fmt.Errorf("%s %s images: %d of them (shape %v), but %s holds %d labels", name, split, dims[0], dims, labelsPath, labelDims[0])
 		}
 		if l.firstDims != nil && !slices.Equal(dims[1:], l.firstDims[1:]) {
 			return fmt.Errorf("%s %s images are %s (shape %v), but the %s images %s are %s (shape %v): both splits need the same image shape",

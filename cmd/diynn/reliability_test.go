@@ -133,7 +133,7 @@ func TestTestOnlyReportsTheRealDataError(t *testing.T) {
 		{"label count", func(t *testing.T, dir string) {
 			idxFile(t, filepath.Join(dir, "t10k-images-idx3-ubyte.gz"), []int{10, 28, 28}, true, nil)
 			idxFile(t, filepath.Join(dir, "t10k-labels-idx1-ubyte.gz"), []int{9}, true, nil)
-		}, "test labels have shape [9], want [10]"},
+		}, "test images: 10 of them (shape [10 28 28]), but"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
