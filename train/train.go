@@ -356,18 +356,11 @@ func interrupted(m *model.Model, cfg Config, at position, hist History) error {
 // checkFinite returns an error naming the first parameter that holds a NaN
 // or an infinity.
 func checkFinite(m *model.Model) error {
-	for _, p := range m.Net.Params() {
-		v, err := p.Value.Data()
-		if err != nil {
-			return err
-		}
-		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return fmt.Errorf("weight %s[%d] is %v", p.Name, i, x)
-			}
-		}
+	ts, err := m.Tensors()
+	if err != nil {
+		return err
 	}
-	return nil
+	return model.CheckFinite(ts)
 }
 
 // position is where a run stands: epochs done, and steps done in the next
@@ -624,7 +617,8 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 		}
 		pos.lossSum, pos.seconds = math.Float32frombits(uint32(bits)), secs
 	}
-	if steps := (train.N + cfg.Batch - 1) / cfg.Batch; pos.step >= steps {
+	steps := (train.N + cfg.Batch - 1) / cfg.Batch
+	if pos.step >= steps {
 		return bad(fmt.Errorf("step %d of an epoch of %d steps", pos.step, steps))
 	}
 	if pos.epoch < 0 || pos.epoch >= cfg.Epochs {
@@ -649,7 +643,6 @@ func resume(m *model.Model, train *data.Dataset, cfg Config) (position, History,
 		}
 		if s, ok := f.Metadata[metaSteps]; ok {
 			n, err := strconv.Atoi(s)
-			steps := (train.N + cfg.Batch - 1) / cfg.Batch
 			// One update a step: a count that disagrees would change Adam's
 			// bias correction. (SGD counts none.)
 			if want := pos.epoch*steps + pos.step; err != nil || n < 0 || n != 0 && n != want {

@@ -30,10 +30,17 @@ func parseMaxMemory(s string) (int64, error) {
 // memoryBudget is the -max-memory limit in bytes: the flag's value, or
 // the backend's default budget for "auto" (0).
 func memoryBudget(limit int64, b backend.Backend) int64 {
+	budget, _ := memoryBudgetSource(limit, b)
+	return budget
+}
+
+// memoryBudgetSource is memoryBudget with where the limit came from, for
+// messages.
+func memoryBudgetSource(limit int64, b backend.Backend) (int64, string) {
 	if limit == 0 {
-		return backend.DefaultMemoryLimit(b)
+		return backend.DefaultMemoryLimit(b), "the default -max-memory for this device"
 	}
-	return limit
+	return limit, "-max-memory"
 }
 
 // checkMemory refuses, before anything is allocated for it, a training run
@@ -61,11 +68,7 @@ func checkMemory(spec string, batch int, optim string, b backend.Backend, limit 
 	if err != nil {
 		return usagef("-model: %v", err)
 	}
-	source := "-max-memory"
-	if limit == 0 {
-		limit = backend.DefaultMemoryLimit(b)
-		source = "the default -max-memory for this device"
-	}
+	limit, source := memoryBudgetSource(limit, b)
 	var dataBytes int64
 	for _, d := range sets {
 		if d != nil {
@@ -96,11 +99,7 @@ func checkMemory(spec string, batch int, optim string, b backend.Backend, limit 
 // backend's default budget). The file is bounded by the same limit before
 // it is read.
 func loadModel(b backend.Backend, flagName, path string, limit int64, batch int) (*model.Model, *safetensors.File, error) {
-	source := "-max-memory"
-	if limit == 0 {
-		limit = backend.DefaultMemoryLimit(b)
-		source = "the default -max-memory for this device"
-	}
+	limit, source := memoryBudgetSource(limit, b)
 	f, err := safetensors.ReadFileLimit(path, min(limit, safetensors.MaxFileBytes))
 	if err != nil {
 		return nil, nil, usagef("%s: %v", flagName, err)

@@ -203,24 +203,33 @@ func newTrainOptions() *trainOptions {
 	}
 }
 
+// trainPlan is what settle makes of the flags.
+type trainPlan struct {
+	preset model.Preset
+	task   train.Task
+	opt    nn.Optimizer
+	sched  nn.Schedule
+	limit  int64 // -max-memory; 0: the device's default budget
+}
+
 // settle applies the preset, its -report settings and the explicit flags,
 // and checks every value, before anything is read or written.
-func (o *trainOptions) settle() (model.Preset, train.Task, error) {
+func (o *trainOptions) settle() (*trainPlan, error) {
 	set := map[string]bool{}
 	o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	p, isPreset := model.Presets[*o.modelFlag]
 	if !isPreset {
 		if _, err := model.Parse(*o.modelFlag); err != nil {
 			if !strings.ContainsAny(*o.modelFlag, "( ") {
-				return p, 0, usagef("-model %q is neither a preset (%s) nor a spec: %v", *o.modelFlag, model.PresetNames(), err)
+				return nil, usagef("-model %q is neither a preset (%s) nor a spec: %v", *o.modelFlag, model.PresetNames(), err)
 			}
-			return p, 0, usageError{err.Error()}
+			return nil, usageError{err.Error()}
 		}
 		p = model.Preset{Name: "custom", Spec: *o.modelFlag, Epochs: 20, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "const"}
 	}
 	if *o.reportSettings {
 		if p.Report == nil {
-			return p, 0, usagef("-report: %s has no report settings recorded (presets that do: ae1, ae2, ae3, ae4)", p.Name)
+			return nil, usagef("-report: %s has no report settings recorded (presets that do: ae1, ae2, ae3, ae4)", p.Name)
 		}
 		r := p.Report
 		p.Epochs, p.Batch, p.Optim, p.LR, p.Schedule = r.Epochs, r.Batch, r.Optim, r.LR, r.Schedule
@@ -236,12 +245,12 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 	switch p.Task {
 	case "", "classify":
 		if set["encoder"] {
-			return p, 0, usagef("-encoder applies to autoencoders (-task reconstruct) only")
+			return nil, usagef("-encoder applies to autoencoders (-task reconstruct) only")
 		}
 	case "reconstruct":
 		task = train.Reconstruct
 	default:
-		return p, 0, usagef("-task %q: want classify or reconstruct", p.Task)
+		return nil, usagef("-task %q: want classify or reconstruct", p.Task)
 	}
 	if set["epochs"] {
 		p.Epochs = *o.epochs
@@ -260,49 +269,52 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 	}
 	switch {
 	case p.Epochs <= 0:
-		return p, 0, usagef("-epochs %d: want a positive number of epochs", p.Epochs)
+		return nil, usagef("-epochs %d: want a positive number of epochs", p.Epochs)
 	case p.Batch <= 0:
-		return p, 0, usagef("-batch %d: want a positive batch size", p.Batch)
+		return nil, usagef("-batch %d: want a positive batch size", p.Batch)
 	case *o.limit < 0:
-		return p, 0, usagef("-limit %d: want a positive number of samples (0: all)", *o.limit)
+		return nil, usagef("-limit %d: want a positive number of samples (0: all)", *o.limit)
 	case !(*o.val >= 0 && *o.val < 1):
-		return p, 0, usagef("-val %v: want a fraction in [0, 1)", *o.val)
+		return nil, usagef("-val %v: want a fraction in [0, 1)", *o.val)
 	case *o.resume && *o.overwrite:
-		return p, 0, usagef("-resume continues the run in -out and -overwrite deletes it: pass one of them")
+		return nil, usagef("-resume continues the run in -out and -overwrite deletes it: pass one of them")
 	case *o.testOnly && !imageData(*o.dataName):
-		return p, 0, usagef("-test-only applies to the image datasets (fashion-mnist, kmnist, mnist), not %s", *o.dataName)
+		return nil, usagef("-test-only applies to the image datasets (fashion-mnist, kmnist, mnist), not %s", *o.dataName)
 	case set["data-dir"] && (*o.dataName == "dots" || *o.dataName == "iris"):
-		return p, 0, usagef("-data-dir: %s needs no files (dots is generated, iris is built in)", *o.dataName)
+		return nil, usagef("-data-dir: %s needs no files (dots is generated, iris is built in)", *o.dataName)
 	case set["features"] && *o.preprocessModel == "":
-		return p, 0, usagef("-features applies only with -preprocess AE/model.safetensors")
+		return nil, usagef("-features applies only with -preprocess AE/model.safetensors")
 	case set["val"] && *o.val == 0 && *o.dataName == "iris":
-		return p, 0, usagef("-val 0: iris has no test split, so it needs a held-out fraction in (0, 1) (default 0.2)")
+		return nil, usagef("-val 0: iris has no test split, so it needs a held-out fraction in (0, 1) (default 0.2)")
 	case set["val"] && *o.val == 0 && *o.testOnly:
-		return p, 0, usagef("-val 0: -test-only trains on part of the test file and needs a held-out fraction in (0, 1) (default 0.2)")
+		return nil, usagef("-val 0: -test-only trains on part of the test file and needs a held-out fraction in (0, 1) (default 0.2)")
 	case set["out"] && strings.TrimSpace(*o.out) == "":
-		return p, 0, usagef("-out is empty: name a directory (default runs/MODEL-DATA)")
+		return nil, usagef("-out is empty: name a directory (default runs/MODEL-DATA)")
 	case set["data-dir"] && *o.dataDir == "":
-		return p, 0, usagef("-data-dir is empty: name a directory")
+		return nil, usagef("-data-dir is empty: name a directory")
 	}
 	if set["data-dir"] {
 		if st, err := os.Stat(*o.dataDir); err != nil || !st.IsDir() {
-			return p, 0, usagef("-data-dir %s is not a directory", *o.dataDir)
+			return nil, usagef("-data-dir %s is not a directory", *o.dataDir)
 		}
 	}
 	if err := checkBackendName(*o.backendName); err != nil {
-		return p, 0, err
+		return nil, err
 	}
 	if err := positive("lr", p.LR); err != nil {
-		return p, 0, err
+		return nil, err
 	}
-	if _, err := newOptimizer(p.Optim, p.LR); err != nil {
-		return p, 0, err
+	opt, err := newOptimizer(p.Optim, p.LR)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := parseSchedule(p.Schedule, p.LR, p.Epochs); err != nil {
-		return p, 0, err
+	sched, err := parseSchedule(p.Schedule, p.LR, p.Epochs)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := parseMaxMemory(*o.mem); err != nil {
-		return p, 0, err
+	limit, err := parseMaxMemory(*o.mem)
+	if err != nil {
+		return nil, err
 	}
 	if *o.out == "" {
 		*o.out = filepath.Join("runs", p.Name+"-"+*o.dataName)
@@ -314,11 +326,11 @@ func (o *trainOptions) settle() (model.Preset, train.Task, error) {
 		}
 		for _, f := range []string{"model.safetensors", "checkpoint.safetensors"} {
 			if sameFile(*o.preprocessModel, filepath.Join(*o.out, f)) {
-				return p, 0, usagef("-preprocess %s is in -out %s, which this run would overwrite: choose another -out", *o.preprocessModel, *o.out)
+				return nil, usagef("-preprocess %s is in -out %s, which this run would overwrite: choose another -out", *o.preprocessModel, *o.out)
 			}
 		}
 	}
-	return p, task, nil
+	return &trainPlan{preset: p, task: task, opt: opt, sched: sched, limit: limit}, nil
 }
 
 func trainCmd(args []string, stdout, stderr io.Writer) error {
@@ -326,12 +338,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(o.fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	p, task, err := o.settle()
+	plan, err := o.settle()
 	if err != nil {
 		return err
 	}
-	opt, _ := newOptimizer(p.Optim, p.LR)
-	sched, _ := parseSchedule(p.Schedule, p.LR, p.Epochs)
+	p, task, opt, sched, limit := plan.preset, plan.task, plan.opt, plan.sched, plan.limit
 	out := *o.out
 	ctx, stopSignals := interruptible()
 	defer stopSignals()
@@ -348,7 +359,6 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	limit, _ := parseMaxMemory(*o.mem)
 	if *o.features != "latent" || *o.preprocessModel == "" { // latent codes change the first layer
 		if err := checkMemory(p.Spec, 0, p.Optim, b, limit); err != nil {
 			return err
