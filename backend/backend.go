@@ -91,6 +91,39 @@ func (l PointwiseLoss) String() string {
 	return fmt.Sprintf("PointwiseLoss(%d)", int(l))
 }
 
+// Distribution names what Random draws.
+type Distribution int
+
+// The distributions of Random. Each value i takes the 32-bit word i mod 4
+// of the Philox block ⌊(offset+i)/4⌋ (counter words: the block number's low
+// and high halves, 0, 0; key words: the seed's low and high halves); a
+// uniform u in [0, 1) is that word's top 24 bits times 2⁻²⁴, exact in
+// float32.
+const (
+	// Uniform draws a + (b-a)·u.
+	Uniform Distribution = iota
+	// Normal draws a + b·z, z from the Box-Muller transform of the block's
+	// words 0,1 (values 0 and 1 of the block: r·cos θ, r·sin θ) and 2,3.
+	// Uniform and Bernoulli values are bit-identical on every backend;
+	// normal ones agree to the float32 math library's last bits.
+	Normal
+	// Bernoulli draws b where u < a and 0 elsewhere: with a = 1-p and
+	// b = 1/(1-p), an inverted-dropout mask.
+	Bernoulli
+)
+
+func (d Distribution) String() string {
+	switch d {
+	case Uniform:
+		return "uniform"
+	case Normal:
+		return "normal"
+	case Bernoulli:
+		return "bernoulli"
+	}
+	return fmt.Sprintf("Distribution(%d)", int(d))
+}
+
 // SGDStep holds the hyper-parameters of one fused SGD update, with PyTorch's
 // semantics: g = grad + WeightDecay·p; v = Momentum·v + g; p -= LR·(g +
 // Momentum·v) with Nesterov, or p -= LR·v without. With Momentum 0 the
@@ -197,6 +230,30 @@ type Backend interface {
 	// ArgmaxRows writes the index of the largest value of each row of the
 	// rows×cols matrix x into dst (as float32; the first one on ties).
 	ArgmaxRows(rows, cols int, x, dst Buffer)
+
+	// Mul computes dst = x ⊙ y over n values (the elementwise product; its
+	// gradient with respect to x is gradOut ⊙ y, the same kernel). dst may
+	// be x or y.
+	Mul(n int, x, y, dst Buffer)
+	// MulRowVector computes y = x ⊙ v for every row of the rows×cols matrix
+	// x, v holding cols values: a per-feature scale. y may be x.
+	MulRowVector(rows, cols int, v, x, y Buffer)
+	// ScaleBy computes y = alpha·s[0]·x over n values: scaling by a value
+	// that lives on the device, so that nothing is read back. y may be x.
+	ScaleBy(n int, alpha float32, s, x, y Buffer)
+	// SumSquares computes out[0] = beta·out[0] + Σ x[i]² over n values, in
+	// an order that does not depend on the device's parallelism.
+	SumSquares(n int, x Buffer, beta float32, out Buffer)
+	// ClipFactor computes factor[0] = min(1, maxNorm / (√sumSquares[0] +
+	// 1e-6)): the scale of gradient clipping by global norm, as PyTorch's
+	// clip_grad_norm_, kept on the device for ScaleBy.
+	ClipFactor(maxNorm float32, sumSquares, factor Buffer)
+	// Random fills the first n values of dst from the counter-based
+	// generator Philox 4×32-10 (Salmon et al., SC'11) keyed by seed: value
+	// i comes from counter offset+i alone, so a (seed, offset) gives the
+	// same numbers on every backend, whatever its parallelism, and a stream
+	// continues by advancing offset by n. See Distribution for a and b.
+	Random(dist Distribution, n int, seed, offset uint64, a, b float32, dst Buffer)
 
 	// MemStats reports buffer allocations.
 	MemStats() MemStats
