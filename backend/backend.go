@@ -61,6 +61,16 @@ func (a Activation) String() string {
 	return fmt.Sprintf("Activation(%d)", int(a))
 }
 
+// Check returns nil for one of the activations above and otherwise an
+// error naming the value, for backends to record as "OP: unknown
+// activation Activation(9)".
+func (a Activation) Check() error {
+	if a < Tanh || a > LeakyReLU {
+		return fmt.Errorf("unknown activation %v", a)
+	}
+	return nil
+}
+
 // PointwiseLoss names a loss that compares prediction and target element by
 // element; its value is the mean over all elements, as PyTorch's default
 // reduction.
@@ -91,24 +101,44 @@ func (l PointwiseLoss) String() string {
 	return fmt.Sprintf("PointwiseLoss(%d)", int(l))
 }
 
+// Check returns nil for one of the losses above and otherwise an error
+// naming the value.
+func (l PointwiseLoss) Check() error {
+	if l < MSE || l > BCEWithLogits {
+		return fmt.Errorf("unknown loss %v", l)
+	}
+	return nil
+}
+
 // Distribution names what Random draws.
 type Distribution int
 
-// The distributions of Random. Each value i takes the 32-bit word i mod 4
-// of the Philox block ⌊(offset+i)/4⌋ (counter words: the block number's low
-// and high halves, 0, 0; key words: the seed's low and high halves); a
-// uniform u in [0, 1) is that word's top 24 bits times 2⁻²⁴, exact in
-// float32.
+// The distributions of Random, drawn from Philox 4×32-10 (Salmon et al.,
+// SC'11; the Random123 library's philox4x32_10) as follows. Value i of a
+// call uses the counter c = offset+i (mod 2⁶⁴): it takes 32-bit word c mod 4
+// of the Philox block of c/4, i.e. of philox4x32_10(counter = {block's low
+// 32 bits, its high 32 bits, 0, 0}, key = {seed's low 32 bits, its high 32
+// bits}), whose words are numbered as Random123 numbers them. From that
+// word w:
+//
+//	u  = (w >> 8) · 2⁻²⁴            in [0, 1), exact in float32
+//	u1 = ((w >> 8) + 1) · 2⁻²⁴      in (0, 1], so that log(u1) is finite
 const (
-	// Uniform draws a + (b-a)·u.
+	// Uniform draws a + (b-a)·u, rounded as float32 operations: first the
+	// difference b-a, then the product, then the sum, never fused into a
+	// multiply-add. Values are bit-identical on every backend.
 	Uniform Distribution = iota
-	// Normal draws a + b·z, z from the Box-Muller transform of the block's
-	// words 0,1 (values 0 and 1 of the block: r·cos θ, r·sin θ) and 2,3.
-	// Uniform and Bernoulli values are bit-identical on every backend;
-	// normal ones agree to the float32 math library's last bits.
+	// Normal draws a + b·z with z from the Box-Muller transform of a pair
+	// of words of the block: words 0 and 1 give values 0 and 1 of the
+	// block, words 2 and 3 values 2 and 3. For the pair (w0, w1) and the
+	// value's place k (0 or 1) in it, z = √(-2·ln u1(w0))·cos(2π·u(w1)) for
+	// k = 0 and ·sin(2π·u(w1)) for k = 1. Backends compute it with their
+	// own math library (cpu in float64, GPUs in float32), so normal values
+	// agree to a few float32 ulps, not bit for bit.
 	Normal
-	// Bernoulli draws b where u < a and 0 elsewhere: with a = 1-p and
-	// b = 1/(1-p), an inverted-dropout mask.
+	// Bernoulli draws b where u < a and 0 elsewhere, exactly: with a = 1-p
+	// and b = 1/(1-p), an inverted-dropout mask that keeps a fraction 1-p.
+	// Values are bit-identical on every backend.
 	Bernoulli
 )
 
@@ -122,6 +152,15 @@ func (d Distribution) String() string {
 		return "bernoulli"
 	}
 	return fmt.Sprintf("Distribution(%d)", int(d))
+}
+
+// Check returns nil for one of the distributions above and otherwise an
+// error naming the value.
+func (d Distribution) Check() error {
+	if d < Uniform || d > Bernoulli {
+		return fmt.Errorf("unknown distribution %v", d)
+	}
+	return nil
 }
 
 // SGDStep holds the hyper-parameters of one fused SGD update, with PyTorch's
@@ -242,11 +281,14 @@ type Backend interface {
 	// that lives on the device, so that nothing is read back. y may be x.
 	ScaleBy(n int, alpha float32, s, x, y Buffer)
 	// SumSquares computes out[0] = beta·out[0] + Σ x[i]² over n values, in
-	// an order that does not depend on the device's parallelism.
+	// an order that does not depend on the device's parallelism, so that a
+	// backend gives the same sum on any number of cores. With beta = 0,
+	// out is not read.
 	SumSquares(n int, x Buffer, beta float32, out Buffer)
 	// ClipFactor computes factor[0] = min(1, maxNorm / (√sumSquares[0] +
 	// 1e-6)): the scale of gradient clipping by global norm, as PyTorch's
-	// clip_grad_norm_, kept on the device for ScaleBy.
+	// clip_grad_norm_, kept on the device for ScaleBy. A NaN sum gives a
+	// NaN factor (as PyTorch's), so non-finite gradients stay visible.
 	ClipFactor(maxNorm float32, sumSquares, factor Buffer)
 	// Random fills the first n values of dst from the counter-based
 	// generator Philox 4×32-10 (Salmon et al., SC'11) keyed by seed: value
@@ -275,3 +317,41 @@ type HostWrapper interface {
 
 // ErrClosed is the sticky error of a backend used after Close.
 var ErrClosed = errors.New("backend: used after Close")
+
+// Owned is implemented by the buffer types of backends that check their
+// operands with CheckOperand.
+type Owned interface {
+	Buffer
+	// Owner returns the backend that allocated the buffer (nil for a nil
+	// pointer) and whether the buffer has been freed.
+	Owner() (owner any, freed bool)
+}
+
+// CheckOperand is the operand check that every backend makes, written once:
+// it returns b as the backend's buffer type T, or an error saying why b
+// cannot serve as the operand what of op that must hold n values, in the
+// words backends record ("Axpy: y holds 4 values, need 7"). owner is the
+// backend making the check. In order, b must not be nil (nor a nil T), must
+// be a T allocated by owner, must not have been freed, and must hold at
+// least n ≥ 0 values.
+func CheckOperand[T Owned](b Buffer, owner any, n int, op, what string) (T, error) {
+	t, isT := b.(T)
+	var o any
+	freed := false
+	if isT {
+		o, freed = t.Owner()
+	}
+	switch {
+	case b == nil || (isT && o == nil):
+		return t, fmt.Errorf("%s: %s is nil", op, what)
+	case !isT || o != owner:
+		return t, fmt.Errorf("%s: %s belongs to another backend", op, what)
+	case freed:
+		return t, fmt.Errorf("%s: %s used after Free", op, what)
+	case n < 0:
+		return t, fmt.Errorf("%s: negative size %d for %s", op, n, what)
+	case n > t.Len():
+		return t, fmt.Errorf("%s: %s holds %d values, need %d", op, what, t.Len(), n)
+	}
+	return t, nil
+}

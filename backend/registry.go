@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +63,18 @@ func Drivers() []Driver {
 	return ds
 }
 
+// Optional lists the drivers that a build may leave out, in the order of
+// their ranks (best first), with the build tag that compiles each in. Open
+// and OpenAuto name the tag when one is missing.
+var Optional = []struct{ Name, Tag string }{
+	{"cuda", "cuda"},
+	{"opencl", "opencl"},
+}
+
+// ErrNotCompiledIn is the cause of a Skip for an Optional driver this build
+// left out: errors.Is(skip.Err, ErrNotCompiledIn).
+var ErrNotCompiledIn = errors.New("not compiled in")
+
 // Skip records why Open("auto") passed over a driver.
 type Skip struct {
 	Name string
@@ -78,7 +91,9 @@ func Open(name string) (Backend, error) {
 }
 
 // OpenAuto is Open that also reports, for "auto", each better-ranked driver
-// it skipped and why, so that programs can print a one-line reason.
+// it skipped and why, so that programs can print a one-line reason: a
+// driver that failed to open, and each Optional driver that this build does
+// not include ("cuda: not compiled in (build with -tags cuda)").
 func OpenAuto(name string) (Backend, []Skip, error) {
 	ds := Drivers()
 	names := make([]string, len(ds))
@@ -95,10 +110,24 @@ func OpenAuto(name string) (Backend, []Skip, error) {
 				return b, nil, nil
 			}
 		}
-		return nil, nil, fmt.Errorf("backend %q is not compiled in (compiled in: %s; opencl and cuda need the build tags of the same name)",
-			name, strings.Join(names, ", "))
+		for _, o := range Optional {
+			if o.Name == name {
+				return nil, nil, fmt.Errorf("backend %q: %w (build with -tags %s; compiled in: %s)",
+					name, ErrNotCompiledIn, o.Tag, strings.Join(names, ", "))
+			}
+		}
+		return nil, nil, fmt.Errorf("backend %q: %w (compiled in: %s; opencl and cuda need the build tags of the same name)",
+			name, ErrNotCompiledIn, strings.Join(names, ", "))
 	}
+	// Optional drivers left out of this build come first among the skips:
+	// they would have ranked above cpu, and "auto" silently meaning cpu is
+	// what a user must be told.
 	var skips []Skip
+	for _, o := range Optional {
+		if !slices.Contains(names, o.Name) {
+			skips = append(skips, Skip{o.Name, fmt.Errorf("%w (build with -tags %s)", ErrNotCompiledIn, o.Tag)})
+		}
+	}
 	for _, d := range ds {
 		open := d.Open
 		if d.OpenAuto != nil {

@@ -26,8 +26,23 @@ func TestOpenAutoSkipsBrokenDrivers(t *testing.T) {
 	if b.Name() != "cpu" {
 		t.Errorf("auto opened %q, want cpu", b.Name())
 	}
-	if len(skips) != 1 || skips[0].Name != "broken-test-gpu" || !strings.Contains(skips[0].String(), "no device found") {
-		t.Errorf("skips = %v", skips)
+	// This test binary compiles in neither cuda nor opencl: both are
+	// named, with their tags, before the broken driver.
+	want := []string{
+		"cuda: not compiled in (build with -tags cuda)",
+		"opencl: not compiled in (build with -tags opencl)",
+		"broken-test-gpu: no device found",
+	}
+	if len(skips) != len(want) {
+		t.Fatalf("skips = %v, want %q", skips, want)
+	}
+	for i, s := range skips {
+		if s.String() != want[i] {
+			t.Errorf("skip %d = %q, want %q", i, s, want[i])
+		}
+		if notIn := i < 2; errors.Is(s.Err, backend.ErrNotCompiledIn) != notIn {
+			t.Errorf("skip %q: errors.Is(ErrNotCompiledIn) = %v, want %v", s, !notIn, notIn)
+		}
 	}
 }
 
@@ -35,6 +50,7 @@ func TestOpenErrors(t *testing.T) {
 	cases := []struct{ name, want string }{
 		{"nonesuch", "compiled in: broken-test-gpu, cpu"},
 		{"broken-test-gpu", "no device found"},
+		{"cuda", `backend "cuda": not compiled in (build with -tags cuda; compiled in: broken-test-gpu, cpu)`},
 	}
 	for _, c := range cases {
 		_, err := backend.Open(c.name)

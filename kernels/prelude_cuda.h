@@ -19,3 +19,15 @@
 #define FMAXF(a, b) fmaxf(a, b)
 #define FMINF(a, b) fminf(a, b)
 #define INFINITYF __int_as_float(0x7f800000)
+#define SINF(x) sinf(x)
+#define COSF(x) cosf(x)
+/* Philox needs 32-bit words, 64-bit counters and the high half of a 32x32
+ * product. */
+#define U32 unsigned int
+#define U64 unsigned long long
+#define MULHI32(a, b) __umulhi(a, b)
+#define DEVICE static __device__ __forceinline__
+/* Products and sums rounded on their own: nvcc fuses a*b+c into an FMA
+ * unless told not to, which would make Uniform differ from cpu. */
+#define FMUL_RN(a, b) __fmul_rn(a, b)
+#define FADD_RN(a, b) __fadd_rn(a, b)

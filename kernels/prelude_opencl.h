@@ -19,3 +19,17 @@
 #define FMAXF(a, b) fmax(a, b)
 #define FMINF(a, b) fmin(a, b)
 #define INFINITYF INFINITY
+#define SINF(x) sin(x)
+#define COSF(x) cos(x)
+/* Philox needs 32-bit words, 64-bit counters and the high half of a 32x32
+ * product. */
+#define U32 uint
+#define U64 ulong
+#define MULHI32(a, b) mul_hi((uint)(a), (uint)(b))
+#define DEVICE static inline
+/* OpenCL C may contract a*b+c into a multiply-add (FP_CONTRACT is on by
+ * default); kernels that must round each operation on its own (random_fill)
+ * switch contraction off in their body with #pragma OPENCL FP_CONTRACT OFF,
+ * so these are plain operations. */
+#define FMUL_RN(a, b) ((a) * (b))
+#define FADD_RN(a, b) ((a) + (b))

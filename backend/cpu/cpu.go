@@ -19,7 +19,12 @@ import (
 )
 
 func init() {
-	backend.Register(backend.Driver{Name: "cpu", Rank: 10, Open: func() (backend.Backend, error) { return New(), nil }})
+	backend.Register(backend.Driver{Name: "cpu", Rank: 10, Open: func() (backend.Backend, error) {
+		if err := gemm.EnvError(); err != nil {
+			return nil, fmt.Errorf("cpu: %w", err)
+		}
+		return New(), nil
+	}})
 }
 
 // buffer is host memory that only this package reads.
@@ -42,15 +47,29 @@ type Backend struct {
 	closed bool
 	args   kernelArgs
 	pool   workers
+
+	partial []float64 // SumSquares' chunk sums, kept between calls
 }
 
 // New returns a CPU backend whose GEMM is the build's default: diynn's own
-// (package gemm), or OpenBLAS in a build with -tags openblas.
-func New() *Backend { return &Backend{gemm: gemmImpls()[0]} }
+// (package gemm), or OpenBLAS in a build with -tags openblas. A
+// DIYNN_GEMM_KERNEL that names no kernel (gemm.EnvError) is its sticky
+// error from the start, so that a typo is never silently ignored;
+// backend.Open("cpu") refuses to open instead.
+func New() *Backend {
+	c := &Backend{gemm: gemmImpls()[0]}
+	if err := gemm.EnvError(); err != nil {
+		c.fail("%w", err)
+	}
+	return c
+}
 
 // NewWithGEMM returns a CPU backend whose matrix products run on the named
 // SGEMM, one of GEMMs(); cmd/bench uses it to compare them in one run.
 func NewWithGEMM(name string) (*Backend, error) {
+	if err := gemm.EnvError(); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
 	for _, g := range gemmImpls() {
 		if g.name == name {
 			return &Backend{gemm: g}, nil
@@ -82,28 +101,27 @@ func (c *Backend) ok() bool {
 	return c.err == nil
 }
 
+// Owner reports the backend that allocated b and whether it was freed
+// (backend.Owned).
+func (b *buffer) Owner() (any, bool) {
+	if b == nil {
+		return nil, false
+	}
+	return b.owner, b.freed
+}
+
 // data returns the first n values of b, or nil after recording why b cannot
-// serve as the operand named what.
+// serve as the operand named what (backend.CheckOperand).
 func (c *Backend) data(b backend.Buffer, n int, op, what string) []float32 {
 	if c.err != nil {
 		return nil
 	}
-	cb, isCPU := b.(*buffer)
-	switch {
-	case b == nil || (isCPU && cb == nil):
-		c.fail("%s: %s is nil", op, what)
-	case !isCPU || cb.owner != c:
-		c.fail("%s: %s belongs to another backend", op, what)
-	case cb.freed:
-		c.fail("%s: %s used after Free", op, what)
-	case n < 0:
-		c.fail("%s: negative size %d for %s", op, n, what)
-	case n > len(cb.data):
-		c.fail("%s: %s holds %d values, need %d", op, what, len(cb.data), n)
-	default:
-		return cb.data[:n:n]
+	cb, err := backend.CheckOperand[*buffer](b, c, n, op, what)
+	if err != nil {
+		c.fail("%w", err)
+		return nil
 	}
-	return nil
+	return cb.data[:n:n]
 }
 
 // Alloc returns a buffer of n values.
@@ -215,6 +233,9 @@ type kernelArgs struct {
 	log           bool
 	rows, cols    int
 	off           int
+	dist          backend.Distribution
+	seed, offset  uint64
+	partial       []float64 // SumSquares: one sum per fixed chunk
 	sgd           backend.SGDStep
 	adam          backend.AdamStep
 	gemm          gemmArgs

@@ -52,8 +52,8 @@ func (c *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y ba
 	if c.err != nil {
 		return
 	}
-	if f < backend.Tanh || f > backend.LeakyReLU {
-		c.fail("ActForward: unknown activation %v", f)
+	if err := f.Check(); err != nil {
+		c.fail("ActForward: %w", err)
 		return
 	}
 	c.args = kernelArgs{x: xd, y: yd, alpha: alpha, act: f}
@@ -110,8 +110,8 @@ func (c *Backend) ActBackward(f backend.Activation, alpha float32, n int, x, y, 
 	if c.err != nil {
 		return
 	}
-	if f < backend.Tanh || f > backend.LeakyReLU {
-		c.fail("ActBackward: unknown activation %v", f)
+	if err := f.Check(); err != nil {
+		c.fail("ActBackward: %w", err)
 		return
 	}
 	if f == backend.ReLU {
@@ -320,7 +320,7 @@ func (c *Backend) Loss(l backend.PointwiseLoss, n int, pred, target, grad, loss 
 			gd[i] = float32((float64(sigmoid(pd[i])) - t) * inv)
 		}
 	default:
-		c.fail("Loss: unknown loss %v", l)
+		c.fail("Loss: %w", l.Check())
 		return
 	}
 	ld[0] = float32(total * inv)

@@ -61,8 +61,8 @@ type device struct {
 	// bytes (the driver reads only as many bytes as the parameter has, and
 	// on little-endian hosts the low bytes come first). Pointing at a 4-byte
 	// Go variable instead would make the copy read past it.
-	slots  [16]uint64
-	params [16]unsafe.Pointer
+	slots  [kernels.MaxArgs]uint64
+	params [kernels.MaxArgs]unsafe.Pointer
 }
 
 // do runs fn with the context current on the calling OS thread.
@@ -146,7 +146,7 @@ func Open() (b *gpu.Backend, err error) {
 		if d.stop, err = cu.MakeEvent(cu.DefaultEvent); err != nil {
 			return fmt.Errorf("creating an event: %w", err)
 		}
-		for _, k := range kernels.Names {
+		for _, k := range kernels.Names() {
 			if d.fns[k], err = mod.Function(k); err != nil {
 				return fmt.Errorf("kernel %s: %w", k, err)
 			}

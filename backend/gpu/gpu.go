@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/kernels"
 )
 
 // Mem is a device allocation, opaque to this package.
@@ -151,27 +152,27 @@ func (b *Backend) ok() bool {
 	return b.err == nil
 }
 
-// buf checks that x can serve as an operand of n values.
+// Owner reports the backend that allocated x and whether it was freed
+// (backend.Owned).
+func (x *buffer) Owner() (any, bool) {
+	if x == nil {
+		return nil, false
+	}
+	return x.owner, x.freed
+}
+
+// buf checks that x can serve as an operand of n values
+// (backend.CheckOperand).
 func (b *Backend) buf(x backend.Buffer, n int, op, what string) *buffer {
 	if b.err != nil {
 		return nil
 	}
-	gb, isGPU := x.(*buffer)
-	switch {
-	case x == nil || (isGPU && gb == nil):
-		b.fail("%s: %s is nil", op, what)
-	case !isGPU || gb.owner != b:
-		b.fail("%s: %s belongs to another backend", op, what)
-	case gb.freed:
-		b.fail("%s: %s used after Free", op, what)
-	case n < 0:
-		b.fail("%s: negative size %d for %s", op, n, what)
-	case n > gb.n:
-		b.fail("%s: %s holds %d values, need %d", op, what, gb.n, n)
-	default:
-		return gb
+	gb, err := backend.CheckOperand[*buffer](x, b, n, op, what)
+	if err != nil {
+		b.fail("%w", err)
+		return nil
 	}
-	return nil
+	return gb
 }
 
 // Alloc returns a buffer of n values. Freed allocations of the same size
@@ -252,10 +253,10 @@ func (b *Backend) checkFlag() {
 		return
 	}
 	switch f[0] {
-	case 0:
-	case 1:
+	case kernels.ErrNone:
+	case kernels.ErrLabel:
 		b.fail("CrossEntropy: label %v of row %d is not a class index", f[1], int(f[2]))
-	case 2:
+	case kernels.ErrRowIndex:
 		b.fail("GatherRows: index %v at %d is not a row of the source", f[1], int(f[2]))
 	default:
 		b.fail("kernel error code %v", f[0])
@@ -273,10 +274,21 @@ func (b *Backend) Copy(n int, src, dst backend.Buffer) {
 	}
 }
 
+// signatures are the kernels' parameter lists, parsed from nn.kern.
+var signatures = kernels.Signatures()
+
 // launch runs a kernel after the operand checks, unless an error is set.
-// Buffers in args are replaced by their device memory.
+// Buffers in args are replaced by their device memory. The launch is
+// checked against the kernel's signature in nn.kern first (name, argument
+// count, and each argument's kind: int or bool for `const int`, float32
+// for `const float`, a buffer for `GLOBAL float*`), so that a mistake is a
+// sticky error naming the kernel, never a call the driver misreads.
 func (b *Backend) launch(name string, grid, block [2]int, args ...any) {
 	if b.err != nil {
+		return
+	}
+	if err := checkLaunch(name, args); err != nil {
+		b.fail("%w", err)
 		return
 	}
 	b.args = b.args[:0]
@@ -287,6 +299,41 @@ func (b *Backend) launch(name string, grid, block [2]int, args ...any) {
 		b.args = append(b.args, a)
 	}
 	b.check(name, b.dev.Launch(name, grid, block, b.args))
+}
+
+func withArticle(k kernels.ParamKind) string {
+	if k == kernels.Int {
+		return "an int"
+	}
+	return "a " + k.String()
+}
+
+// checkLaunch compares a launch's arguments with its kernel's signature.
+func checkLaunch(name string, args []any) error {
+	params, ok := signatures[name]
+	if !ok {
+		return fmt.Errorf("launch: no kernel %q in nn.kern", name)
+	}
+	if len(args) != len(params) {
+		return fmt.Errorf("launch %s: %d arguments, the kernel takes %d", name, len(args), len(params))
+	}
+	for i, a := range args {
+		var kind kernels.ParamKind
+		switch a.(type) {
+		case int, bool:
+			kind = kernels.Int
+		case float32:
+			kind = kernels.Float
+		case *buffer:
+			kind = kernels.Buffer
+		default:
+			return fmt.Errorf("launch %s: argument %d (%s) is a %T, not an int, bool, float32 or buffer", name, i, params[i].Name, a)
+		}
+		if kind != params[i].Kind {
+			return fmt.Errorf("launch %s: argument %d (%s) is %s, the kernel takes %s", name, i, params[i].Name, withArticle(kind), withArticle(params[i].Kind))
+		}
+	}
+	return nil
 }
 
 // launch1D runs a kernel over n threads in blocks of 256.

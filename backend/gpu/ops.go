@@ -97,8 +97,8 @@ func (b *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y ba
 	if !b.ok() {
 		return
 	}
-	if f < backend.Tanh || f > backend.LeakyReLU {
-		b.fail("ActForward: unknown activation %v", f)
+	if err := f.Check(); err != nil {
+		b.fail("ActForward: %w", err)
 		return
 	}
 	xb, yb := b.buf(x, n, "ActForward", "x"), b.buf(y, n, "ActForward", "y")
@@ -110,8 +110,8 @@ func (b *Backend) ActBackward(f backend.Activation, alpha float32, n int, x, y, 
 	if !b.ok() {
 		return
 	}
-	if f < backend.Tanh || f > backend.LeakyReLU {
-		b.fail("ActBackward: unknown activation %v", f)
+	if err := f.Check(); err != nil {
+		b.fail("ActBackward: %w", err)
 		return
 	}
 	var xb, yb *buffer
@@ -198,8 +198,8 @@ func (b *Backend) Loss(l backend.PointwiseLoss, n int, pred, target, grad, loss 
 	if !b.ok() {
 		return
 	}
-	if l < backend.MSE || l > backend.BCEWithLogits {
-		b.fail("Loss: unknown loss %v", l)
+	if err := l.Check(); err != nil {
+		b.fail("Loss: %w", err)
 		return
 	}
 	pb, tb := b.buf(pred, n, "Loss", "pred"), b.buf(target, n, "Loss", "target")
@@ -306,4 +306,68 @@ func (b *Backend) Fill(n int, v float32, dst backend.Buffer) {
 	if d := b.buf(dst, n, "Fill", "dst"); d != nil {
 		b.launch1D("fill", n, n, v, d)
 	}
+}
+
+// Mul computes dst = x ⊙ y.
+func (b *Backend) Mul(n int, x, y, dst backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	xb, yb, db := b.buf(x, n, "Mul", "x"), b.buf(y, n, "Mul", "y"), b.buf(dst, n, "Mul", "dst")
+	b.launch1D("mul", n, n, xb, yb, db)
+}
+
+// MulRowVector computes y = x ⊙ v for every row of x.
+func (b *Backend) MulRowVector(rows, cols int, v, x, y backend.Buffer) {
+	if !b.ok() || !b.dims("MulRowVector", rows, cols) {
+		return
+	}
+	vb := b.buf(v, cols, "MulRowVector", "v")
+	xb, yb := b.buf(x, rows*cols, "MulRowVector", "x"), b.buf(y, rows*cols, "MulRowVector", "y")
+	b.launch1D("mul_row_vector", rows*cols, rows, cols, vb, xb, yb)
+}
+
+// ScaleBy computes y = alpha·s[0]·x.
+func (b *Backend) ScaleBy(n int, alpha float32, s, x, y backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	sb := b.buf(s, 1, "ScaleBy", "s")
+	xb, yb := b.buf(x, n, "ScaleBy", "x"), b.buf(y, n, "ScaleBy", "y")
+	b.launch1D("scale_by", n, n, alpha, sb, xb, yb)
+}
+
+// SumSquares computes out[0] = beta·out[0] + Σ x² with one work-group, in
+// a fixed order.
+func (b *Backend) SumSquares(n int, x backend.Buffer, beta float32, out backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	xb, ob := b.buf(x, n, "SumSquares", "x"), b.buf(out, 1, "SumSquares", "out")
+	b.launch("sum_squares", [2]int{1, 1}, [2]int{256, 1}, n, xb, beta, ob)
+}
+
+// ClipFactor computes factor[0] = min(1, maxNorm/(√sumSquares[0] + 1e-6)).
+func (b *Backend) ClipFactor(maxNorm float32, sumSquares, factor backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	sb, fb := b.buf(sumSquares, 1, "ClipFactor", "sumSquares"), b.buf(factor, 1, "ClipFactor", "factor")
+	b.launch1D("clip_factor", 1, maxNorm, sb, fb)
+}
+
+// Random fills dst from Philox 4×32-10, one work-item per value.
+func (b *Backend) Random(dist backend.Distribution, n int, seed, offset uint64, a, bb float32, dst backend.Buffer) {
+	if !b.ok() {
+		return
+	}
+	if err := dist.Check(); err != nil {
+		b.fail("Random: %w", err)
+		return
+	}
+	db := b.buf(dst, n, "Random", "dst")
+	// Kernel arguments are 32-bit ints: the 64-bit seed and offset travel
+	// as halves, each a uint32 reinterpreted as an int32.
+	half := func(v uint64) int { return int(int32(uint32(v))) }
+	b.launch1D("random_fill", n, int(dist), n, half(seed), half(seed>>32), half(offset), half(offset>>32), a, bb, db)
 }

@@ -176,7 +176,7 @@ func Open(gpuOnly bool) (*gpu.Backend, error) {
 		return nil, fmt.Errorf("creating a command queue: %w", err)
 	}
 	dv := &device{dev: d, p: p, queue: q, kernels: map[string]*cl.Kernel{}}
-	for _, name := range kernels.Names {
+	for _, name := range kernels.Names() {
 		k, err := p.prog.CreateKernel(name)
 		if err != nil {
 			return nil, fmt.Errorf("kernel %s: %w", name, err)

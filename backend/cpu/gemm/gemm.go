@@ -6,9 +6,11 @@
 // The micro-kernel is chosen at run time: AVX2 + FMA assembly on amd64
 // CPUs that have it, and a pure-Go kernel everywhere else (arm64
 // included). Setting DIYNN_GEMM_KERNEL=go in the environment forces the
-// pure-Go kernel (other values are ignored: the assembly kernels are chosen
-// only where the CPU has them); Implementation.Kernel and Workspace.Kernel
-// pick one per value, and Best reports what Auto runs.
+// pure-Go kernel, and =avx2 the assembly one (auto or empty: the fastest
+// the CPU has); any other value, or avx2 on a CPU without it, is an error
+// that EnvError reports and the CPU backend refuses to open with.
+// Implementation.Kernel and Workspace.Kernel pick one per value, and Best
+// reports what Auto runs.
 //
 // Implementation satisfies gonum's blas.Float32Level3, so blas32.Use can
 // install it; only Sgemm is ours, the other Level 3 routines are gonum's.
@@ -53,14 +55,32 @@ func (k Kernel) String() string {
 
 // best is the kernel Auto stands for, decided once from the CPU and the
 // environment.
-var best = chooseKernel(os.Getenv("DIYNN_GEMM_KERNEL"))
+var best, envErr = chooseKernel(os.Getenv("DIYNN_GEMM_KERNEL"))
 
-func chooseKernel(env string) Kernel {
-	if env == "go" || !hasAVX2 {
-		return Go
+// chooseKernel reads DIYNN_GEMM_KERNEL's value; on an error it still
+// returns the kernel Auto would be without it.
+func chooseKernel(env string) (Kernel, error) {
+	auto := Go
+	if hasAVX2 {
+		auto = AVX2
 	}
-	return AVX2
+	switch env {
+	case "", "auto":
+		return auto, nil
+	case "go":
+		return Go, nil
+	case "avx2":
+		if !hasAVX2 {
+			return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=avx2: this CPU lacks AVX2 or FMA")
+		}
+		return AVX2, nil
+	}
+	return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=%q: want auto, go or avx2", env)
 }
+
+// EnvError reports a DIYNN_GEMM_KERNEL value that names no kernel this CPU
+// runs, or nil.
+func EnvError() error { return envErr }
 
 // Best returns the kernel that Auto runs on this machine.
 func Best() Kernel { return best }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -267,15 +268,31 @@ func TestSgemmPanicsOnBadArguments(t *testing.T) {
 }
 
 func TestChooseKernel(t *testing.T) {
-	if got := chooseKernel("go"); got != Go {
-		t.Errorf(`chooseKernel("go") = %v, want go`, got)
-	}
-	want := Go
+	auto := Go
 	if hasAVX2 {
-		want = AVX2
+		auto = AVX2
 	}
-	if got := chooseKernel(""); got != want {
-		t.Errorf(`chooseKernel("") = %v, want %v`, got, want)
+	avx2, avx2Err := AVX2, ""
+	if !hasAVX2 {
+		avx2, avx2Err = Go, "lacks AVX2"
+	}
+	cases := []struct {
+		env     string
+		want    Kernel
+		wantErr string
+	}{
+		{"", auto, ""},
+		{"auto", auto, ""},
+		{"go", Go, ""},
+		{"avx2", avx2, avx2Err},
+		{"Go", auto, `DIYNN_GEMM_KERNEL="Go": want auto, go or avx2`},
+		{"avx512", auto, `DIYNN_GEMM_KERNEL="avx512"`},
+	}
+	for _, c := range cases {
+		got, err := chooseKernel(c.env)
+		if got != c.want || (c.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("chooseKernel(%q) = %v, %v; want %v and an error containing %q", c.env, got, err, c.want, c.wantErr)
+		}
 	}
 }
 
