@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/tensor"
@@ -34,7 +35,24 @@ func (a *Activation) String() string {
 	return a.F.String()
 }
 
-// Forward computes f(x).
+// Spec returns the layer in the spec language: tanh, sigmoid, relu, or
+// leakyrelu(A) with A the shortest decimal that reads back as Alpha.
+func (a *Activation) Spec() string {
+	if a.F == backend.LeakyReLU {
+		return "leakyrelu(" + strconv.FormatFloat(float64(a.Alpha), 'g', -1, 32) + ")"
+	}
+	return a.F.String()
+}
+
+// OutputShape is the input shape: activations work value by value.
+func (a *Activation) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	if err := checkShape(a, in); err != nil {
+		return nil, err
+	}
+	return append(tensor.Shape(nil), in...), nil
+}
+
+// Forward computes f(x), keeping x's shape.
 func (a *Activation) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 	b := x.Backend()
 	if err := tensor.Ensure(&a.out, b, x.Shape()...); err != nil {

@@ -53,3 +53,33 @@ func ExampleNewTiedLinear() {
 	// 0.bias (64)
 	// 2.bias (784)
 }
+
+// Dropout in training mode zeroes values with probability p and scales the
+// rest by 1/(1-p); in evaluation mode it passes its input through. Reseed
+// restarts its random stream, so the same seed gives the same mask.
+func ExampleDropout() {
+	b, _ := backend.Open("cpu")
+	x, _ := tensor.FromSlice(b, []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 1, 10)
+	drop, _ := nn.NewDropout(0.5, 7)
+	net := nn.NewSequential(drop)
+
+	nn.Reseed(net, 1)
+	y, _ := net.Forward(x)
+	first, _ := y.Data()
+	nn.Reseed(net, 1)
+	y, _ = net.Forward(x)
+	again, _ := y.Data()
+	fmt.Println("training:", first)
+	fmt.Println("same seed, same mask:", fmt.Sprint(first) == fmt.Sprint(again))
+
+	nn.SetTraining(net, false)
+	y, _ = net.Forward(x)
+	eval, _ := y.Data()
+	fmt.Println("evaluation:", eval)
+	fmt.Println(drop.Spec())
+	// Output:
+	// training: [0 2 0 2 2 0 2 2 0 0]
+	// same seed, same mask: true
+	// evaluation: [1 1 1 1 1 1 1 1 1 1]
+	// dropout(0.5)
+}

@@ -23,10 +23,31 @@ const (
 	InitKaiming
 )
 
+// String returns the init's name in specs: "default", "xavier", "kaiming".
+func (i Init) String() string {
+	switch i {
+	case InitDefault:
+		return "default"
+	case InitXavier:
+		return "xavier"
+	case InitKaiming:
+		return "kaiming"
+	}
+	return fmt.Sprintf("Init(%d)", int(i))
+}
+
 // Linear computes y = x·Wᵀ + b for x of shape (batch×In). W is stored
 // (Out×In), as in PyTorch, so weights move between the two unchanged.
+//
+// An input of shape (batch×d1×…×dk) with d1·…·dk = In is read as the
+// (batch×In) matrix over the same values, as torch7's Linear after a View:
+// a (batch×1×28×28) image batch goes straight into a Linear(784, …). The
+// output is (batch×Out), and the input gradient has x's own shape.
 type Linear struct {
 	In, Out int
+	// Init is how the parameters were initialised; Spec writes it, so that
+	// a saved model is rebuilt with the same init.
+	Init    Init
 	W, B    Param
 	out, dx *tensor.Tensor
 }
@@ -68,12 +89,27 @@ func NewLinear(b backend.Backend, in, out int, init Init, rng *rand.Rand) (*Line
 	if err != nil {
 		return nil, err
 	}
-	return &Linear{In: in, Out: out, W: Param{"weight", w, gw}, B: Param{"bias", bias, gb}}, nil
+	return &Linear{In: in, Out: out, Init: init, W: Param{"weight", w, gw}, B: Param{"bias", bias, gb}}, nil
 }
 
 func (l *Linear) String() string { return fmt.Sprintf("Linear(%d, %d)", l.In, l.Out) }
 
-// Forward computes x·Wᵀ + b.
+// Spec returns the layer in the spec language: linear(IN,OUT), with the
+// init appended unless it is the default, as in linear(784,176,xavier).
+func (l *Linear) Spec() string {
+	if l.Init == InitDefault {
+		return fmt.Sprintf("linear(%d,%d)", l.In, l.Out)
+	}
+	return fmt.Sprintf("linear(%d,%d,%v)", l.In, l.Out, l.Init)
+}
+
+// OutputShape is (Out) for an input of In values per sample, whatever its
+// shape.
+func (l *Linear) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	return widthShape(l, in, l.In, l.Out)
+}
+
+// Forward computes x·Wᵀ + b, reading x as (batch×In).
 func (l *Linear) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := checkInput(l, x, l.In); err != nil {
 		return nil, err
@@ -102,12 +138,13 @@ func (l *Linear) AccGradParameters(x, gradOut *tensor.Tensor) error {
 	return nil
 }
 
-// Backward accumulates parameter gradients and returns gradOut·W.
+// Backward accumulates parameter gradients and returns gradOut·W, shaped as
+// x.
 func (l *Linear) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := l.AccGradParameters(x, gradOut); err != nil {
 		return nil, err
 	}
-	if err := tensor.Ensure(&l.dx, x.Backend(), x.Rows(), l.In); err != nil {
+	if err := tensor.Ensure(&l.dx, x.Backend(), x.Shape()...); err != nil {
 		return nil, err
 	}
 	return l.dx, tensor.Gemm(false, false, 1, gradOut, l.W.Value, 0, l.dx)

@@ -68,3 +68,16 @@ func describe(m Module) string {
 	}
 	return fmt.Sprintf("%T", m)
 }
+
+// MixSeed derives the seed of part i of something seeded with seed: one
+// step of splitmix64 (Steele et al., 2014) over seed + (i+1)·γ, γ the
+// golden-ratio constant. Nearby seeds and indices give unrelated results,
+// so Sequential reseeds module i with MixSeed(seed, i) and two Dropout
+// layers of one network draw different masks; a container of your own
+// should do the same.
+func MixSeed(seed, i uint64) uint64 {
+	z := seed + (i+1)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}

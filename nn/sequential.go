@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/diynn/diynn/tensor"
 )
@@ -71,6 +72,50 @@ func (s *Sequential) backward(x, g *tensor.Tensor, needInputGrad bool) (*tensor.
 	}
 	return g, nil
 }
+
+// SetTraining switches every module to training or evaluation mode.
+func (s *Sequential) SetTraining(training bool) {
+	for _, m := range s.Modules {
+		SetTraining(m, training)
+	}
+}
+
+// Reseed reseeds module i with MixSeed(seed, i): one seed for the network,
+// a different stream for each module that draws random numbers.
+func (s *Sequential) Reseed(seed uint64) {
+	for i, m := range s.Modules {
+		Reseed(m, MixSeed(seed, uint64(i)))
+	}
+}
+
+// OutputShape chains the modules' output shapes (per sample). The error
+// names the first module that cannot take its input, by index and name.
+func (s *Sequential) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	shape := append(tensor.Shape(nil), in...)
+	for i, m := range s.Modules {
+		out, err := OutputShape(m, shape)
+		if err != nil {
+			return nil, &moduleError{index: i, name: describe(m), err: err}
+		}
+		shape = out
+	}
+	return shape, nil
+}
+
+// moduleError is an error of module index of a Sequential:
+// "module 2 (Linear(4, 3)): input shape …". The module's own error names
+// the module already; Error says the name once, after the index.
+type moduleError struct {
+	index int
+	name  string
+	err   error
+}
+
+func (e *moduleError) Error() string {
+	return fmt.Sprintf("module %d (%s): %s", e.index, e.name, strings.TrimPrefix(e.err.Error(), e.name+": "))
+}
+
+func (e *moduleError) Unwrap() error { return e.err }
 
 // Params returns the parameters of every module, named "index.name".
 func (s *Sequential) Params() []Param { return s.params }

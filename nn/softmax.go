@@ -4,8 +4,9 @@ import (
 	"github.com/diynn/diynn/tensor"
 )
 
-// Softmax normalises each row into probabilities, or into log-probabilities
-// when Log is set. For classification, prefer feeding logits to
+// Softmax normalises each sample (each row of the (batch×Cols) matrix)
+// into probabilities, or into log-probabilities when Log is set. For
+// classification, prefer feeding logits to
 // CrossEntropyLoss, which is more stable than Softmax followed by a log.
 type Softmax struct {
 	Log     bool
@@ -23,6 +24,18 @@ func (s *Softmax) String() string {
 		return "logsoftmax"
 	}
 	return "softmax"
+}
+
+// Spec returns the layer in the spec language: softmax or logsoftmax.
+func (s *Softmax) Spec() string { return s.String() }
+
+// OutputShape is the input shape. The softmax runs over all the values of
+// a sample: over the row of the (batch×Cols) matrix that x is.
+func (s *Softmax) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	if err := checkShape(s, in); err != nil {
+		return nil, err
+	}
+	return append(tensor.Shape(nil), in...), nil
 }
 
 // Forward computes the (log-)softmax of each row of x.

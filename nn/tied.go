@@ -13,6 +13,9 @@ import (
 // encoder's weight W (Out×In) transposed. It owns only its bias; the
 // gradient of W accumulates into the encoder's, so the optimizer updates the
 // shared matrix once with both contributions.
+//
+// Like Linear, it reads an input of shape (batch×d1×…×dk) with d1·…·dk =
+// Enc.Out as (batch×Enc.Out), and its input gradient has the input's shape.
 type TiedLinear struct {
 	Enc     *Linear
 	B       Param
@@ -36,6 +39,23 @@ func NewTiedLinear(enc *Linear, rng *rand.Rand) (*TiedLinear, error) {
 }
 
 func (d *TiedLinear) String() string { return fmt.Sprintf("TiedLinear(%d, %d)", d.Enc.Out, d.Enc.In) }
+
+// SpecIn returns the layer in the spec language, tied(K), where K is the
+// index of its encoder among the modules before it. A TiedLinear alone
+// cannot know K, so it has SpecIn instead of Spec.
+func (d *TiedLinear) SpecIn(earlier []Module) (string, error) {
+	for k, m := range earlier {
+		if l, ok := m.(*Linear); ok && l == d.Enc {
+			return fmt.Sprintf("tied(%d)", k), nil
+		}
+	}
+	return "", fmt.Errorf("%v: its encoder %v is not among the %d modules before it", d, d.Enc, len(earlier))
+}
+
+// OutputShape is (Enc.In) for an input of Enc.Out values per sample.
+func (d *TiedLinear) OutputShape(in tensor.Shape) (tensor.Shape, error) {
+	return widthShape(d, in, d.Enc.Out, d.Enc.In)
+}
 
 // Forward computes h·W + b.
 func (d *TiedLinear) Forward(h *tensor.Tensor) (*tensor.Tensor, error) {
@@ -66,12 +86,12 @@ func (d *TiedLinear) AccGradParameters(h, gradOut *tensor.Tensor) error {
 	return nil
 }
 
-// Backward accumulates gradients and returns gradOut·Wᵀ.
+// Backward accumulates gradients and returns gradOut·Wᵀ, shaped as h.
 func (d *TiedLinear) Backward(h, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := d.AccGradParameters(h, gradOut); err != nil {
 		return nil, err
 	}
-	if err := tensor.Ensure(&d.dx, h.Backend(), h.Rows(), d.Enc.Out); err != nil {
+	if err := tensor.Ensure(&d.dx, h.Backend(), h.Shape()...); err != nil {
 		return nil, err
 	}
 	return d.dx, tensor.Gemm(false, true, 1, gradOut, d.Enc.W.Value, 0, d.dx)

@@ -1,13 +1,19 @@
-// Package nntest checks package nn's modules and losses on any backend. A
-// backend's tests call CheckModules and CheckLosses with an opened backend.
+// Package nntest checks modules and losses on any backend.
 //
-// Every module is compared, forward and backward, with a float64 reference
-// written here from the textbook formulas: the forward output against the
-// reference output, and the input and parameter gradients against central
-// differences of the reference (h = 1e-6 in float64, far below float32's
-// resolution, so the finite differences are accurate to ~1e-9). The
-// objective is L = Σ out·R for a random R, so that every output element
-// contributes with its own weight.
+// CheckModule (and Check, which returns an error instead) is a gradient
+// checker for any nn.Module, yours included: it compares Backward with
+// central differences of the module's own Forward (see Options for the
+// method and its tolerances).
+//
+// A backend's tests call CheckModules and CheckLosses with an opened
+// backend. CheckModules runs CheckModule on every module of package nn, and
+// also compares each deterministic module, forward and backward, with a
+// float64 reference written here from the textbook formulas: the forward
+// output against the reference output, and the input and parameter
+// gradients against central differences of the reference (h = 1e-6 in
+// float64, far below float32's resolution, so the finite differences are
+// accurate to ~1e-9). The objective is L = Σ out·R for a random R, so that
+// every output element contributes with its own weight.
 package nntest
 
 import (
@@ -26,12 +32,25 @@ import (
 type refFunc func(x []float64, rows int, p [][]float64) []float64
 
 // moduleCase builds a module on a backend and returns every parameter whose
-// gradient it accumulates (shared ones included) and its reference.
+// gradient it accumulates (shared ones included) and its reference, nil
+// for modules that draw random numbers (CheckModule still checks them).
+// The input is rows×in, or of shape when shape is set (rows = shape[0]).
 type moduleCase struct {
 	name     string
 	rows, in int
+	shape    []int
 	build    func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error)
 }
+
+func (c moduleCase) inputShape() []int {
+	if c.shape != nil {
+		return c.shape
+	}
+	return []int{c.rows, c.in}
+}
+
+// identityRef is the reference of Flatten: the values are unchanged.
+func identityRef(x []float64, _ int, _ [][]float64) []float64 { return append([]float64(nil), x...) }
 
 func linearRef(in, out, pw, pb int) func(x []float64, rows int, p [][]float64) []float64 {
 	return func(x []float64, rows int, p [][]float64) []float64 {
@@ -191,7 +210,59 @@ func moduleCases() []moduleCase {
 			return s, s.Params(), ref, nil
 		}},
 	)
+	cases = append(cases,
+		moduleCase{name: "Flatten", shape: []int{3, 2, 1, 7}, build: single(nn.NewFlatten(), identityRef)},
+		moduleCase{name: "Linear(12,5) on a 4-D input", shape: []int{3, 2, 2, 3}, build: linear(12, 5, nn.InitDefault)},
+		moduleCase{name: "TiedLinear(6,4) on a 3-D input", shape: []int{2, 3, 2}, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			enc, err := nn.NewLinear(b, 4, 6, nn.InitDefault, rng)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			dec, err := nn.NewTiedLinear(enc, rng)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return dec, []nn.Param{enc.W, dec.B}, tiedRef(4, 6, 0, 1), nil
+		}},
+		moduleCase{name: "Dropout(0.5)", rows: 5, in: 33, build: random(func() (nn.Module, error) { return nn.NewDropout(0.5, 3) })},
+		moduleCase{name: "Dropout(0.2) on a 3-D input", shape: []int{2, 3, 7}, build: random(func() (nn.Module, error) { return nn.NewDropout(0.2, 4) })},
+		moduleCase{name: "GaussianNoise(0.5)", rows: 4, in: 7, build: random(func() (nn.Module, error) { return nn.NewGaussianNoise(0.5, 5) })},
+		moduleCase{name: "Sequential(with dropout)", rows: 5, in: 7, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			l1, err1 := nn.NewLinear(b, 7, 6, nn.InitDefault, rng)
+			l2, err2 := nn.NewLinear(b, 6, 3, nn.InitDefault, rng)
+			d1, err3 := nn.NewDropout(0.25, 6)
+			d2, err4 := nn.NewDropout(0.25, 6) // the same seed: Sequential's reseed must still tell them apart
+			if err := firstErr(err1, err2, err3, err4); err != nil {
+				return nil, nil, nil, err
+			}
+			s := nn.NewSequential(d1, l1, nn.Tanh(), d2, l2, nn.NewLogSoftmax())
+			return s, s.Params(), nil, nil
+		}},
+		moduleCase{name: "Sequential(images: noise, flatten, dropout)", shape: []int{3, 1, 3, 4}, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			noise, err1 := nn.NewGaussianNoise(0.1, 7)
+			l1, err2 := nn.NewLinear(b, 12, 5, nn.InitXavier, rng)
+			drop, err3 := nn.NewDropout(0.4, 8)
+			l2, err4 := nn.NewLinear(b, 5, 2, nn.InitDefault, rng)
+			if err := firstErr(err1, err2, err3, err4); err != nil {
+				return nil, nil, nil, err
+			}
+			s := nn.NewSequential(noise, nn.NewFlatten(), l1, nn.Sigmoid(), drop, l2)
+			return s, s.Params(), nil, nil
+		}},
+	)
 	return cases
+}
+
+// random is the build of a module without parameters that draws random
+// numbers: no float64 reference.
+func random(build func() (nn.Module, error)) func(backend.Backend, *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+	return func(backend.Backend, *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+		m, err := build()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return m, m.Params(), nil, nil
+	}
 }
 
 func firstErr(errs ...error) error {
@@ -255,7 +326,9 @@ func compare(t *testing.T, what string, got, want []float64, abs, rel float64) {
 	}
 }
 
-// CheckModules checks every nn module's forward pass and gradients on b.
+// CheckModules checks every nn module's forward pass and gradients on b:
+// with CheckModule's central differences of the module itself, and, for
+// the modules that draw no random numbers, against a float64 reference.
 func CheckModules(t *testing.T, b backend.Backend) {
 	for i, c := range moduleCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -264,51 +337,70 @@ func CheckModules(t *testing.T, b backend.Backend) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x, err := tensor.Uniform(b, rng, -2, 2, c.rows, c.in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := m.Forward(x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			xs := download(t, x)
-			ps := make([][]float64, len(params))
-			for j, p := range params {
-				ps[j] = download(t, p.Value)
-			}
-			want := ref(xs, c.rows, ps)
-			compare(t, "forward", download(t, out), want, 1e-5, 1e-4)
-
-			r := make([]float32, len(want))
-			for j := range r {
-				r[j] = float32(rng.Float64()*2 - 1)
-			}
-			gradOut, err := tensor.FromSlice(b, r, out.Shape()...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := download(t, gradOut)
-			objective := func() float64 { return dot(ref(xs, c.rows, ps), rs) }
-			nn.ZeroGrad(params)
-			for pass := 1; pass <= 2; pass++ { // the second pass checks accumulation
-				dx, err := m.Backward(x, gradOut)
-				if err != nil {
-					t.Fatal(err)
+			shape := c.inputShape()
+			t.Run("CheckModule", func(t *testing.T) {
+				if err := Check(b, m, shape, Options{Seed: uint64(i), Params: params}); err != nil {
+					t.Error(err)
 				}
-				compare(t, "input gradient", download(t, dx), numericGrad(xs, objective), 2e-4, 2e-3)
-				for j, p := range params {
-					num := numericGrad(ps[j], objective)
-					for k := range num {
-						num[k] *= float64(pass)
-					}
-					compare(t, fmt.Sprintf("pass %d gradient of %s", pass, p.Name), download(t, p.Grad), num, 2e-4, 2e-3)
-				}
+			})
+			if ref == nil {
+				return
 			}
-			if err := b.Sync(); err != nil {
-				t.Fatal(err)
-			}
+			t.Run("Reference", func(t *testing.T) { checkReference(t, b, m, params, ref, shape, rng) })
 		})
+	}
+}
+
+// checkReference compares m's forward pass and gradients on an input of
+// shape with those of ref, its float64 reference.
+func checkReference(t *testing.T, b backend.Backend, m nn.Module, params []nn.Param, ref refFunc, shape []int, rng *rand.Rand) {
+	x, err := tensor.Uniform(b, rng, -2, 2, shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := x.Rows()
+	out, err := m.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xs := download(t, x)
+	ps := make([][]float64, len(params))
+	for j, p := range params {
+		ps[j] = download(t, p.Value)
+	}
+	want := ref(xs, rows, ps)
+	compare(t, "forward", download(t, out), want, 1e-5, 1e-4)
+
+	r := make([]float32, len(want))
+	for j := range r {
+		r[j] = float32(rng.Float64()*2 - 1)
+	}
+	gradOut, err := tensor.FromSlice(b, r, out.Shape()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := download(t, gradOut)
+	objective := func() float64 { return dot(ref(xs, rows, ps), rs) }
+	nn.ZeroGrad(params)
+	for pass := 1; pass <= 2; pass++ { // the second pass checks accumulation
+		dx, err := m.Backward(x, gradOut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tensor.SameShape("input gradient and input", dx, x); err != nil {
+			t.Fatal(err)
+		}
+		compare(t, "input gradient", download(t, dx), numericGrad(xs, objective), 2e-4, 2e-3)
+		for j, p := range params {
+			num := numericGrad(ps[j], objective)
+			for k := range num {
+				num[k] *= float64(pass)
+			}
+			compare(t, fmt.Sprintf("pass %d gradient of %s", pass, p.Name), download(t, p.Grad), num, 2e-4, 2e-3)
+		}
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
 

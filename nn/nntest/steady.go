@@ -14,9 +14,14 @@ import (
 // for a few steps on b, with SGD and with Adam, and requires that no step
 // after the first allocates a buffer: layers and optimizers keep theirs,
 // so a GPU backend's training loop makes no device allocation at all.
+//
+// The same holds for a network with Dropout and GaussianNoise
+// (RegularisedNet), reseeded before every step as train.Fit does.
 func CheckSteadyState(t *testing.T, b backend.Backend) {
-	for _, opt := range []nn.Optimizer{&nn.SGD{LR: 0.05, Momentum: 0.9}, nn.NewAdam(1e-3)} {
-		net, x, y, err := FMNISTNet(b, rand.New(rand.NewPCG(3, 3)))
+	nets := []func(backend.Backend, *rand.Rand) (*nn.Sequential, *tensor.Tensor, *tensor.Tensor, error){FMNISTNet, RegularisedNet}
+	for k := range 4 {
+		opt := []nn.Optimizer{&nn.SGD{LR: 0.05, Momentum: 0.9}, nn.NewAdam(1e-3)}[k%2]
+		net, x, y, err := nets[k/2](b, rand.New(rand.NewPCG(3, 3)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,6 +31,7 @@ func CheckSteadyState(t *testing.T, b backend.Backend) {
 			if step == 1 { // the first step allocates activations and optimizer state
 				before = b.MemStats()
 			}
+			nn.Reseed(net, uint64(step))
 			if _, err := nn.TrainStep(net, loss, opt, x, y); err != nil {
 				t.Fatal(err)
 			}
@@ -34,7 +40,7 @@ func CheckSteadyState(t *testing.T, b backend.Backend) {
 			t.Fatal(err)
 		}
 		if after := b.MemStats(); after.Allocs != before.Allocs {
-			t.Errorf("%T: %d buffer allocations in 5 steady-state steps, want 0", opt, after.Allocs-before.Allocs)
+			t.Errorf("network %d, %T: %d buffer allocations in 5 steady-state steps, want 0", k/2, opt, after.Allocs-before.Allocs)
 		}
 	}
 }
@@ -55,4 +61,22 @@ func FMNISTNet(b backend.Backend, rng *rand.Rand) (net *nn.Sequential, x, y *ten
 		return nil, nil, nil, err
 	}
 	return nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3), x, y, nil
+}
+
+// RegularisedNet is FMNISTNet with GaussianNoise(0.1) on its input and
+// Dropout(0.5) and Dropout(0.2) after its hidden layers: the network of the
+// steady-state tests for modules that draw random numbers.
+func RegularisedNet(b backend.Backend, rng *rand.Rand) (net *nn.Sequential, x, y *tensor.Tensor, err error) {
+	plain, x, y, err := FMNISTNet(b, rng)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	noise, err1 := nn.NewGaussianNoise(0.1, 1)
+	d1, err2 := nn.NewDropout(0.5, 2)
+	d2, err3 := nn.NewDropout(0.2, 3)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, nil, nil, err
+	}
+	m := plain.Modules
+	return nn.NewSequential(noise, m[0], m[1], d1, m[2], m[3], d2, m[4]), x, y, nil
 }
