@@ -14,13 +14,35 @@ import (
 
 // Dataset is a labelled set of samples in host memory: row i of X (Features
 // wide) has class Y[i], stored as float32 as the backends expect.
+//
+// Shape is the shape of one sample, row-major over its Features values:
+// (1, 28, 28) for the IDX image datasets (one channel of 28×28 pixels), (F)
+// for tables. Models that care about the layout (convolutions) plan from it
+// with model.NewPlanFor; a Dataset built by hand may leave it nil, which
+// SampleShape reads as (Features).
 type Dataset struct {
 	Name       string
 	X          []float32
 	Y          []float32
 	N          int
 	Features   int
+	Shape      []int
 	ClassNames []string
+}
+
+// SampleShape is the shape of one sample: Shape, or (Features) when Shape
+// is not set or does not hold Features values (code that replaces X and
+// Features, such as features computed by an encoder, may leave an image
+// shape behind). The result is a copy the caller may keep.
+func (d *Dataset) SampleShape() []int {
+	n := 1
+	for _, s := range d.Shape {
+		n *= s
+	}
+	if len(d.Shape) == 0 || n != d.Features {
+		return []int{d.Features}
+	}
+	return append([]int(nil), d.Shape...)
 }
 
 // Classes is the number of classes.
@@ -31,7 +53,7 @@ func (d *Dataset) Row(i int) []float32 { return d.X[i*d.Features : (i+1)*d.Featu
 
 // Subset returns the samples at the given indices, copied.
 func (d *Dataset) Subset(idx []int) *Dataset {
-	s := &Dataset{Name: d.Name, N: len(idx), Features: d.Features, ClassNames: d.ClassNames,
+	s := &Dataset{Name: d.Name, N: len(idx), Features: d.Features, Shape: append([]int(nil), d.Shape...), ClassNames: d.ClassNames,
 		X: make([]float32, 0, len(idx)*d.Features), Y: make([]float32, len(idx))}
 	for j, i := range idx {
 		s.X = append(s.X, d.Row(i)...)
@@ -59,6 +81,19 @@ func (d *Dataset) validate() error {
 	if d.N <= 0 || d.Features <= 0 || len(d.X) != d.N*d.Features || len(d.Y) != d.N {
 		return fmt.Errorf("%s: inconsistent dataset: %d samples of %d features, %d values, %d labels",
 			d.Name, d.N, d.Features, len(d.X), len(d.Y))
+	}
+	if d.Shape != nil {
+		v := 1
+		for _, n := range d.Shape {
+			if n <= 0 || v > d.Features {
+				v = -1
+				break
+			}
+			v *= n
+		}
+		if v != d.Features {
+			return fmt.Errorf("%s: inconsistent dataset: sample shape %v does not hold its %d features", d.Name, d.Shape, d.Features)
+		}
 	}
 	for i, y := range d.Y {
 		if c := int(y); float32(c) != y || c < 0 || c >= len(d.ClassNames) {

@@ -18,7 +18,7 @@ func Dots(kind string, n int, noise float64, rng *rand.Rand) (*Dataset, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("dots: %d points: want at least 1", n)
 	}
-	d := &Dataset{Name: "dots-" + kind, N: n, Features: 2, X: make([]float32, 2*n), Y: make([]float32, n)}
+	d := &Dataset{Name: "dots-" + kind, N: n, Features: 2, Shape: []int{2}, X: make([]float32, 2*n), Y: make([]float32, n)}
 	for i := 0; i < n; i++ {
 		var x, y float64
 		var c int

@@ -82,7 +82,7 @@ func ReadLabelledCSVMax(r io.Reader, labelColumn string, maxValues int) (*Datase
 	if features == 0 {
 		return nil, errors.New("CSV has no feature columns")
 	}
-	d := &Dataset{Features: features}
+	d := &Dataset{Features: features, Shape: []int{features}}
 	classes := map[string]int{}
 	for {
 		rec, err := cr.Read()

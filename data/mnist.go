@@ -241,7 +241,7 @@ func (l *idxLoader) split(split, imagesPath, labelsPath string) (*Dataset, error
 	}
 	imageDims := images.Dims
 	n := imageDims[0]
-	d := &Dataset{Name: name, N: n, Features: len(images.Data) / n, ClassNames: l.src.ClassNames,
+	d := &Dataset{Name: name, N: n, Features: len(images.Data) / n, Shape: sampleShape(imageDims), ClassNames: l.src.ClassNames,
 		X: toFloat32(images.Data, 255)}
 	// images is not used again: its bytes may go before the labels are read.
 	l.used += keptPerValue * int64(len(d.X))
@@ -274,6 +274,16 @@ func imageShape(dims []int) string {
 		parts[i] = strconv.Itoa(d)
 	}
 	return strings.Join(parts, "×")
+}
+
+// sampleShape is the shape of one image of an IDX file of dimensions dims
+// (N first): (1, H, W) for N×H×W grey images, whose channel the file leaves
+// out, and the dimensions after N otherwise (N×F rows, N×C×H×W images).
+func sampleShape(dims []int) []int {
+	if len(dims) == 3 {
+		return []int{1, dims[1], dims[2]}
+	}
+	return append([]int(nil), dims[1:]...)
 }
 
 // toFloat32 converts bytes to float32, each divided by div.

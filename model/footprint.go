@@ -93,9 +93,11 @@ func (f Footprint) Check(limit int64) error {
 
 // Estimate computes, from the plan alone, the memory the model will take on
 // its device for u: what package nn allocates (Build: every parameter and
-// its gradient; Forward: every layer's output; Backward, through
-// nn.TrainStep: the gradient of every layer's input but the first linear
-// layer's, which it skips; the optimizer's state; the loss's gradient) and
+// its gradient; Forward: every layer's output, and a dropout's mask or a
+// noise layer's noise; Backward, through nn.TrainStep: the gradient of
+// every layer's input but the first linear layer's, which it skips; the
+// optimizer's state; the loss's gradient; each layer's share as its
+// LayerDef's Memory says) and
 // the input and target batches a trainer holds (targets counted as wide as
 // the output, which over-counts class labels). It does not count the
 // dataset, nor a GPU backend's own overheads (its context, the scratch of
@@ -119,16 +121,17 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	io := func(rows int64) int64 { return c.add(c.mul(rows, c.add(in, 2*out)), 1) }
 	rows := int64(max(u.Batch, u.EvalBatch)) // forward buffers grow to the larger batch
 	var values int64
-	for _, w := range p.Widths[1:] {
-		values = c.add(values, c.mul(rows, int64(w)))
+	for _, lp := range p.layers {
+		values = c.add(values, c.mul(rows, lp.Memory.Forward))
 	}
 	if u.Train {
 		batch := int64(u.Batch)
-		for i, l := range p.Layers {
-			if i == 0 && (l.Kind == "linear" || l.Kind == "tied") {
-				continue // nn.Sequential.AccGradParameters: no input gradient
+		for i, lp := range p.layers {
+			back := lp.Memory.Backward
+			if i == 0 {
+				back = lp.Memory.FirstBackward // nn.Sequential.AccGradParameters: no input gradient
 			}
-			values = c.add(values, c.mul(batch, int64(p.Widths[i])))
+			values = c.add(values, c.mul(batch, back))
 		}
 		values = c.add(values, io(batch))
 		if u.EvalBatch > 0 {

@@ -97,6 +97,12 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 		"linear(7,5) tanh linear(5,3)",
 		"tanh linear(13,11) relu linear(11,2) softmax",
 		"linear(9,4) leakyrelu(0.1) tied(0) sigmoid",
+		// Dropout keeps a mask and its output, noise its output; flatten
+		// and a layer at 0 nothing; a first dropout computes its input's
+		// gradient (it has no AccGradParameters).
+		"linear(7,5) dropout(0.5) relu linear(5,3)",
+		"dropout(0.25) gaussiannoise(0.1) flatten linear(9,4) leakyrelu(0.1) dropout(0) tied(3) gaussiannoise(0) sigmoid",
+		"gaussiannoise(0.5) linear(7,33) dropout(0.1) tanh linear(33,2) softmax",
 		Presets["fmnist-relu"].Spec,
 		Presets["ae2"].Spec,
 	}

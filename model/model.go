@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,12 +14,20 @@ import (
 	"github.com/diynn/diynn/tensor"
 )
 
-// Model is a network built from a spec.
+// Model is a network with the spec that describes it: built from a spec
+// (Build, Plan.Build, Load) or from an nn.Sequential written in Go (New).
 type Model struct {
-	Spec            string // canonical form
-	Layers          []Layer
-	Net             *nn.Sequential
-	Inputs, Outputs int
+	Spec   string // canonical form
+	Layers []Layer
+	Net    *nn.Sequential
+	// Inputs and Outputs are the number of values of one input and one
+	// output sample; InShape and OutShape their shapes.
+	Inputs, Outputs   int
+	InShape, OutShape tensor.Shape
+	// Classes names a classifier's outputs, in order; Save keeps them in
+	// the file's metadata (MetaClasses) and Load restores them. Empty when
+	// unknown.
+	Classes []string
 }
 
 // Encoder returns the first k layers of an autoencoder as a network of
@@ -46,6 +55,13 @@ const (
 	MetaSpec    = "spec"
 	MetaTask    = "task"    // "classify" or "reconstruct"
 	MetaEncoder = "encoder" // autoencoders: the number of encoder layers
+	// MetaClasses holds Model.Classes as a JSON array of strings. Files of
+	// an earlier diynn hold the names joined by U+001F, which Load reads too.
+	MetaClasses = "classes"
+	// MetaInput holds the per-sample input shape as a JSON array ([1,28,28])
+	// when the spec does not imply it; a file without it is planned by
+	// NewPlan.
+	MetaInput = "input"
 )
 
 // FileFormat is the MetaFormat of the files Save writes, the only one
@@ -82,6 +98,20 @@ func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.T
 		md[k] = v
 	}
 	md[MetaFormat], md[MetaSpec] = FileFormat, m.Spec // what the file is, whatever meta says
+	delete(md, MetaInput)
+	if len(m.InShape) > 0 {
+		if p, err := NewPlan(m.Spec); err != nil || !slices.Equal(p.Shapes[0], m.InShape) {
+			js, _ := json.Marshal([]int(m.InShape))
+			md[MetaInput] = string(js)
+		}
+	}
+	if len(m.Classes) > 0 {
+		js, err := json.Marshal(m.Classes)
+		if err != nil {
+			return err
+		}
+		md[MetaClasses] = string(js)
+	}
 	return safetensors.WriteFile(path, &safetensors.File{Tensors: append(ts, extra...), Metadata: md})
 }
 
@@ -111,7 +141,27 @@ func LoadLimit(b backend.Backend, path string, limit int64) (*Model, *safetensor
 	if err := m.SetParams(f); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if m.Classes, err = classesOf(f.Metadata); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return m, f, nil
+}
+
+// classesOf reads MetaClasses: nil when absent, a JSON array of strings,
+// or, from files of an earlier diynn, names joined by U+001F.
+func classesOf(meta map[string]string) ([]string, error) {
+	v, ok := meta[MetaClasses]
+	if !ok || v == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(v, "[") {
+		return strings.Split(v, "\x1f"), nil
+	}
+	var classes []string
+	if err := json.Unmarshal([]byte(v), &classes); err != nil {
+		return nil, fmt.Errorf("metadata %q is not a JSON array of class names: %w", MetaClasses, err)
+	}
+	return classes, nil
 }
 
 // PlanFile returns the plan of the model a file saved by Save holds, after
@@ -132,7 +182,17 @@ func PlanFile(f *safetensors.File) (*Plan, error) {
 	if !ok {
 		return nil, fmt.Errorf("no %q in the safetensors metadata: not a diynn model", MetaSpec)
 	}
-	p, err := NewPlan(spec)
+	var p *Plan
+	var err error
+	if in, ok := f.Metadata[MetaInput]; ok {
+		var shape []int
+		if err := json.Unmarshal([]byte(in), &shape); err != nil {
+			return nil, fmt.Errorf("metadata %q = %q is not a JSON array of dimensions: %w", MetaInput, in, err)
+		}
+		p, err = NewPlanFor(spec, shape)
+	} else {
+		p, err = NewPlan(spec)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -142,22 +202,9 @@ func PlanFile(f *safetensors.File) (*Plan, error) {
 	return p, nil
 }
 
-// SetParams copies every parameter's value from f, checking shapes.
-func (m *Model) SetParams(f *safetensors.File) error {
-	for _, p := range m.Net.Params() {
-		t, ok := f.Get(p.Name)
-		if !ok {
-			return fmt.Errorf("tensor %q of %s is missing", p.Name, m.Spec)
-		}
-		if !slices.Equal(t.Shape, []int(p.Value.Shape())) {
-			return fmt.Errorf("tensor %q has shape %v, the model needs %v", p.Name, tensor.Shape(t.Shape), p.Value.Shape())
-		}
-		if err := p.Value.Set(t.Data); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// SetParams copies every parameter's value from f, checking shapes
+// (LoadParams).
+func (m *Model) SetParams(f *safetensors.File) error { return LoadParams(m, f) }
 
 // Atoi is strconv.Atoi for metadata values, with a useful message.
 func Atoi(meta map[string]string, key string) (int, error) {

@@ -1,7 +1,10 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/safetensors"
@@ -10,6 +13,14 @@ import (
 
 // A Model is an nn.Module: it runs its network, so train.Fit and
 // train.Predict take a preset, a spec's model or a user's own module alike.
+// It passes modes, seeds and shapes on to the network as well.
+var (
+	_ nn.Module               = (*Model)(nil)
+	_ nn.ParamGradAccumulator = (*Model)(nil)
+	_ nn.TrainingMode         = (*Model)(nil)
+	_ nn.Reseeder             = (*Model)(nil)
+	_ nn.Shaper               = (*Model)(nil)
+)
 
 // Forward runs the network.
 func (m *Model) Forward(x *tensor.Tensor) (*tensor.Tensor, error) { return m.Net.Forward(x) }
@@ -27,32 +38,201 @@ func (m *Model) AccGradParameters(x, gradOut *tensor.Tensor) error {
 // Params lists the network's parameters, named as in the model's file.
 func (m *Model) Params() []nn.Param { return m.Net.Params() }
 
-// SpecOf returns the spec of net: a Model's own, or the one derived from
-// the modules of a Sequential.
-// TODO(issue 13, model owner): derive specs from any Sequential.
+// SetTraining switches every module of the network to training or
+// evaluation mode (nn.TrainingMode).
+func (m *Model) SetTraining(training bool) { nn.SetTraining(m.Net, training) }
+
+// Reseed restarts the random streams of the network's modules
+// (nn.Reseeder).
+func (m *Model) Reseed(seed uint64) { nn.Reseed(m.Net, seed) }
+
+// OutputShape is the network's per-sample output shape for input shape in
+// (nn.Shaper).
+func (m *Model) OutputShape(in tensor.Shape) (tensor.Shape, error) { return nn.OutputShape(m.Net, in) }
+
+// Specer is a module that writes itself in the spec language, as a
+// registered layer's syntax: nn.Linear's Spec gives "linear(784,176)".
+type Specer interface {
+	Spec() string
+}
+
+// SpecerIn is a module whose spec depends on the modules before it in its
+// Sequential: nn.TiedLinear gives "tied(K)", K being its encoder's index.
+type SpecerIn interface {
+	SpecIn(earlier []nn.Module) (string, error)
+}
+
+// SpecOf returns the canonical spec of net: a Model's own, or the one
+// derived from the modules of an nn.Sequential, each of which must write
+// itself (Specer or SpecerIn) as a layer that RegisterLayer made known, so
+// that Load can rebuild it.
 func SpecOf(net nn.Module) (string, error) {
-	if m, ok := net.(*Model); ok {
-		return m.Spec, nil
+	switch n := net.(type) {
+	case *Model:
+		return n.Spec, nil
+	case *nn.Sequential:
+		parts := make([]string, len(n.Modules))
+		for i, mod := range n.Modules {
+			s, err := moduleSpec(n.Modules[:i], mod)
+			if err != nil {
+				return "", fmt.Errorf("model: module %d (%v) of the Sequential: %w", i, describe(mod), err)
+			}
+			parts[i] = s
+		}
+		if len(parts) == 0 {
+			return "", errors.New("model: an empty Sequential has no spec")
+		}
+		return strings.Join(parts, " "), nil
 	}
-	return "", fmt.Errorf("model: cannot write %T as a spec", net)
+	return "", fmt.Errorf("model: %T has no spec: SpecOf takes a *model.Model or an *nn.Sequential (wrap a single module in nn.NewSequential)", net)
 }
 
-// SaveModule writes net, whose spec SpecOf derives, with extra metadata and
-// tensors, atomically to path.
-// TODO(issue 13, model owner): any Sequential.
+// moduleSpec writes one module of a Sequential as a single, canonical layer.
+func moduleSpec(earlier []nn.Module, mod nn.Module) (string, error) {
+	var s string
+	switch m := mod.(type) {
+	case *nn.Sequential:
+		return "", errors.New("a Sequential inside a Sequential has no spec: chain its modules into the outer one")
+	case SpecerIn:
+		var err error
+		if s, err = m.SpecIn(earlier); err != nil {
+			return "", err
+		}
+	case Specer:
+		s = m.Spec()
+	default:
+		return "", fmt.Errorf("%T has no spec: give it a method Spec() string that writes it as a layer, and register that layer with model.RegisterLayer so that specs and Load can rebuild it", mod)
+	}
+	layers, err := Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("its spec %q: %w", s, err)
+	}
+	if len(layers) != 1 {
+		return "", fmt.Errorf("its spec %q is %d layers, not one", s, len(layers))
+	}
+	return layers[0].String(), nil
+}
+
+// describe names a module for messages: its String, else its Go type.
+func describe(m nn.Module) string {
+	if s, ok := m.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", m)
+}
+
+// New wraps a network built in Go as a Model, so that it saves and loads
+// like a spec's: it derives the spec from the modules (SpecOf), plans it
+// (NewPlan, which infers the input shape), and checks that the plan's
+// parameters — names and shapes, in order — are the network's, and that
+// the network's modules give the planned shapes, so that Load rebuilds the
+// same network.
+func New(net *nn.Sequential) (*Model, error) { return newModel(net, nil) }
+
+// NewFor is New for a network whose input shape its first layers do not
+// imply (a convolution first): samples of shape in.
+func NewFor(net *nn.Sequential, in tensor.Shape) (*Model, error) {
+	if in == nil {
+		return nil, errors.New("model.NewFor: no input shape")
+	}
+	return newModel(net, in)
+}
+
+func newModel(net *nn.Sequential, in tensor.Shape) (*Model, error) {
+	if net == nil {
+		return nil, errors.New("model.New: nil network")
+	}
+	spec, err := SpecOf(net)
+	if err != nil {
+		return nil, err
+	}
+	var p *Plan
+	if in == nil {
+		p, err = NewPlan(spec)
+	} else {
+		p, err = NewPlanFor(spec, in)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model: the network's spec does not plan: %w", err)
+	}
+	have := net.Params()
+	for i, ps := range p.Params {
+		if i >= len(have) {
+			return nil, fmt.Errorf("model: the network has %d parameters, its spec %q plans %d: %s is missing", len(have), p.Spec, len(p.Params), ps.Name)
+		}
+		if have[i].Name != ps.Name || !slices.Equal([]int(have[i].Value.Shape()), ps.Shape) {
+			return nil, fmt.Errorf("model: the network's parameter %d is %s %v, but its spec %q plans %s %v: a module's Spec does not describe it",
+				i, have[i].Name, have[i].Value.Shape(), p.Spec, ps.Name, tensor.Shape(ps.Shape))
+		}
+	}
+	if len(have) > len(p.Params) {
+		return nil, fmt.Errorf("model: the network has %d parameters, its spec %q plans %d: %s is not in the spec", len(have), p.Spec, len(p.Params), have[len(p.Params)].Name)
+	}
+	shape := p.InputShape()
+	for i, mod := range net.Modules {
+		s, ok := mod.(nn.Shaper)
+		if !ok {
+			continue // its registered layer's Plan speaks for it
+		}
+		out, err := s.OutputShape(shape)
+		if err != nil {
+			return nil, fmt.Errorf("model: module %d (%v) refuses the planned input shape %v: %w", i, describe(mod), shape, err)
+		}
+		if !slices.Equal(out, p.Shapes[i+1]) {
+			return nil, fmt.Errorf("model: module %d (%v) gives shape %v, its layer %v plans %v", i, describe(mod), out, p.Layers[i], p.Shapes[i+1])
+		}
+		shape = out
+	}
+	return &Model{Spec: p.Spec, Layers: p.Layers, Net: net, Inputs: p.Inputs(), Outputs: p.Outputs(),
+		InShape: p.InputShape(), OutShape: p.OutputShape()}, nil
+}
+
+// SaveModule writes net, with extra metadata and tensors, atomically to
+// path: a Model as Model.Save does, an nn.Sequential wrapped by New first.
 func SaveModule(path string, net nn.Module, meta map[string]string, extra ...safetensors.Tensor) error {
-	if m, ok := net.(*Model); ok {
-		return m.Save(path, meta, extra...)
+	m, ok := net.(*Model)
+	if !ok {
+		seq, isSeq := net.(*nn.Sequential)
+		if !isSeq {
+			_, err := SpecOf(net)
+			return fmt.Errorf("not saving to %s: %w", path, err)
+		}
+		var err error
+		if m, err = New(seq); err != nil {
+			return fmt.Errorf("not saving to %s: %w", path, err)
+		}
 	}
-	_, err := SpecOf(net)
-	return err
+	return m.Save(path, meta, extra...)
 }
 
-// LoadParams copies every parameter of net from f, checking names and
-// shapes.
+// LoadParams copies every parameter of net from the tensor of its name in
+// f, checking shapes; tensors f holds beyond them (a checkpoint's optimizer
+// state) are left alone. It checks every parameter before it changes one.
 func LoadParams(net nn.Module, f *safetensors.File) error {
-	if m, ok := net.(*Model); ok {
-		return m.SetParams(f)
+	params := net.Params()
+	ts := make([]safetensors.Tensor, len(params))
+	for i, p := range params {
+		t, ok := f.Get(p.Name)
+		if !ok {
+			return fmt.Errorf("tensor %q of %s is missing", p.Name, nameOf(net))
+		}
+		if !slices.Equal(t.Shape, []int(p.Value.Shape())) {
+			return fmt.Errorf("tensor %q has shape %v, the model needs %v", p.Name, tensor.Shape(t.Shape), p.Value.Shape())
+		}
+		ts[i] = t
 	}
-	return fmt.Errorf("model: LoadParams on %T: TODO", net)
+	for i, p := range params {
+		if err := p.Value.Set(ts[i].Data); err != nil {
+			return fmt.Errorf("tensor %q: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+// nameOf names a network for messages: its spec when it has one.
+func nameOf(net nn.Module) string {
+	if s, err := SpecOf(net); err == nil {
+		return s
+	}
+	return describe(net)
 }

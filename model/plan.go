@@ -1,9 +1,12 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/internal/bytesize"
@@ -28,83 +31,139 @@ func (p ParamShape) Len() int64 {
 	return n
 }
 
-// Plan is a spec that has been parsed and checked: its layers, the width
+// Plan is a spec that has been parsed and checked: its layers, the shape
 // of the data between them and the parameters Build would create, all
 // computed without allocating anything on a device. Use it to check a
 // model's size (Estimate) or a file's tensors (CheckTensors) first.
 type Plan struct {
 	Spec   string // canonical form
 	Layers []Layer
-	// Widths[0] is the number of inputs and Widths[i+1] the width of the
-	// output of layer i, so the output width is Widths[len(Layers)].
+	// Shapes are per sample (no batch dimension): Shapes[0] is the input's
+	// and Shapes[i+1] that of the output of layer i, so the output's is
+	// Shapes[len(Layers)].
+	Shapes []tensor.Shape
+	// Widths[i] is the number of values of Shapes[i].
 	Widths []int
 	// Params lists the parameters in the order of Model.Net.Params.
 	Params []ParamShape
+	layers []LayerPlan // what each layer's definition planned
 }
 
-// Inputs is the number of input features.
+// Inputs is the number of input values of a sample.
 func (p *Plan) Inputs() int { return p.Widths[0] }
 
-// Outputs is the width of the output.
+// Outputs is the number of output values of a sample.
 func (p *Plan) Outputs() int { return p.Widths[len(p.Widths)-1] }
+
+// InputShape is the per-sample input shape.
+func (p *Plan) InputShape() tensor.Shape { return slices.Clone(p.Shapes[0]) }
+
+// OutputShape is the per-sample output shape.
+func (p *Plan) OutputShape() tensor.Shape { return slices.Clone(p.Shapes[len(p.Shapes)-1]) }
 
 // NumParams is the number of parameter values.
 func (p *Plan) NumParams() int64 {
 	var n int64
 	for _, ps := range p.Params {
-		n += ps.Len() // each at most 2²⁸ (Parse's bound): no spec that fits in memory overflows
+		n += ps.Len() // NewPlan bounds the sum
 	}
 	return n
 }
 
-// NewPlan parses spec and checks that its layers fit together.
+// maxSampleValues bounds the values of one sample between two layers, as
+// package tensor bounds a whole tensor.
+const maxSampleValues = math.MaxInt32
+
+// NewPlan parses spec and checks that its layers fit together. The input
+// shape is the one the first layer that implies one gives, as linear(IN,…)
+// implies (IN); the layers before it must keep their input's shape (tanh,
+// dropout). A spec that must be told its input (one starting with a
+// convolution) is planned with NewPlanFor.
 func NewPlan(spec string) (*Plan, error) {
 	layers, err := Parse(spec)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Spec: Format(layers), Layers: layers, Widths: make([]int, len(layers)+1)}
-	// The width before the first linear layer (after leading activations)
-	// is that layer's input; -1 until one is found.
-	width := -1
 	for i, l := range layers {
+		def, _ := lookup(l.Kind)
+		if def.Input != nil {
+			return plan(spec, layers, def.Input(Args{layer: l, def: def}), i)
+		}
+	}
+	return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer, nor another that implies the input shape: the input size is unknown (NewPlanFor takes it from the data)"}
+}
+
+// NewPlanFor is NewPlan for data whose samples have shape in, such as a
+// data.Dataset's Shape: (1, 28, 28) for grey 28×28 images.
+func NewPlanFor(spec string, in tensor.Shape) (*Plan, error) {
+	if err := checkShape(in); err != nil {
+		return nil, fmt.Errorf("model %q: input shape %v: %w", spec, in, err)
+	}
+	layers, err := Parse(spec)
+	if err != nil {
+		return nil, err
+	}
+	return plan(spec, layers, slices.Clone(in), -1)
+}
+
+// checkShape checks a per-sample shape.
+func checkShape(s tensor.Shape) error {
+	if len(s) == 0 {
+		return errors.New("a sample needs at least one dimension")
+	}
+	n := int64(1)
+	for _, d := range s {
+		if d <= 0 {
+			return errors.New("dimensions must be positive")
+		}
+		if n *= int64(d); n > maxSampleValues {
+			return fmt.Errorf("more than %d values a sample", maxSampleValues)
+		}
+	}
+	return nil
+}
+
+// plan plans layers for input shape in. from is the layer in was inferred
+// from, or -1: the layers before it must keep their input's shape.
+func plan(spec string, layers []Layer, in tensor.Shape, from int) (*Plan, error) {
+	p := &Plan{Spec: Format(layers), Layers: layers, Shapes: []tensor.Shape{in}}
+	var c counter
+	var params int64
+	for i, l := range layers {
+		def, _ := lookup(l.Kind)
+		lp, err := def.Plan(PlanContext{In: p.Shapes[i], Index: i, Layers: layers, Shapes: p.Shapes}, Args{layer: l, def: def})
+		if err != nil {
+			return nil, layerError(spec, l, err)
+		}
 		fail := func(format string, args ...any) error {
 			return &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(format, args...)}
 		}
-		switch l.Kind {
-		case "linear":
-			in, out := int(l.Args[0]), int(l.Args[1])
-			if width >= 0 && in != width {
-				return nil, fail("linear(%d,%d) takes %d inputs but the layer before gives %d", in, out, in, width)
-			}
-			if width < 0 {
-				for k := 0; k <= i; k++ {
-					p.Widths[k] = in
-				}
-			}
-			// As nn.NewLinear names and shapes them; TestPlanMatchesBuild
-			// keeps the two in step.
-			p.Params = append(p.Params,
-				ParamShape{fmt.Sprintf("%d.weight", i), []int{out, in}},
-				ParamShape{fmt.Sprintf("%d.bias", i), []int{out}})
-			width = out
-		case "tied":
-			k := int(l.Args[0])
-			if k >= i || layers[k].Kind != "linear" {
-				return nil, fail("tied(%d) must name an earlier linear layer (positions count from 0)", k)
-			}
-			encIn, encOut := int(layers[k].Args[0]), int(layers[k].Args[1])
-			if width >= 0 && encOut != width { // width is known: layer k came before
-				return nil, fail("tied(%d) takes %d inputs (the outputs of %v) but the layer before gives %d", k, encOut, layers[k], width)
-			}
-			// nn.NewTiedLinear: only a bias; the weight is the encoder's.
-			p.Params = append(p.Params, ParamShape{fmt.Sprintf("%d.bias", i), []int{encIn}})
-			width = encIn
+		if err := checkShape(lp.Out); err != nil {
+			return nil, fail("%v would give output shape %v: %v", l, lp.Out, err)
 		}
-		p.Widths[i+1] = width // activations keep the width (-1 before a linear layer, fixed above)
+		if i < from && !slices.Equal(lp.Out, in) {
+			return nil, fail("%v changes its input's shape, so the input shape cannot be taken from %v at column %d (NewPlanFor takes it from the data)",
+				l, layers[from], layers[from].Pos+1)
+		}
+		for _, ps := range lp.Params {
+			if err := checkShape(ps.Shape); err != nil {
+				return nil, fail("%v: parameter %q of shape %v: %v", l, ps.Name, tensor.Shape(ps.Shape), err)
+			}
+			params = c.add(params, ps.Len())
+			p.Params = append(p.Params, ParamShape{fmt.Sprintf("%d.%s", i, ps.Name), slices.Clone(ps.Shape)})
+		}
+		if c.overflow {
+			return nil, fail("%v takes the model past %d parameters", l, int64(math.MaxInt64))
+		}
+		if lp.Memory == nil {
+			n := volume(p.Shapes[i])
+			lp.Memory = &Memory{Forward: volume(lp.Out), Backward: n, FirstBackward: n}
+		}
+		p.layers = append(p.layers, lp)
+		p.Shapes = append(p.Shapes, slices.Clone(lp.Out))
 	}
-	if width < 0 {
-		return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer: the input size is unknown"}
+	for _, s := range p.Shapes {
+		p.Widths = append(p.Widths, int(volume(s)))
 	}
 	return p, nil
 }
@@ -115,42 +174,64 @@ func NewPlan(spec string) (*Plan, error) {
 // device is Estimate's and Footprint.Check's job.
 const MaxParamBytes = safetensors.MaxFileBytes
 
-// Build creates the network on b, drawing initial weights from rng. It
-// refuses a model whose parameters exceed MaxParamBytes before allocating.
+// Build creates the network on b, drawing initial weights, and the seeds of
+// layers that draw random numbers, from rng. It refuses a model whose
+// parameters exceed MaxParamBytes before allocating, and names the layer,
+// its position and its size when the backend fails to allocate it.
 func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
 	if n := p.NumParams(); 4*n > MaxParamBytes {
 		return nil, fmt.Errorf("model %q has %d parameters (%s), more than the %s a model file holds",
 			p.Spec, n, bytesize.Format(4*n), bytesize.Format(MaxParamBytes))
 	}
-	m := &Model{Spec: p.Spec, Layers: p.Layers, Inputs: p.Inputs(), Outputs: p.Outputs()}
-	mods := make([]nn.Module, len(p.Layers))
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("model %q: the backend had failed before it was built: %w", p.Spec, err)
+	}
+	mods := make([]nn.Module, 0, len(p.Layers))
 	for i, l := range p.Layers {
-		var err error
-		switch l.Kind {
-		case "linear":
-			init := map[string]nn.Init{"default": nn.InitDefault, "xavier": nn.InitXavier, "kaiming": nn.InitKaiming}[l.Init]
-			mods[i], err = nn.NewLinear(b, int(l.Args[0]), int(l.Args[1]), init, rng)
-		case "tied":
-			mods[i], err = nn.NewTiedLinear(mods[int(l.Args[0])].(*nn.Linear), rng)
-		case "tanh":
-			mods[i] = nn.Tanh()
-		case "sigmoid":
-			mods[i] = nn.Sigmoid()
-		case "relu":
-			mods[i] = nn.ReLU()
-		case "leakyrelu":
-			mods[i] = nn.LeakyReLU(float32(l.Args[0]))
-		case "softmax":
-			mods[i] = nn.NewSoftmax()
-		case "logsoftmax":
-			mods[i] = nn.NewLogSoftmax()
+		def, _ := lookup(l.Kind)
+		lp := p.layers[i]
+		var values int64
+		for _, ps := range lp.Params {
+			values += ps.Len()
+		}
+		where := fmt.Sprintf("model %q: layer %d (column %d), %v", p.Spec, i, l.Pos+1, l)
+		mod, err := def.Build(BuildContext{Backend: b, Rand: rng, In: slices.Clone(p.Shapes[i]), Out: slices.Clone(p.Shapes[i+1]), Index: i, Earlier: mods}, Args{layer: l, def: def})
+		if err == nil && mod == nil {
+			err = errors.New("its definition built no module")
+		}
+		if err == nil {
+			err = b.Err() // an allocation that failed is the backend's sticky error
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s, with %s of weights and gradients: %w", where, bytesize.Format(8*values), err)
 		}
+		got := mod.Params()
+		if !slices.EqualFunc(got, lp.Params, func(a nn.Param, b ParamShape) bool {
+			return a.Name == b.Name && slices.Equal([]int(a.Value.Shape()), b.Shape)
+		}) {
+			return nil, fmt.Errorf("%s: the module has parameters %s but its definition plans %s: the LayerDef's Plan and Build disagree",
+				where, paramList(got), planList(lp.Params))
+		}
+		mods = append(mods, mod)
 	}
-	m.Net = nn.NewSequential(mods...)
-	return m, nil
+	return &Model{Spec: p.Spec, Layers: p.Layers, Net: nn.NewSequential(mods...), Inputs: p.Inputs(), Outputs: p.Outputs(),
+		InShape: p.InputShape(), OutShape: p.OutputShape()}, nil
+}
+
+func paramList(ps []nn.Param) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Name + " " + p.Value.Shape().String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func planList(ps []ParamShape) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Name + " " + tensor.Shape(p.Shape).String()
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 // CheckTensors checks that f holds every parameter of the plan with its

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/diynn/diynn/backend/cpu"
+	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/safetensors"
 	"github.com/diynn/diynn/tensor"
 )
@@ -22,6 +23,7 @@ func planSpecs() []string {
 		"tanh linear(13,11) relu linear(11,2) softmax",
 		"sigmoid relu linear(4,4) leakyrelu(0.2) tied(2) tied(2)",
 		"linear(9,4) leakyrelu(0.1) linear(4,2) tied(2) relu tied(0) sigmoid",
+		"dropout(0.5) linear(6,4) gaussiannoise(0.2) flatten dropout(0) tied(1) logsoftmax",
 	}
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for n := range Presets {
@@ -76,6 +78,10 @@ func TestPlanMatchesBuild(t *testing.T) {
 			}
 			if h.Cols() != p.Widths[i+1] {
 				t.Errorf("%q: layer %d gives %d columns, the plan says %d", spec, i, h.Cols(), p.Widths[i+1])
+			}
+			// The module's own shape inference agrees with the plan's.
+			if s, err := nn.OutputShape(mod, p.Shapes[i]); err != nil || !slices.Equal(s, p.Shapes[i+1]) {
+				t.Errorf("%q: layer %d: nn.OutputShape(%v) = %v, %v; the plan says %v", spec, i, p.Shapes[i], s, err, p.Shapes[i+1])
 			}
 		}
 	}

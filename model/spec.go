@@ -1,46 +1,74 @@
-// Package model describes networks as text, builds them on a backend, and
-// saves and loads them as safetensors files that carry their own
-// description, so that loading needs no code.
-//
-// A spec is a sequence of layers separated by spaces:
-//
-//	linear(784,176) tanh linear(176,42) relu linear(42,10)
-//
-// Layers: linear(IN,OUT) or linear(IN,OUT,INIT) with INIT default, xavier or
-// kaiming; tied(K), the decoder of the linear layer at position K (counting
-// from 0) with its weight transposed; tanh; sigmoid; relu; leakyrelu(ALPHA);
-// softmax; logsoftmax.
 package model
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/diynn/diynn/internal/bytesize"
 )
 
 // Layer is one parsed element of a spec.
 type Layer struct {
-	Kind string    // linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax
-	Args []float64 // linear: in, out; tied: the index of its encoder; leakyrelu: alpha
-	Init string    // linear only: default, xavier or kaiming
-	Pos  int       // byte offset in the spec, for messages
+	Kind string // a registered layer's name: linear, tied, relu, …
+	// Args are the positional arguments, defaults filled in: Args[i] is
+	// argument i when it is a number (linear: in, out; tied: the index of
+	// its encoder; leakyrelu: alpha), and 0 when it is a word, which
+	// Words[i] then holds (linear's init).
+	Args   []float64
+	Words  []string // "" where the argument is a number; may be shorter than Args
+	Named  []NamedArg
+	Pos    int   // byte offset in the spec, for messages
+	ArgPos []int // byte offset of each positional argument; -1 for a default
 }
 
-func (l Layer) String() string {
-	switch l.Kind {
-	case "linear":
-		if l.Init != "" && l.Init != "default" {
-			return fmt.Sprintf("linear(%d,%d,%s)", int(l.Args[0]), int(l.Args[1]), l.Init)
-		}
-		return fmt.Sprintf("linear(%d,%d)", int(l.Args[0]), int(l.Args[1]))
-	case "tied":
-		return fmt.Sprintf("tied(%d)", int(l.Args[0]))
-	case "leakyrelu":
-		return "leakyrelu(" + strconv.FormatFloat(l.Args[0], 'g', -1, 64) + ")"
+// NamedArg is a key=value argument of a layer: a number, or a word.
+type NamedArg struct {
+	Key  string
+	Num  float64
+	Word string // "" when the value is a number
+	Pos  int    // byte offset of the value in the spec
+}
+
+// word returns positional argument i's word, or "".
+func (l Layer) word(i int) string {
+	if i < len(l.Words) {
+		return l.Words[i]
 	}
-	return l.Kind
+	return ""
+}
+
+func (l Layer) argText(i int) string { return value{num: l.Args[i], word: l.word(i)}.text() }
+
+// String writes the layer canonically: its name, then its arguments
+// without trailing defaults, and named arguments sorted by key without
+// those at their default.
+func (l Layer) String() string {
+	def, _ := lookup(l.Kind)
+	n := len(l.Args)
+	if def != nil {
+		for n > def.MinArgs && n-1-def.MinArgs < len(def.Defaults) && l.argText(n-1) == def.Defaults[n-1-def.MinArgs] {
+			n--
+		}
+	}
+	var parts []string
+	for i := range n {
+		parts = append(parts, l.argText(i))
+	}
+	named := slices.Clone(l.Named)
+	slices.SortFunc(named, func(a, b NamedArg) int { return strings.Compare(a.Key, b.Key) })
+	for _, a := range named {
+		t := value{num: a.Num, word: a.Word}.text()
+		if def != nil && def.Named[a.Key] == t {
+			continue
+		}
+		parts = append(parts, a.Key+"="+t)
+	}
+	if len(parts) == 0 {
+		return l.Kind
+	}
+	return l.Kind + "(" + strings.Join(parts, ",") + ")"
 }
 
 // SpecError is a malformed spec, with the position of the problem.
@@ -48,24 +76,39 @@ type SpecError struct {
 	Spec string
 	Pos  int // byte offset
 	Msg  string
+	Err  error // the error of the layer's definition, if one gave it
 }
 
 func (e *SpecError) Error() string {
 	return fmt.Sprintf("model spec, column %d: %s\n  %s\n  %s^", e.Pos+1, e.Msg, e.Spec, strings.Repeat(" ", e.Pos))
 }
 
-// arity gives the number of arguments of each layer kind.
-var arity = map[string][2]int{ // min, max
-	"linear": {2, 3}, "tied": {1, 1}, "leakyrelu": {1, 1},
-	"tanh": {0, 0}, "sigmoid": {0, 0}, "relu": {0, 0}, "softmax": {0, 0}, "logsoftmax": {0, 0},
+func (e *SpecError) Unwrap() error { return e.Err }
+
+// layerError reports err, from a layer's definition, at the column of the
+// argument it names (an *ArgError), or else at the layer's.
+func layerError(spec string, l Layer, err error) *SpecError {
+	pos := l.Pos
+	var ae *ArgError
+	if errors.As(err, &ae) {
+		if ae.Index >= 0 && ae.Index < len(l.ArgPos) && l.ArgPos[ae.Index] >= 0 {
+			pos = l.ArgPos[ae.Index]
+		}
+		for _, n := range l.Named {
+			if ae.Key != "" && n.Key == ae.Key {
+				pos = n.Pos
+			}
+		}
+	}
+	return &SpecError{Spec: spec, Pos: pos, Msg: err.Error(), Err: err}
 }
 
 // maxLayerWeights bounds the weights of one linear layer, 2²⁸ (1 GiB of
 // float32), far beyond any layer diynn trains: a sanity bound against typos.
 const maxLayerWeights = 1 << 28
 
-// Parse splits a spec into layers and checks each one's arguments; Build
-// checks that the layers fit together.
+// Parse splits a spec into layers and checks each one's arguments against
+// its registered definition; NewPlan checks that the layers fit together.
 func Parse(spec string) ([]Layer, error) {
 	fail := func(pos int, format string, args ...any) error {
 		return &SpecError{Spec: spec, Pos: pos, Msg: fmt.Sprintf(format, args...)}
@@ -87,59 +130,87 @@ func Parse(spec string) ([]Layer, error) {
 		if name == "" {
 			return nil, fail(start, "expected a layer name, found %q", spec[start:start+1])
 		}
-		ar, ok := arity[name]
+		def, ok := lookup(name)
 		if !ok {
-			return nil, fail(start, "unknown layer %q (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax)", name)
+			return nil, fail(start, "unknown layer %q (known: %s; a layer of your own needs model.RegisterLayer)", name, strings.Join(LayerNames(), ", "))
 		}
 		l := Layer{Kind: name, Pos: start}
-		var args []string
-		var argPos []int
 		if i < len(spec) && spec[i] == '(' {
 			end := strings.IndexByte(spec[i:], ')')
 			if end < 0 {
 				return nil, fail(i, "unclosed '('")
 			}
+			inner := spec[i+1 : i+end]
 			p := i + 1
-			for _, a := range strings.Split(spec[i+1:i+end], ",") {
-				args = append(args, strings.TrimSpace(a))
-				argPos = append(argPos, p+len(a)-len(strings.TrimLeft(a, " ")))
-				p += len(a) + 1
-			}
 			i += end + 1
-		}
-		if len(args) < ar[0] || len(args) > ar[1] {
-			want := strconv.Itoa(ar[0])
-			if ar[1] != ar[0] {
-				want += " or " + strconv.Itoa(ar[1])
+			if strings.TrimSpace(inner) == "" {
+				inner = "" // name() takes no arguments
 			}
-			return nil, fail(start, "%s takes %s arguments, got %d", name, want, len(args))
-		}
-		for k, a := range args {
-			if name == "linear" && k == 2 {
-				switch a {
-				case "default", "xavier", "kaiming":
-					l.Init = a
-				default:
-					return nil, fail(argPos[k], "linear init %q: want default, xavier or kaiming", a)
+			for a := range strings.SplitSeq(inner, ",") {
+				if inner == "" {
+					break
 				}
-				continue
+				at := p + len(a) - len(strings.TrimLeft(a, " \t\n"))
+				p += len(a) + 1
+				a = strings.TrimSpace(a)
+				if key, val, isNamed := strings.Cut(a, "="); isNamed {
+					key = strings.TrimSpace(key)
+					valAt := at + strings.IndexByte(a, '=') + 1
+					valAt += len(val) - len(strings.TrimLeft(val, " \t\n"))
+					if !isKey(key) {
+						return nil, fail(at, "argument name %q: want lowercase letters", key)
+					}
+					if _, ok := def.Named[key]; !ok {
+						takes := "none"
+						if len(def.Named) > 0 {
+							takes = strings.Join(slices.Sorted(maps.Keys(def.Named)), ", ")
+						}
+						return nil, fail(at, "%s has no argument %q (named arguments it takes: %s)", name, key, takes)
+					}
+					if slices.ContainsFunc(l.Named, func(n NamedArg) bool { return n.Key == key }) {
+						return nil, fail(at, "%s: %s given twice", name, key)
+					}
+					v, err := parseValue(strings.TrimSpace(val))
+					if err != nil {
+						return nil, fail(valAt, "%v", err)
+					}
+					l.Named = append(l.Named, NamedArg{Key: key, Num: v.num, Word: v.word, Pos: valAt})
+					continue
+				}
+				if len(l.Named) > 0 {
+					return nil, fail(at, "%s: positional argument %q after a named one", name, a)
+				}
+				v, err := parseValue(a)
+				if err != nil {
+					return nil, fail(at, "%v", err)
+				}
+				l.Args = append(l.Args, v.num)
+				l.Words = append(l.Words, v.word)
+				l.ArgPos = append(l.ArgPos, at)
 			}
-			v, err := strconv.ParseFloat(a, 64)
-			if err != nil || v != v || v > 1e9 || v < -1e9 {
-				return nil, fail(argPos[k], "%q is not a number", a)
-			}
-			if name != "leakyrelu" && (v != float64(int(v)) || v < 0 || (name == "linear" && v < 1)) {
-				return nil, fail(argPos[k], "%s needs a positive integer here, got %s", name, a)
-			}
-			l.Args = append(l.Args, v)
 		}
-		if name == "linear" && l.Init == "" {
-			l.Init = "default"
+		if n := len(l.Args); n < def.MinArgs || n > def.MaxArgs {
+			want := strconv.Itoa(def.MinArgs)
+			switch {
+			case def.MaxArgs == def.MinArgs+1:
+				want += " or " + strconv.Itoa(def.MaxArgs)
+			case def.MaxArgs > def.MinArgs:
+				want += " to " + strconv.Itoa(def.MaxArgs)
+			}
+			return nil, fail(start, "%s takes %s arguments, got %d: %s", name, want, n, def.Usage)
 		}
-		if name == "linear" {
-			if in, out := int64(l.Args[0]), int64(l.Args[1]); in*out > maxLayerWeights {
-				return nil, fail(start, "linear(%d,%d) has %d weights, more than the %d (%s as float32) one layer may have",
-					in, out, in*out, maxLayerWeights, bytesize.Format(4*maxLayerWeights))
+		for k := len(l.Args) - def.MinArgs; k < len(def.Defaults); k++ {
+			v, _ := parseValue(def.Defaults[k])
+			l.Args = append(l.Args, v.num)
+			l.Words = append(l.Words, v.word)
+			l.ArgPos = append(l.ArgPos, -1)
+		}
+		if !slices.ContainsFunc(l.Words, func(w string) bool { return w != "" }) {
+			l.Words = nil
+		}
+		if def.Check != nil {
+			if err := def.Check(Args{layer: l, def: def}); err != nil {
+				return nil, layerError(spec, l, err)
 			}
 		}
 		layers = append(layers, l)

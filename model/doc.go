@@ -1,0 +1,58 @@
+// Package model describes networks as text, builds them on a backend, and
+// saves and loads them as safetensors files that carry their own
+// description, so that loading needs no code.
+//
+// # Specs
+//
+// A spec is a sequence of layers separated by spaces:
+//
+//	linear(784,176) tanh linear(176,42) relu linear(42,10)
+//
+// Each layer is a name with optional arguments in parentheses: numbers or
+// words, positional ones first, then named ones (key=value). The built-in
+// layers are:
+//
+//	linear(IN,OUT[,INIT])  y = x·Wᵀ + b, from IN values per sample (any shape) to OUT;
+//	                       INIT default (PyTorch's), xavier or kaiming
+//	tied(K)                the decoder of the linear layer at position K (from 0):
+//	                       its weight transposed, and a bias of its own
+//	tanh, sigmoid, relu, leakyrelu(ALPHA)
+//	softmax, logsoftmax    over all the values of a sample
+//	dropout(P)             zeroes a fraction P while training (inverted: the rest × 1/(1-P))
+//	gaussiannoise(SIGMA)   adds N(0, SIGMA²) noise while training
+//	flatten                a sample of any shape as a vector of its values
+//
+// A mistake is a *SpecError that shows the column at fault. Format writes
+// layers canonically: lowercase, no spaces, defaults left out.
+//
+// # Plans and shapes
+//
+// NewPlan parses a spec and follows the per-sample shape (no batch
+// dimension) through its layers, without allocating: the input's shape is
+// the one the first layer that implies one gives, (IN) for linear(IN,OUT),
+// and NewPlanFor takes it from the data instead, e.g. (1, 28, 28) for a
+// data.Dataset of grey images. A spec whose shapes do not chain is refused
+// with the column of the layer at fault. The plan lists the parameters
+// Build will create, checks a file's tensors against them (CheckTensors)
+// and estimates the device memory a model needs (Estimate) before anything
+// is built.
+//
+// # Layers of your own
+//
+// A layer is known to specs, plans, Build and Load once it is registered
+// with RegisterLayer: its LayerDef says which arguments it takes, how to
+// plan it (its output shape and parameters for an input shape) and how to
+// build its module. The built-in layers are registered the same way. A
+// module that also writes itself in the spec language (Spec() string, as
+// every built-in module does) goes through SpecOf, New and SaveModule, so
+// a network built in Go is saved with a spec derived from its modules and
+// loaded back by Load without code. See the example of RegisterLayer.
+//
+// # Files
+//
+// Save writes a model's parameters, named as PyTorch names an
+// nn.Sequential's ("0.weight", "0.bias", …), with its spec, its class
+// names and, when the spec does not imply it, its input shape in the
+// metadata (MetaSpec, MetaClasses, MetaInput); Load rebuilds the network
+// from them after checking every tensor's shape.
+package model
