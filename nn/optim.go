@@ -13,6 +13,11 @@ import (
 type Optimizer interface {
 	// Step applies one update to every parameter.
 	Step(params []Param) error
+	// LearningRate returns the rate the optimizer is set to: the base
+	// rate that a Schedule's factors scale (train.Fit reads it when it
+	// starts and sets it back when it ends). It is not named LR because
+	// SGD and Adam keep the rate in a field of that name.
+	LearningRate() float64
 	// SetLR changes the learning rate, for schedules.
 	SetLR(lr float64)
 }
@@ -50,6 +55,9 @@ func NewSGD(lr float64) *SGD { return &SGD{LR: lr} }
 
 // SetLR sets the learning rate.
 func (o *SGD) SetLR(lr float64) { o.LR = lr }
+
+// LearningRate returns the learning rate.
+func (o *SGD) LearningRate() float64 { return o.LR }
 
 // Step updates params.
 func (o *SGD) Step(params []Param) error {
@@ -99,6 +107,9 @@ func NewAdamW(lr, weightDecay float64) *Adam {
 
 // SetLR sets the learning rate.
 func (o *Adam) SetLR(lr float64) { o.LR = lr }
+
+// LearningRate returns the learning rate.
+func (o *Adam) LearningRate() float64 { return o.LR }
 
 // Step updates params.
 func (o *Adam) Step(params []Param) error {

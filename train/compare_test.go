@@ -37,13 +37,13 @@ func compareWithCPU(t *testing.T, b backend.Backend) {
 	}
 	hc, hb := run(cpu.New()), run(b)
 	for i := range hc {
-		t.Logf("epoch %d: cpu loss %.5f acc %.4f | %s loss %.5f acc %.4f", i+1, hc[i].TrainLoss, hc[i].TestAcc, b.Name(), hb[i].TrainLoss, hb[i].TestAcc)
+		t.Logf("epoch %d: cpu loss %.5f acc %.4f | %s loss %.5f acc %.4f", i+1, hc[i].TrainLoss, hc[i].EvalAcc, b.Name(), hb[i].TrainLoss, hb[i].EvalAcc)
 		if d := math.Abs(hb[i].TrainLoss-hc[i].TrainLoss) / hc[i].TrainLoss; d > 0.01 {
 			t.Errorf("epoch %d: training losses differ by %.2f%%", i+1, 100*d)
 		}
 	}
 	last := len(hc) - 1
-	if d := math.Abs(hb[last].TestAcc - hc[last].TestAcc); d > 0.005 {
+	if d := math.Abs(hb[last].EvalAcc - hc[last].EvalAcc); d > 0.005 {
 		t.Errorf("final test accuracies differ by %.2f points", 100*d)
 	}
 }

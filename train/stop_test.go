@@ -81,7 +81,7 @@ func TestInterruptMidEpochThenResumeIsExact(t *testing.T) {
 	settings := map[string]string{"data": "dots", "seed": "9"}
 	cfg := func(ckpt string) Config {
 		return Config{Epochs: 3, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true,
-			Schedule: nn.Exponential{Base: 0.01, Gamma: 0.9}, CheckEvery: 1, Settings: settings, TrainMetrics: true}
+			Schedule: nn.Exponential{Gamma: 0.9}, CheckEvery: 1, Settings: settings, TrainMetrics: true}
 	}
 	straight := build(t, "linear(2,8) tanh linear(8,4)")
 	h1, err := Fit(straight, train, test, cfg(filepath.Join(dir, "a.safetensors")))
@@ -188,10 +188,11 @@ func TestEvaluateFreesItsBuffers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evaluate(m, od, 16, task) // the first pass sizes the model's own buffers
+		loss := defaultLoss(task)
+		evaluate(m, od, 16, task, loss, nil) // the first pass sizes the model's and the loss's own buffers
 		before := b.MemStats().LiveBytes
 		for range 3 {
-			if _, _, _, err := evaluate(m, od, 16, task); err != nil {
+			if _, _, _, err := evaluate(m, od, 16, task, loss, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -199,6 +200,7 @@ func TestEvaluateFreesItsBuffers(t *testing.T) {
 			t.Errorf("task %d: three evaluations left %d bytes more on the device", task, after-before)
 		}
 		od.free()
+		loss.Free()
 	}
 }
 

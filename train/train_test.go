@@ -26,29 +26,33 @@ func dots(t *testing.T, n int, seed uint64) *data.Dataset {
 	return d
 }
 
-func build(t *testing.T, spec string) *model.Model {
-	m, err := model.Build(cpu.New(), spec, rand.New(rand.NewPCG(1, 1)))
+func build(t testing.TB, spec string) *model.Model {
+	m, err := buildOn(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
+func buildOn(spec string) (*model.Model, error) {
+	return model.Build(cpu.New(), spec, rand.New(rand.NewPCG(1, 1)))
+}
+
 func TestFitLearnsDots(t *testing.T) {
 	m := build(t, "linear(2,16) tanh linear(16,4)")
 	var out bytes.Buffer
 	hist, err := Fit(m, dots(t, 1000, 1), dots(t, 500, 2), Config{
-		Epochs: 10, Batch: 32, Optimizer: nn.NewAdam(0.02), Schedule: nn.Cosine{Base: 0.02, Min: 0.001, Epochs: 10},
+		Epochs: 10, Batch: 32, Optimizer: nn.NewAdam(0.02), Schedule: nn.Cosine{Epochs: 10, MinFactor: 0.05},
 		Seed: 3, Progress: &out, TrainMetrics: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := hist[len(hist)-1]
-	if len(hist) != 10 || last.TestAcc < 0.9 || last.TrainAcc < 0.9 || !(last.TrainLoss < hist[0].TrainLoss) {
+	if len(hist) != 10 || last.EvalAcc < 0.9 || last.TrainAcc < 0.9 || !(last.TrainLoss < hist[0].TrainLoss) {
 		t.Errorf("history %+v", hist)
 	}
-	if strings.Count(out.String(), "\n") != 10 || !strings.Contains(out.String(), "test loss") {
+	if strings.Count(out.String(), "\n") != 10 || !strings.Contains(out.String(), "eval loss") {
 		t.Errorf("progress:\n%s", out.String())
 	}
 }
@@ -79,7 +83,7 @@ func TestResumeMatchesAnUninterruptedRun(t *testing.T) {
 	train, test := dots(t, 300, 1), dots(t, 100, 2)
 	cfg := func(epochs int, ckpt string) Config {
 		return Config{Epochs: epochs, Batch: 32, Optimizer: nn.NewAdam(0.01), Seed: 9, Checkpoint: ckpt, Resume: true,
-			Schedule: nn.Exponential{Base: 0.01, Gamma: 0.9}}
+			Schedule: nn.Exponential{Gamma: 0.9}}
 	}
 	straight := build(t, "linear(2,8) tanh linear(8,4)")
 	h1, err := Fit(straight, train, test, cfg(4, filepath.Join(dir, "a.safetensors")))
@@ -95,7 +99,7 @@ func TestResumeMatchesAnUninterruptedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(h2) != 4 || h2[3].TestLoss != h1[3].TestLoss || h2[1].TrainLoss != h1[1].TrainLoss {
+	if len(h2) != 4 || h2[3].EvalLoss != h1[3].EvalLoss || h2[1].TrainLoss != h1[1].TrainLoss {
 		t.Errorf("resumed history %+v, uninterrupted %+v", h2, h1)
 	}
 	sameWeights(t, straight, resumed)
@@ -116,7 +120,7 @@ func sameWeights(t *testing.T, straight, resumed *model.Model) {
 }
 
 func TestHistoryCSVRoundTrip(t *testing.T) {
-	h := History{{Epoch: 1, LR: 0.1, TrainLoss: 0.5, TrainAcc: math.NaN(), TestLoss: 0.6, TestAcc: 0.8, Seconds: 1.5}}
+	h := History{{Epoch: 1, LR: 0.1, TrainLoss: 0.5, TrainAcc: math.NaN(), EvalLoss: 0.6, EvalAcc: 0.8, Seconds: 1.5}}
 	path := filepath.Join(t.TempDir(), "h.csv")
 	if err := h.WriteCSVFile(path); err != nil {
 		t.Fatal(err)
@@ -127,7 +131,7 @@ func TestHistoryCSVRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(g) != 1 || g[0].TestAcc != 0.8 || !math.IsNaN(g[0].TrainAcc) {
+	if len(g) != 1 || g[0].EvalAcc != 0.8 || !math.IsNaN(g[0].TrainAcc) {
 		t.Errorf("read %+v", g)
 	}
 	if _, err := ReadCSV(strings.NewReader("a,b\n")); err == nil {
@@ -155,7 +159,7 @@ func TestFashionMNISTLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := hist[len(hist)-1].TestAcc
+	acc := hist[len(hist)-1].EvalAcc
 	t.Logf("fmnist-relu, 2 epochs: test accuracy %.4f", acc)
 	if acc < 0.84 {
 		t.Errorf("test accuracy %.4f after 2 epochs, want ≥ 0.84", acc)

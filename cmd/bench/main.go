@@ -66,6 +66,8 @@ func backends(name, gemms string) ([]backend.Backend, error) {
 		if name != "all" && d.Name != name {
 			continue
 		}
+		// -gemm picks package cpu's SGEMM, which only its own
+		// constructor takes: it applies to that package's driver.
 		if d.Name == "cpu" && gemms != "" {
 			list := cpu.GEMMs()
 			if gemms != "all" {
@@ -203,12 +205,14 @@ func gemmRate(b backend.Backend, s shape, ta, tb bool, repeats int) (host, devic
 		return 0, 0, err
 	}
 	defer func() { a.Free(); bb.Free(); c.Free() }()
-	// Enough calls per timing that small shapes are not timer noise. GPUs
-	// get 100 times more work per timing, up to 200 calls: their small
-	// products take microseconds and their launches are asynchronous.
+	// Enough calls per timing that small shapes are not timer noise.
+	// Devices with memory of their own (GPUs) get 100 times more work per
+	// timing, up to 200 calls: their small products take microseconds and
+	// their launches are asynchronous. A backend whose buffers are host
+	// memory (backend.HostWrapper) computes as it is called.
 	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
 	calls := max(1, int(2e8/flops))
-	if b.Name() != "cpu" {
+	if _, host := b.(backend.HostWrapper); !host {
 		calls = min(200, max(1, int(2e10/flops)))
 	}
 	run := func() {

@@ -48,7 +48,9 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-func parseSchedule(s string, lr float64, epochs int) (nn.Schedule, error) {
+// parseSchedule turns -schedule into factors of the optimizer's rate:
+// cosine anneals to 1/100 of it over the run's epochs.
+func parseSchedule(s string, epochs int) (nn.Schedule, error) {
 	parts := strings.Split(s, ":")
 	num := func(i int) (float64, error) {
 		v, err := strconv.ParseFloat(parts[i], 64)
@@ -59,12 +61,12 @@ func parseSchedule(s string, lr float64, epochs int) (nn.Schedule, error) {
 	}
 	switch {
 	case s == "const":
-		return nn.Constant(lr), nil
+		return nn.Constant{}, nil
 	case s == "cosine":
-		return nn.Cosine{Base: lr, Min: lr / 100, Epochs: epochs}, nil
+		return nn.Cosine{Epochs: epochs, MinFactor: 0.01}, nil
 	case parts[0] == "exp" && len(parts) == 2:
 		g, err := num(1)
-		return nn.Exponential{Base: lr, Gamma: g}, err
+		return nn.Exponential{Gamma: g}, err
 	case parts[0] == "step" && len(parts) == 3:
 		e, err := num(1)
 		if err != nil {
@@ -74,7 +76,7 @@ func parseSchedule(s string, lr float64, epochs int) (nn.Schedule, error) {
 			return nil, usagef("-schedule %q: the step length must be a whole number of epochs", s)
 		}
 		g, err := num(2)
-		return nn.Step{Base: lr, Every: int(e), Gamma: g}, err
+		return nn.Step{Every: int(e), Gamma: g}, err
 	}
 	return nil, usagef("-schedule %q: want const, exp:GAMMA, step:EPOCHS:GAMMA or cosine", s)
 }
@@ -103,6 +105,15 @@ type dataSplit struct {
 
 	maxBytes     int64 // the host memory the loaded data may take (data.Options.MaxBytes)
 	hintTestOnly bool  // suggest -test-only when the training images are missing
+}
+
+// evalName names the evaluation set in progress lines: the official test
+// split, or a validation hold-out of the training data.
+func (s dataSplit) evalName() string {
+	if s.val > 0 {
+		return "validation"
+	}
+	return "test"
 }
 
 // imageData reports whether name is one of the IDX image datasets.
@@ -308,7 +319,7 @@ func (o *trainOptions) settle() (*trainPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sched, err := parseSchedule(p.Schedule, p.LR, p.Epochs)
+	sched, err := parseSchedule(p.Schedule, p.Epochs)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +446,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *o.seed,
 		Progress: log, Bar: !*o.quiet && isTerminal(stdout), TrainMetrics: *o.trainMetrics,
 		HistoryCSV: filepath.Join(out, "history.csv"), Checkpoint: checkpoint, Resume: *o.resume,
-		Settings: settings, Context: ctx,
+		Settings: settings, Context: ctx, EvalName: split.evalName(),
 	})
 	switch {
 	case errors.Is(err, train.ErrInterrupted):
@@ -474,11 +485,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	title := p.Name + " on " + *o.dataName
 	losses := []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
-		{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestLoss })}}
+		{Name: split.evalName(), Values: series(func(e train.Epoch) float64 { return e.EvalLoss })}}
 	var accuracies []figures.Series
 	if task == train.Classify {
 		accuracies = []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
-			{Name: "test", Values: series(func(e train.Epoch) float64 { return e.TestAcc })}}
+			{Name: split.evalName(), Values: series(func(e train.Epoch) float64 { return e.EvalAcc })}}
 	}
 	if err := figures.Curves(filepath.Join(out, "curves.png"), title, losses, accuracies); err != nil {
 		return err
@@ -491,7 +502,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds, "train_loss": last.TrainLoss,
 	}
 	if task == train.Reconstruct {
-		if err := finishAutoencoder(m, p, testSet, metrics, out, title, seconds, stdout, log); err != nil {
+		if err := finishAutoencoder(m, p, testSet, split.evalName(), metrics, out, title, seconds, stdout, log); err != nil {
 			return err
 		}
 		succeeded = true
@@ -611,9 +622,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// finishAutoencoder writes an autoencoder's test BCE and its reconstruction
-// grid: two test images of every class over their reconstructions.
-func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, metrics map[string]any, out, title string, seconds float64, stdout, log io.Writer) error {
+// finishAutoencoder writes an autoencoder's BCE on the evaluation set
+// (named evalName: test or validation; metrics.json keeps the key
+// test_bce) and its reconstruction grid: two evaluation images of every
+// class over their reconstructions.
+func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, evalName string, metrics map[string]any, out, title string, seconds float64, stdout, log io.Writer) error {
 	bce, err := train.EvaluateReconstruction(m, test)
 	if err != nil {
 		return err
@@ -660,7 +673,7 @@ func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, metri
 	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s (%s), %s in %.1fs; test binary cross-entropy %.4f\n", title, m.Spec, plural(p.Epochs, "epoch"), seconds, bce)
+	fmt.Fprintf(stdout, "\n%s (%s), %s in %.1fs; %s binary cross-entropy %.4f\n", title, m.Spec, plural(p.Epochs, "epoch"), seconds, evalName, bce)
 	fmt.Fprintf(log, "wrote %s/{model.safetensors,history.csv,curves.png,reconstructions.png,metrics.json}\n", out)
 	return nil
 }

@@ -78,12 +78,16 @@ func run(name string, epochs int, seed uint64) error {
 	}
 	net := nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3)
 	loss := nn.NewCrossEntropyLoss()
-	opt := nn.NewAdam(0.01)
-	schedule := nn.Cosine{Base: 0.01, Min: 0.0005, Epochs: epochs}
+	const lr = 0.01
+	opt := nn.NewAdam(lr)
+	// A schedule gives factors of the optimizer's rate: from 1 down to
+	// 1/20 of it over the run.
+	schedule := nn.Cosine{Epochs: epochs, MinFactor: 0.05}
 	perm := make([]float32, train)
 
 	for epoch := 0; epoch < epochs; epoch++ {
-		opt.SetLR(schedule.LR(epoch))
+		rate := lr * schedule.Factor(nn.At{Epoch: epoch})
+		opt.SetLR(rate)
 		for i, p := range rng.Perm(train) {
 			perm[i] = float32(p)
 		}
@@ -107,7 +111,7 @@ func run(name string, epochs int, seed uint64) error {
 			return err
 		}
 		fmt.Printf("epoch %2d  lr %.4f  train loss %.4f  test accuracy %.1f%%\n",
-			epoch+1, schedule.LR(epoch), sum/float64(train/batch), 100*acc)
+			epoch+1, rate, sum/float64(train/batch), 100*acc)
 	}
 	return nil
 }
