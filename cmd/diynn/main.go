@@ -112,15 +112,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 func openBackend(name string, w io.Writer) (backend.Backend, error) {
 	b, skips, err := backend.OpenAuto(name)
 	if err != nil {
-		if strings.Contains(err.Error(), "not compiled in") {
+		if errors.Is(err, backend.ErrNotCompiledIn) {
 			return nil, usageError{err.Error()}
 		}
 		return nil, err
 	}
+	// Drivers this build lacks go on one line, with the tags that bring
+	// them; drivers that are compiled in but failed each get theirs.
+	var absent []string
 	for _, s := range skips {
+		if errors.Is(s.Err, backend.ErrNotCompiledIn) {
+			absent = append(absent, s.Name)
+			continue
+		}
 		fmt.Fprintf(w, "skipping backend %s\n", s)
 	}
 	fmt.Fprintf(w, "backend %s: %s\n", b.Name(), b.Device())
+	if len(absent) > 0 {
+		tags := make([]string, len(absent))
+		for i, n := range absent {
+			tags[i] = "-tags " + n
+		}
+		fmt.Fprintf(w, "(not compiled in: %s; build with %s for a GPU)\n", strings.Join(absent, ", "), strings.Join(tags, " or "))
+	}
 	return b, nil
 }
 
@@ -167,14 +181,5 @@ func backendsCmd(w io.Writer) error {
 		fmt.Fprintf(w, " (skipped %d: %v)", len(skips), skips)
 	}
 	fmt.Fprintln(w)
-	for _, tag := range []string{"opencl", "cuda"} {
-		found := false
-		for _, d := range backend.Drivers() {
-			found = found || d.Name == tag
-		}
-		if !found {
-			fmt.Fprintf(w, "%-8s not compiled in (build with -tags %s)\n", tag, tag)
-		}
-	}
 	return nil
 }

@@ -41,7 +41,7 @@ func preprocess(b backend.Backend, path, features string, limit int64, sets ...*
 		if err != nil {
 			return err
 		}
-		d.X, d.Features = out, width
+		d.X, d.Features, d.Shape = out, width, []int{width}
 	}
 	return nil
 }

@@ -164,7 +164,7 @@ func TestEvalUsesTheRecordedSplit(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "run")
 		mustTrain(t, append(c.args, "-out", out)...)
 		var metrics struct {
-			TestLoss    float64 `json:"test_loss"`
+			TestLoss    float64 `json:"eval_loss"`
 			EvalSamples int     `json:"eval_samples"`
 		}
 		js, _ := os.ReadFile(filepath.Join(out, "metrics.json"))
@@ -393,7 +393,7 @@ func TestEvalOfAPreprocessedModel(t *testing.T) {
 	mustTrain(t, "-data", "fashion-mnist", "-data-dir", images, "-no-download", "-model", "linear(4,10)", "-epochs", "5",
 		"-preprocess", aeModel, "-features", "latent", "-out", clf)
 	var metrics struct {
-		TestLoss float64 `json:"test_loss"`
+		TestLoss float64 `json:"eval_loss"`
 	}
 	js, _ := os.ReadFile(filepath.Join(clf, "metrics.json"))
 	json.Unmarshal(js, &metrics)

@@ -233,7 +233,7 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 			data += " (test file only, 80/20)"
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name, data, f4(num(m, "accuracy")), f4(num(m, "macro_f1")),
-			f4(num(m, "macro_precision")), f4(num(m, "macro_recall")), f4(num(m, "train_loss")), f4(num(m, "test_loss")))
+			f4(num(m, "macro_precision")), f4(num(m, "macro_recall")), f4(num(m, "train_loss")), f4(num(m, "eval_loss")))
 	}
 	md.WriteString("\nThe report's Table 2 values and settings are not available to this program; see docs/RESULTS.md.\n\n![fmnist-relu](exp2-fmnist-relu/confusion.png)\n\n")
 
@@ -251,9 +251,9 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			theirs = num(m, "test_bce")
+			theirs = num(m, "eval_bce")
 		}
-		fmt.Fprintf(&md, "| %s | %s | %s | %.3f |\n", ae, f4(num(ours, "test_bce")), f4(theirs), reportBCE[ae])
+		fmt.Fprintf(&md, "| %s | %s | %s | %.3f |\n", ae, f4(num(ours, "eval_bce")), f4(theirs), reportBCE[ae])
 	}
 	md.WriteString("\n![ae2 reconstructions](exp3-ae2/reconstructions.png)\n\n")
 

@@ -464,8 +464,8 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// The whole run's time, across resumes: Fit carries it in checkpoints.
 	seconds := max(hist[len(hist)-1].Elapsed, time.Since(start).Seconds())
-	meta := map[string]string{"classes": strings.Join(trainSet.ClassNames, "\x1f"),
-		model.MetaTask: kind, model.MetaEncoder: strconv.Itoa(p.Encoder)}
+	m.Classes = trainSet.ClassNames // Save writes them as the file's "classes"
+	meta := map[string]string{model.MetaTask: kind, model.MetaEncoder: strconv.Itoa(p.Encoder)}
 	for k, v := range settings {
 		if _, ok := meta[k]; !ok {
 			meta[k] = v
@@ -498,7 +498,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	metrics := map[string]any{
 		"model": m.Spec, "preset": p.Name, "task": kind, "data": *o.dataName, "backend": b.Name(), "device": b.Device(),
 		"epochs": p.Epochs, "batch": p.Batch, "optimizer": p.Optim, "lr": p.LR, "schedule": p.Schedule, "seed": *o.seed,
-		"val": split.val, "test_only": split.testOnly,
+		"val": split.val, "test_only": split.testOnly, "eval_set": split.evalName(),
 		"train_samples": trainSet.N, "eval_samples": testSet.N, "seconds": seconds, "train_loss": last.TrainLoss,
 	}
 	if task == train.Reconstruct {
@@ -517,12 +517,15 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	for k, v := range map[string]any{
-		"train_accuracy": nanToNil(last.TrainAcc), "test_loss": testLoss,
+		"train_accuracy": nanToNil(last.TrainAcc), "eval_loss": testLoss,
 		"accuracy": report.Accuracy, "macro_precision": report.MacroPrecision, "macro_recall": report.MacroRecall,
 		"macro_f1": report.MacroF1, "classes": report.Classes, "precision": report.Precision, "recall": report.Recall,
 		"f1": report.F1, "support": report.Support, "confusion": report.Confusion,
 	} {
 		metrics[k] = v
+	}
+	if split.evalName() == "test" {
+		metrics["test_loss"] = testLoss // only a test split is called test
 	}
 	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
 		return err
@@ -623,16 +626,18 @@ func shellQuote(s string) string {
 }
 
 // finishAutoencoder writes an autoencoder's BCE on the evaluation set
-// (named evalName: test or validation; metrics.json keeps the key
-// test_bce) and its reconstruction grid: two evaluation images of every
+// (named evalName: test or validation; metrics.json has eval_bce, and
+// test_bce only for a test split) and its reconstruction grid: two evaluation images of every
 // class over their reconstructions.
 func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, evalName string, metrics map[string]any, out, title string, seconds float64, stdout, log io.Writer) error {
 	bce, err := train.EvaluateReconstruction(m, test)
 	if err != nil {
 		return err
 	}
-	metrics["test_bce"] = bce
-	metrics["test_loss"] = bce
+	metrics["eval_bce"], metrics["eval_loss"] = bce, bce
+	if evalName == "test" {
+		metrics["test_bce"], metrics["test_loss"] = bce, bce
+	}
 	byClass := make([][]int, test.Classes())
 	for i, y := range test.Y {
 		if c := int(y); len(byClass[c]) < 2 {
