@@ -93,29 +93,44 @@ type Param struct {
 }
 
 var (
-	kernelRE = regexp.MustCompile(`(?m)^KERNEL void (\w+)\(([^)]*)\)`)
-	paramREs = []struct {
+	commentRE = regexp.MustCompile(`(?s)/\*.*?\*/|//[^\n]*`)
+	kernelRE  = regexp.MustCompile(`(?m)^[ \t]*KERNEL\s+void\s+(\w+)\s*\(([^)]*)\)`)
+	paramREs  = []struct {
 		re   *regexp.Regexp
 		kind ParamKind
 	}{
 		{regexp.MustCompile(`^const int (\w+)$`), Int},
 		{regexp.MustCompile(`^const float (\w+)$`), Float},
-		{regexp.MustCompile(`^GLOBAL (?:const )?float\* (\w+)$`), Buffer},
+		{regexp.MustCompile(`^GLOBAL (?:const )?float ?\* ?(\w+)$`), Buffer},
 	}
 	signatures = mustParse(source)
 )
 
-// parse reads the signature of every `KERNEL void name(...)` in src. A
-// parameter that is not one of the three forms of ParamKind is an error:
-// launches could not pass it.
+// stripComments blanks out C comments, keeping their newlines so that the
+// lines after them keep their place: a kernel written inside a comment is
+// not a kernel, and a comment inside a parameter list is not a parameter.
+func stripComments(src string) string {
+	return commentRE.ReplaceAllStringFunc(src, func(c string) string {
+		return strings.Repeat("\n", strings.Count(c, "\n")) + " "
+	})
+}
+
+// parse reads the signature of every `KERNEL void name(...)` in src,
+// comments removed; a signature may span lines. A parameter that is not
+// one of the three forms of ParamKind is an error: launches could not pass
+// it. An empty list, or (void), is a kernel without parameters.
 func parse(src string) (map[string][]Param, error) {
 	sigs := map[string][]Param{}
-	for _, m := range kernelRE.FindAllStringSubmatch(src, -1) {
+	for _, m := range kernelRE.FindAllStringSubmatch(stripComments(src), -1) {
 		name := m[1]
 		if _, dup := sigs[name]; dup {
 			return nil, fmt.Errorf("kernel %s defined twice", name)
 		}
-		var params []Param
+		params := []Param{}
+		if list := strings.TrimSpace(m[2]); list == "" || list == "void" {
+			sigs[name] = params
+			continue
+		}
 		for i, p := range strings.Split(m[2], ",") {
 			p = strings.Join(strings.Fields(p), " ")
 			found := false

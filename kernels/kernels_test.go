@@ -15,7 +15,7 @@ import (
 // nvcc is installed).
 func TestNamesMatchSourceAndPTX(t *testing.T) {
 	var inSource []string
-	for _, m := range regexp.MustCompile(`KERNEL\s+void\s+(\w+)\s*\(`).FindAllStringSubmatch(source, -1) {
+	for _, m := range regexp.MustCompile(`KERNEL\s+void\s+(\w+)\s*\(`).FindAllStringSubmatch(stripComments(source), -1) {
 		inSource = append(inSource, m[1])
 	}
 	slices.Sort(inSource)
@@ -60,6 +60,26 @@ func TestSignatures(t *testing.T) {
 	sig["random_fill"][0].Kind = Buffer // the caller's copy
 	if Signatures()["random_fill"][0].Kind != Int {
 		t.Error("Signatures returned the package's own map")
+	}
+	// Comments (inside a multi-line parameter list, or around a kernel
+	// that is commented out), spacing and an empty list.
+	src := `/* KERNEL void gone(const int n) {} */
+// KERNEL void gone2(const int n) {}
+/* an old version:
+KERNEL void f(const int n) {}
+*/
+KERNEL void f(const int n, /* the count */
+              GLOBAL const float *x, // input
+              GLOBAL   float*y) {}
+  KERNEL  void g( ) {}
+KERNEL void h(void) {}`
+	got, err := parse(src)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	wantF := []Param{{"n", Int}, {"x", Buffer}, {"y", Buffer}}
+	if len(got) != 3 || !slices.Equal(got["f"], wantF) || got["g"] == nil || len(got["g"]) != 0 || got["h"] == nil || len(got["h"]) != 0 {
+		t.Errorf("parse(%q) = %v, want f %v and g, h without parameters", src, got, wantF)
 	}
 	for _, bad := range []string{
 		"KERNEL void f(const int n, GLOBAL int* x) {}",

@@ -3,6 +3,8 @@ package nn_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/diynn/diynn/backend"
@@ -242,5 +244,119 @@ func TestDropoutAndNoiseRefuseBadParameters(t *testing.T) {
 		if _, err := nn.NewGaussianNoise(s, 1); err == nil {
 			t.Errorf("NewGaussianNoise(%v) accepted", s)
 		}
+	}
+}
+
+// Backward uses what the latest Forward did, whatever the mode is now: a
+// training Forward, a switch to evaluation, then Backward applies the
+// training mask; an evaluation Forward, a switch to training, then
+// Backward is the identity. Backward before any Forward is an error, and
+// an evaluation Forward does not move the stream: the next training
+// Forward draws what it would have drawn.
+func TestDropoutAndNoiseModeSwitches(t *testing.T) {
+	b := cpu.New()
+	const rows, cols = 3, 7
+	x, _ := tensor.Uniform(b, rand.New(rand.NewPCG(1, 1)), 0.5, 1.5, rows, cols)
+	g, _ := tensor.Uniform(b, rand.New(rand.NewPCG(2, 1)), -1, 1, rows, cols)
+	noise, _ := nn.NewGaussianNoise(0.5, 1)
+	for _, m := range []nn.Module{mustDropout(t, 0.5, 1), noise} {
+		if _, err := m.Backward(x, g); err == nil || !strings.Contains(err.Error(), "before Forward") {
+			t.Errorf("%v: Backward before Forward: %v, want an error", m, err)
+		}
+	}
+
+	d := mustDropout(t, 0.5, 1)
+	y, _ := d.Forward(x)
+	ys := data(t, y)
+	nn.SetTraining(d, false)
+	dx, err := d.Backward(x, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, dxs := data(t, g), data(t, dx)
+	for i := range gs {
+		want := gs[i] * 2
+		if ys[i] == 0 {
+			want = 0
+		}
+		if dxs[i] != want {
+			t.Fatalf("Dropout: training Forward, SetTraining(false), Backward: gradient[%d] = %v, want %v (the training mask)", i, dxs[i], want)
+		}
+	}
+	if y, _ := d.Forward(x); y != x {
+		t.Fatal("Dropout in evaluation mode is not the identity")
+	}
+	nn.SetTraining(d, true)
+	if dx, err := d.Backward(x, g); err != nil || dx != g {
+		t.Fatalf("Dropout: evaluation Forward, SetTraining(true), Backward = %v, %v; want gradOut itself", dx, err)
+	}
+	// The evaluation Forward did not move the stream: this Forward draws
+	// the mask at offset 24 (after 21 values, rounded up to whole blocks).
+	y2, _ := d.Forward(x)
+	m, _ := tensor.New(b, rows, cols)
+	b.Random(backend.Bernoulli, rows*cols, 1, 24, 0.5, 2, m.Buffer())
+	xs, ms, y2s := data(t, x), data(t, m), data(t, y2)
+	for i := range xs {
+		if y2s[i] != xs[i]*ms[i] {
+			t.Fatalf("Dropout after an evaluation Forward: y[%d] = %v, want %v: the stream moved", i, y2s[i], xs[i]*ms[i])
+		}
+	}
+}
+
+// A batch of another size, smaller then larger, gets a mask of its own
+// size each time, and Backward checks gradOut against the latest Forward.
+func TestDropoutBatchSizeChanges(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(3, 3))
+	d := mustDropout(t, 0.5, 4)
+	for _, rows := range []int{8, 3, 33} {
+		x, _ := tensor.Uniform(b, rng, 0.5, 1.5, rows, 5)
+		y, err := d.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(y.Shape(), x.Shape()) {
+			t.Fatalf("rows %d: output shape %v, want %v", rows, y.Shape(), x.Shape())
+		}
+		xs, ys := data(t, x), data(t, y)
+		for i := range xs {
+			if ys[i] != 0 && ys[i] != xs[i]*2 {
+				t.Fatalf("rows %d: y[%d] = %v for x = %v", rows, i, ys[i], xs[i])
+			}
+		}
+		g, _ := tensor.Uniform(b, rng, -1, 1, rows, 5)
+		if _, err := d.Backward(x, g); err != nil {
+			t.Fatalf("rows %d: %v", rows, err)
+		}
+		wrong, _ := tensor.Uniform(b, rng, -1, 1, rows+1, 5)
+		if _, err := d.Backward(x, wrong); err == nil {
+			t.Errorf("rows %d: Backward accepted a gradient of %v", rows, wrong.Shape())
+		}
+	}
+}
+
+// p close to 1 keeps about 1-p of the values, each scaled by 1/(1-p).
+func TestDropoutNearOne(t *testing.T) {
+	b := cpu.New()
+	const p, n = 0.999, 200000
+	d := mustDropout(t, p, 5)
+	x, _ := tensor.FromSlice(b, onesOf(n), n, 1)
+	y, err := d.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for i, v := range data(t, y) {
+		switch v {
+		case 0:
+		case float32(1 / (1 - p)):
+			kept++
+		default:
+			t.Fatalf("y[%d] = %v, want 0 or %v", i, v, float32(1/(1-p)))
+		}
+	}
+	// Binomial(n, 0.001): mean 200, standard deviation ≈ 14.1; 5σ.
+	if mean, sd := n*(1-p), math.Sqrt(n*p*(1-p)); math.Abs(float64(kept)-mean) > 5*sd {
+		t.Errorf("kept %d of %d, want %.0f ± %.0f", kept, n, mean, 5*sd)
 	}
 }

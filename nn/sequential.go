@@ -8,26 +8,43 @@ import (
 )
 
 // Sequential chains modules: the output of each is the input of the next.
+// Build it with NewSequential; a Sequential written as a literal, or whose
+// Modules grew after NewSequential, is brought up to date by its next
+// Forward or Params call (the modules' parameters are listed again).
 type Sequential struct {
 	Modules []Module
 	inputs  []*tensor.Tensor // inputs[i] is the input of Modules[i] in the latest Forward
 	params  []Param
+	listed  int // how many modules params and inputs were built for
 }
 
 // NewSequential chains the given modules.
 func NewSequential(modules ...Module) *Sequential {
-	s := &Sequential{Modules: modules, inputs: make([]*tensor.Tensor, len(modules))}
-	for i, m := range modules {
+	s := &Sequential{Modules: modules}
+	s.sync()
+	return s
+}
+
+// sync lists the parameters of every module and sizes inputs, when Modules
+// has changed length since it last did (or never did): never in a steady
+// state, so it allocates nothing there.
+func (s *Sequential) sync() {
+	if s.listed == len(s.Modules) && len(s.inputs) == len(s.Modules) {
+		return
+	}
+	s.inputs, s.params = make([]*tensor.Tensor, len(s.Modules)), nil
+	for i, m := range s.Modules {
 		for _, p := range m.Params() {
 			p.Name = fmt.Sprintf("%d.%s", i, p.Name)
 			s.params = append(s.params, p)
 		}
 	}
-	return s
+	s.listed = len(s.Modules)
 }
 
 // Forward runs every module in order.
 func (s *Sequential) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
+	s.sync()
 	for i, m := range s.Modules {
 		s.inputs[i] = x
 		var err error
@@ -55,7 +72,7 @@ func (s *Sequential) backward(x, g *tensor.Tensor, needInputGrad bool) (*tensor.
 	if len(s.Modules) == 0 {
 		return g, nil
 	}
-	if s.inputs[0] != x {
+	if len(s.inputs) != len(s.Modules) || s.inputs[0] != x {
 		return nil, fmt.Errorf("Sequential: Backward with an input other than the latest Forward's")
 	}
 	for i := len(s.Modules) - 1; i >= 0; i-- {
@@ -118,4 +135,7 @@ func (e *moduleError) Error() string {
 func (e *moduleError) Unwrap() error { return e.err }
 
 // Params returns the parameters of every module, named "index.name".
-func (s *Sequential) Params() []Param { return s.params }
+func (s *Sequential) Params() []Param {
+	s.sync()
+	return s.params
+}

@@ -153,3 +153,77 @@ func TestFlattenIsAView(t *testing.T) {
 		t.Error("Backward with a gradient of the input's shape accepted")
 	}
 }
+
+// The same input tensor resized between passes (a last, smaller batch; a
+// new per-sample shape) gets views of its new shape: Flatten's cached
+// views follow the tensor, never the shape it had.
+func TestFlattenFollowsAResizedInput(t *testing.T) {
+	b := cpu.New()
+	f := nn.NewFlatten()
+	x, _ := tensor.Uniform(b, rand.New(rand.NewPCG(1, 1)), -1, 1, 4, 3, 2)
+	g, _ := tensor.Uniform(b, rand.New(rand.NewPCG(2, 1)), -1, 1, 4, 6)
+	for _, c := range []struct{ in, grad []int }{
+		{[]int{4, 3, 2}, []int{4, 6}},
+		{[]int{2, 3, 2}, []int{2, 6}},
+		{[]int{3, 2, 2, 2}, []int{3, 8}},
+		{[]int{24}, []int{24, 1}},
+	} {
+		if err := x.Resize(c.in...); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Resize(c.grad...); err != nil {
+			t.Fatal(err)
+		}
+		y, err := f.Forward(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := tensor.Shape(c.grad).String(); y.Shape().String() != want {
+			t.Errorf("Flatten of %v: %v, want %v", tensor.Shape(c.in), y.Shape(), want)
+		}
+		dx, err := f.Backward(x, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dx.Shape().String() != x.Shape().String() {
+			t.Errorf("Flatten's input gradient for %v: %v", x.Shape(), dx.Shape())
+		}
+	}
+}
+
+// A Sequential written as a literal, or grown after NewSequential, runs
+// and lists every module's parameters instead of panicking or training
+// nothing.
+func TestSequentialLiteralAndGrown(t *testing.T) {
+	b := cpu.New()
+	rng := rand.New(rand.NewPCG(1, 1))
+	l1, _ := nn.NewLinear(b, 3, 4, nn.InitDefault, rng)
+	l2, _ := nn.NewLinear(b, 4, 2, nn.InitDefault, rng)
+	x, _ := tensor.Uniform(b, rng, -1, 1, 5, 3)
+	lit := &nn.Sequential{Modules: []nn.Module{l1, nn.Tanh()}}
+	grown := nn.NewSequential(l1, nn.Tanh())
+	grown.Modules = append(grown.Modules, l2)
+	for _, c := range []struct {
+		name   string
+		s      *nn.Sequential
+		params []string
+	}{
+		{"literal", lit, []string{"0.weight", "0.bias"}},
+		{"grown", grown, []string{"0.weight", "0.bias", "2.weight", "2.bias"}},
+	} {
+		var names []string
+		for _, p := range c.s.Params() {
+			names = append(names, p.Name)
+		}
+		if strings.Join(names, " ") != strings.Join(c.params, " ") {
+			t.Errorf("%s: Params %v, want %v", c.name, names, c.params)
+		}
+		y, err := c.s.Forward(x)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if _, err := c.s.Backward(x, y); err != nil {
+			t.Fatalf("%s: Backward: %v", c.name, err)
+		}
+	}
+}

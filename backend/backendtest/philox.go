@@ -45,8 +45,8 @@ func refPhilox(ctr [4]uint32, key [2]uint32) [4]uint32 {
 	return [4]uint32{x0, x1, x2, x3}
 }
 
-// CheckPhiloxReference fails t unless the suite's Philox reproduces
-// Random123's known answers (and a broken copy of it does not).
+// checkPhiloxReference fails t unless the suite's Philox reproduces
+// Random123's known answers.
 func checkPhiloxReference(t *testing.T) {
 	t.Helper()
 	for _, v := range philoxKAT {
@@ -107,6 +107,8 @@ func (s *suite) randomNumbers(t *testing.T) {
 		{backend.Uniform, -2, 3, 0, 0},
 		{backend.Uniform, 0, 1, 0, 0},
 		{backend.Bernoulli, 0.7, 1 / 0.7, 0, 0},
+		{backend.Bernoulli, 0, 5, 0, 0}, // never: all zeros
+		{backend.Bernoulli, 1, 2, 0, 0}, // always: u < 1 for every word
 		// The GPUs' float32 log, sin and cos against float64: a few ulps of
 		// values up to 2·5.8.
 		{backend.Normal, 0.5, 2, 3e-5, 1e-5},
@@ -114,7 +116,7 @@ func (s *suite) randomNumbers(t *testing.T) {
 	for _, c := range cases {
 		for _, seed := range seeds {
 			for _, off := range offsets {
-				for _, n := range Sizes {
+				for _, n := range append([]int{0}, Sizes...) {
 					want := refRandom(c.dist, n, seed, off, c.a, c.b)
 					buf := s.poisoned(n + 1)
 					s.b.Random(c.dist, n, seed, off, c.a, c.b, buf)
@@ -187,6 +189,13 @@ func (s *suite) randomStatistics(t *testing.T) {
 	within("uniform neighbour correlation", c, 0, 5/sq)
 
 	z := draw(backend.Normal, 0, 1)
+	// Box-Muller's radius is at most √(-2·ln 2⁻²⁴) ≈ 5.768 (u1 > 0 by
+	// construction): no value is infinite or NaN.
+	for i, x := range z {
+		if !(math.Abs(x) <= 5.7686) {
+			t.Fatalf("normal value %d = %v, beyond Box-Muller's largest radius 5.768", i, x)
+		}
+	}
 	m, v, c = moments(z)
 	within("normal mean", m, 0, 5/sq)
 	within("normal variance", v, 1, 5*math.Sqrt(2)/sq)

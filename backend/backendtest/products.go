@@ -11,7 +11,7 @@ import (
 // products checks Mul, MulRowVector and ScaleBy against float64, into fresh
 // NaN-poisoned outputs and in place (the output aliasing an input).
 func (s *suite) products(t *testing.T) {
-	for _, n := range Sizes {
+	for _, n := range append([]int{0}, Sizes...) {
 		x, y := s.random(n, -2, 2), s.random(n, -2, 2)
 		want := make([]float64, n)
 		for i := range want {
@@ -44,8 +44,11 @@ func (s *suite) products(t *testing.T) {
 			s.b.Free(b)
 		}
 	}
-	for _, rows := range Sizes {
-		for _, cols := range Sizes {
+	// Empty shapes too: rows = 0 or cols = 0 is a no-op that touches
+	// nothing (the poisoned output stays NaN) and is not an error.
+	dims := append([]int{0}, Sizes...)
+	for _, rows := range dims {
+		for _, cols := range dims {
 			x, v := s.random(rows*cols, -2, 2), s.random(cols, -2, 2)
 			want := make([]float64, rows*cols)
 			for i := range want {
@@ -54,6 +57,9 @@ func (s *suite) products(t *testing.T) {
 			xb, vb, yb := s.upload(x), s.upload(v), s.poisoned(rows*cols)
 			name := fmt.Sprintf("MulRowVector(%d×%d)", rows, cols)
 			s.b.MulRowVector(rows, cols, vb, xb, yb)
+			if err := s.b.Sync(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 			check(t, name, s.download(t, yb, rows*cols), want, 0, 1e-7)
 			s.b.MulRowVector(rows, cols, vb, xb, xb)
 			check(t, name+" in place", s.download(t, xb, rows*cols), want, 0, 1e-7)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,6 +69,21 @@ type Options struct {
 	scale float64 // the largest magnitude in the gradient being judged
 }
 
+// validate refuses options that would make the check meaningless: a step
+// that is not a positive number, negative tolerances, or an empty input
+// range (Lo ≥ Hi after the defaults).
+func (o Options) validate() error {
+	switch {
+	case !(o.H > 0) || math.IsInf(o.H, 1):
+		return fmt.Errorf("Options.H = %v, want a positive step", o.H)
+	case !(o.Rel >= 0) || !(o.Abs >= 0):
+		return fmt.Errorf("Options.Rel = %v, Abs = %v: tolerances cannot be negative", o.Rel, o.Abs)
+	case !(o.Lo < o.Hi) || math.IsInf(o.Lo, 0) || math.IsInf(o.Hi, 0):
+		return fmt.Errorf("Options.Lo = %v, Hi = %v: want finite bounds with Lo < Hi", o.Lo, o.Hi)
+	}
+	return nil
+}
+
 func (o Options) withDefaults() Options {
 	if o.H == 0 {
 		o.H = 1e-3
@@ -107,6 +123,8 @@ func CheckModule(t testing.TB, b backend.Backend, m nn.Module, inputShape ...int
 // first. It also checks that
 //
 //   - Forward is reproducible after nn.Reseed (two passes, same output);
+//   - a module that implements nn.Shaper reports the per-sample output
+//     shape that its Forward gives;
 //   - the input gradient has the input's shape;
 //   - gradients accumulate: after a second Backward, every parameter
 //     gradient is twice the central difference, and the input gradient is
@@ -123,6 +141,12 @@ func Check(b backend.Backend, m nn.Module, inputShape []int, opt Options) error 
 	}
 	wrap := func(what string, err error) error {
 		return fmt.Errorf("nntest: %s on input %v: %s: %w", name, tensor.Shape(inputShape), what, err)
+	}
+	if err := opt.validate(); err != nil {
+		return fail("%v", err)
+	}
+	if len(inputShape) == 0 {
+		return fail("the input shape needs a batch dimension")
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0x6772616463686b)) // "gradchk"
 	x, err := tensor.Uniform(b, rng, opt.Lo, opt.Hi, inputShape...)
@@ -173,6 +197,18 @@ func Check(b backend.Backend, m nn.Module, inputShape []int, opt Options) error 
 		return err
 	}
 	defer gradOut.Free()
+	// A module that says its output shape (nn.Shaper) must say the one its
+	// Forward gives: package model chains specs with it before building.
+	if sh, ok := m.(nn.Shaper); ok {
+		want, err := sh.OutputShape(tensor.Shape(inputShape[1:]))
+		if err != nil {
+			return wrap(fmt.Sprintf("OutputShape(%v)", tensor.Shape(inputShape[1:])), err)
+		}
+		if got := out.Shape(); len(got) == 0 || !slices.Equal(got[1:], want) {
+			return fail("OutputShape(%v) = %v, but Forward returned %v per sample (output %v)",
+				tensor.Shape(inputShape[1:]), want, tensor.Shape(got[min(1, len(got)):]), got)
+		}
+	}
 	if again, _, err := forward(); err != nil {
 		return err
 	} else if again != l0 {
