@@ -26,7 +26,9 @@ type Model struct {
 	InShape, OutShape tensor.Shape
 	// Classes names a classifier's outputs, in order; Save keeps them in
 	// the file's metadata (MetaClasses) and Load restores them. Empty when
-	// unknown.
+	// unknown. Save and Load refuse names that are not one an output,
+	// except in the file of an autoencoder (MetaTask "reconstruct"), which
+	// may name the classes of the data it was trained on.
 	Classes []string
 }
 
@@ -106,6 +108,9 @@ func (m *Model) Save(path string, meta map[string]string, extra ...safetensors.T
 		}
 	}
 	if len(m.Classes) > 0 {
+		if err := checkClasses(m.Classes, md[MetaTask], m.Outputs); err != nil {
+			return fmt.Errorf("not saving %s to %s: %w", m.Spec, path, err)
+		}
 		js, err := json.Marshal(m.Classes)
 		if err != nil {
 			return err
@@ -144,6 +149,9 @@ func LoadLimit(b backend.Backend, path string, limit int64) (*Model, *safetensor
 	if m.Classes, err = classesOf(f.Metadata); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := checkClasses(m.Classes, f.Metadata[MetaTask], m.Outputs); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return m, f, nil
 }
 
@@ -155,6 +163,9 @@ func classesOf(meta map[string]string) ([]string, error) {
 		return nil, nil
 	}
 	if !strings.HasPrefix(v, "[") {
+		if !strings.Contains(v, "\x1f") { // a classifier has two classes or more
+			return nil, fmt.Errorf("metadata %q = %.40q is not a JSON array of class names", MetaClasses, v)
+		}
 		return strings.Split(v, "\x1f"), nil
 	}
 	var classes []string
@@ -162,6 +173,16 @@ func classesOf(meta map[string]string) ([]string, error) {
 		return nil, fmt.Errorf("metadata %q is not a JSON array of class names: %w", MetaClasses, err)
 	}
 	return classes, nil
+}
+
+// checkClasses refuses class names that do not name a classifier's
+// outputs one to one; an autoencoder's (task "reconstruct") may name its
+// data's classes instead.
+func checkClasses(classes []string, task string, outputs int) error {
+	if len(classes) == 0 || task == "reconstruct" || len(classes) == outputs {
+		return nil
+	}
+	return fmt.Errorf("%d class names for %d outputs: a classifier's %q name its outputs, one each", len(classes), outputs, MetaClasses)
 }
 
 // PlanFile returns the plan of the model a file saved by Save holds, after

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -231,8 +233,11 @@ func parseValue(s string) (value, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v != v || v > maxArgMagnitude || v < -maxArgMagnitude {
+	if err != nil && !errors.Is(err, strconv.ErrRange) || v != v || math.IsInf(v, 0) && err == nil {
 		return value{}, fmt.Errorf("%q is not a number", s)
+	}
+	if v > maxArgMagnitude || v < -maxArgMagnitude {
+		return value{}, fmt.Errorf("%s is out of range: numbers in specs are at most %g in magnitude", s, float64(maxArgMagnitude))
 	}
 	return value{num: v}, nil
 }

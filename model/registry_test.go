@@ -440,20 +440,35 @@ func TestSaveKeepsClassesAndInputShape(t *testing.T) {
 	if !slices.Equal(l.Classes, m.Classes) || !slices.Equal(l.InShape, tensor.Shape{1, 2, 3}) || l.Spec != m.Spec {
 		t.Errorf("loaded classes %q, input %v, spec %q", l.Classes, l.InShape, l.Spec)
 	}
+	// Hostile or stale class names: what is not a JSON array (nor an older
+	// diynn's list joined by U+001F) is refused, and so is a count that is
+	// not the classifier's outputs (2 here), however long the list; an
+	// autoencoder's file may name its data's classes.
+	many := "[" + strings.Repeat(`"x",`, 100000) + `"y"]`
 	for _, c := range []struct {
-		classes string
-		want    []string
-		err     string
+		classes, task string
+		want          []string
+		err           string
 	}{
-		{"", nil, ""},
-		{"a\x1fb\x1fc", []string{"a", "b", "c"}, ""},
-		{`["x"]`, []string{"x"}, ""},
-		{`["x", 3]`, nil, `metadata "classes" is not a JSON array of class names`},
+		{"", "", nil, ""},
+		{"a\x1fb", "", []string{"a", "b"}, ""},
+		{`["x","y"]`, "classify", []string{"x", "y"}, ""},
+		{`["x", 3]`, "", nil, `metadata "classes" is not a JSON array of class names`},
+		{`{"x":0,"y":1}`, "", nil, `metadata "classes" = "{\"x\":0,\"y\":1}" is not a JSON array`},
+		{`null`, "", nil, `metadata "classes" = "null" is not a JSON array`},
+		{`["x"]`, "", nil, `1 class names for 2 outputs`},
+		{"a\x1fb\x1fc", "classify", nil, `3 class names for 2 outputs`},
+		{many, "", nil, `100001 class names for 2 outputs`},
+		{`["0","1","2"]`, "reconstruct", []string{"0", "1", "2"}, ""},
 	} {
 		f, _ := safetensors.ReadFile(path)
 		delete(f.Metadata, model.MetaClasses)
+		delete(f.Metadata, model.MetaTask)
 		if c.classes != "" {
 			f.Metadata[model.MetaClasses] = c.classes
+		}
+		if c.task != "" {
+			f.Metadata[model.MetaTask] = c.task
 		}
 		if err := safetensors.WriteFile(path, f); err != nil {
 			t.Fatal(err)
@@ -468,6 +483,14 @@ func TestSaveKeepsClassesAndInputShape(t *testing.T) {
 		if err != nil || !slices.Equal(l.Classes, c.want) {
 			t.Errorf("classes %q: %q, %v", c.classes, l.Classes, err)
 		}
+	}
+	// Save refuses what Load would: names that are not one an output.
+	m.Classes = []string{"cat", "dog", "cow"}
+	if err := m.Save(path, nil); err == nil || !strings.Contains(err.Error(), "3 class names for 2 outputs") {
+		t.Errorf("saving 3 class names for 2 outputs: %v", err)
+	}
+	if err := m.Save(path, map[string]string{model.MetaTask: "reconstruct"}); err != nil {
+		t.Errorf("an autoencoder's file naming 3 classes: %v", err)
 	}
 	// A spec that implies its input writes none.
 	m2, _ := model.Build(b, "linear(3,2)", rand.New(rand.NewPCG(1, 1)))
@@ -563,6 +586,12 @@ func TestNamedArguments(t *testing.T) {
 		{"scale(3,init=x)", 14, `"x" is not a number`},
 		{"scale(3,init=1.5.2)", 14, `"1.5.2" is not a number`},
 		{"scale(0)", 7, "scale needs a positive integer here, got 0"},
+		{"scale(2147483648)", 7, "2147483648 is out of range: numbers in specs are at most 1e+09 in magnitude"},
+		{"scale(1e400)", 7, "1e400 is out of range"},
+		{"scale(inf)", 7, `"inf" is not a number`},
+		{"relu é", 6, `expected a layer name, found "é"`},
+		{"relu(),é", 7, `expected a space between layers, found ","`},
+		{"relué", 5, `expected a space between layers, found "é"`},
 		{"scale(3,)", 9, "empty argument"},
 		{"swish(1)", 1, `unknown layer "swish" (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax, dropout, gaussiannoise, flatten, scale, twice; a layer of your own needs model.RegisterLayer)`},
 		{"dropout(1)", 9, "dropout needs a probability in [0, 1) here, got 1"},

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Layer is one parsed element of a spec.
@@ -128,7 +129,7 @@ func Parse(spec string) ([]Layer, error) {
 		}
 		name := strings.ToLower(spec[start:i])
 		if name == "" {
-			return nil, fail(start, "expected a layer name, found %q", spec[start:start+1])
+			return nil, fail(start, "expected a layer name, found %q", firstRune(spec[start:]))
 		}
 		def, ok := lookup(name)
 		if !ok {
@@ -215,7 +216,7 @@ func Parse(spec string) ([]Layer, error) {
 		}
 		layers = append(layers, l)
 		if i < len(spec) && spec[i] != ' ' && spec[i] != '\t' && spec[i] != '\n' {
-			return nil, fail(i, "expected a space between layers, found %q", spec[i:i+1])
+			return nil, fail(i, "expected a space between layers, found %q", firstRune(spec[i:]))
 		}
 	}
 	if len(layers) == 0 {
@@ -231,4 +232,11 @@ func Format(layers []Layer) string {
 		parts[i] = l.String()
 	}
 	return strings.Join(parts, " ")
+}
+
+// firstRune is the first character of s, whole: a message quotes "é", not
+// the first byte of its encoding.
+func firstRune(s string) string {
+	_, n := utf8.DecodeRuneInString(s)
+	return s[:n]
 }

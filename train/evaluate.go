@@ -2,6 +2,7 @@ package train
 
 import (
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/diynn/diynn/data"
@@ -14,6 +15,9 @@ import (
 // false), which it leaves set) and returns the mean cross-entropy, the
 // full metrics report and the predicted classes.
 func Evaluate(net nn.Module, d *data.Dataset) (loss float64, r *metrics.Report, preds []int, err error) {
+	if err := checkEvalSet(d, "Evaluate"); err != nil {
+		return 0, nil, nil, err
+	}
 	b, _, err := backendOf(net)
 	if err != nil {
 		return 0, nil, nil, err
@@ -45,6 +49,9 @@ func Evaluate(net nn.Module, d *data.Dataset) (loss float64, r *metrics.Report, 
 // on d (over every pixel, as PyTorch's BCELoss), in evaluation mode (which
 // it leaves set).
 func EvaluateReconstruction(net nn.Module, d *data.Dataset) (float64, error) {
+	if err := checkEvalSet(d, "EvaluateReconstruction"); err != nil {
+		return 0, err
+	}
 	b, _, err := backendOf(net)
 	if err != nil {
 		return 0, err
@@ -120,7 +127,10 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 		}
 		if transform != nil {
 			if input, target, err = transform(x, y); err != nil {
-				return 0, 0, nil, err
+				return 0, 0, nil, fmt.Errorf("EvalTransform: %w", err)
+			}
+			if err := checkTransformed(input, target); err != nil {
+				return 0, 0, nil, fmt.Errorf("EvalTransform: %w", err)
 			}
 		}
 		out, err := net.Forward(input)
@@ -153,4 +163,33 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 		return loss / float64(d.n), math.NaN(), nil, nil
 	}
 	return loss / float64(d.n), float64(right) / float64(d.n), preds, nil
+}
+
+// checkEvalSet refuses a missing or empty dataset to evaluate on: its mean
+// loss would be 0/0.
+func checkEvalSet(d *data.Dataset, what string) error {
+	if d == nil {
+		return fmt.Errorf("train: %s: no dataset", what)
+	}
+	if d.N == 0 {
+		return fmt.Errorf("train: %s: %s has no samples", what, d.Name)
+	}
+	return nil
+}
+
+// checkTransformed refuses what a Transform returned when the step cannot
+// use it: a missing tensor would crash the network's Forward. (Shapes and
+// backends are the network's and the loss's to check; they name both.)
+func checkTransformed(input, target *tensor.Tensor) error {
+	if input == nil || target == nil {
+		return fmt.Errorf("returned a nil tensor (input %v, target %v): return x and y to change nothing", shapeOrNil(input), shapeOrNil(target))
+	}
+	return nil
+}
+
+func shapeOrNil(t *tensor.Tensor) any {
+	if t == nil {
+		return "nil"
+	}
+	return t.Shape()
 }

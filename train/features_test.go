@@ -413,8 +413,8 @@ func TestFitSetsModesAndSeeds(t *testing.T) {
 			t.Errorf("training Forward %d had seed %#x, want seedFor(5, %d, %d) = %#x", i, s, i/4, i%4, w)
 		}
 	}
-	if !p.training {
-		t.Error("after Fit the module is left in evaluation mode")
+	if p.training {
+		t.Error("after Fit the module is left in training mode: a Forward after Fit would not be inference")
 	}
 	p.log = nil
 	if _, err := Predict(p, dots(t, 10, 3)); err != nil || !slices.Equal(p.log, []bool{false}) {

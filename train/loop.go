@@ -256,7 +256,11 @@ func (t *trainer) step(epoch, step int) error {
 	b.GatherRows(n, features, t.tr.x.Buffer(), t.order.Buffer(), off, t.x.Buffer())
 	b.GatherRows(n, 1, t.tr.y.Buffer(), t.order.Buffer(), off, t.y.Buffer())
 	if t.cfg.Schedule != nil {
-		t.cfg.Optimizer.SetLR(t.rate(epoch, step))
+		lr := t.rate(epoch, step)
+		if !(lr >= 0) || math.IsInf(lr, 0) {
+			return fmt.Errorf("the schedule %T gives learning rate %v (base %v): want a finite rate ≥ 0", t.cfg.Schedule, lr, t.baseLR)
+		}
+		t.cfg.Optimizer.SetLR(lr)
 	}
 	nn.Reseed(t.net, seedFor(t.cfg.Seed, epoch, step))
 	input, target := t.x, t.y
@@ -270,6 +274,9 @@ func (t *trainer) step(epoch, step int) error {
 	if t.cfg.Transform != nil {
 		var err error
 		if input, target, err = t.cfg.Transform(t.x, t.y); err != nil {
+			return fmt.Errorf("Transform: %w", err)
+		}
+		if err := checkTransformed(input, target); err != nil {
 			return fmt.Errorf("Transform: %w", err)
 		}
 	}
@@ -399,14 +406,14 @@ func (t *trainer) run(start resumePoint) (History, error) {
 		if cfg.TrainMetrics && cfg.Task == Classify {
 			_, acc, err := t.evaluate(t.tr, nil)
 			if err != nil {
-				return hist, err
+				return hist, fmt.Errorf("epoch %d: evaluating on the training set: %w", epoch+1, err)
 			}
 			e.TrainAcc = acc
 		}
 		if t.ev != nil {
 			var err error
 			if e.EvalLoss, e.EvalAcc, err = t.evaluate(t.ev, cfg.EvalTransform); err != nil {
-				return hist, err
+				return hist, fmt.Errorf("epoch %d: evaluating on the %s set: %w", epoch+1, cfg.EvalName, err)
 			}
 		}
 		e.Seconds = earlier + time.Since(t0).Seconds()

@@ -96,7 +96,10 @@ func PredictRows(net nn.Module, x []float32, shape ...int) (*Predictions, error)
 	if len(shape) == 0 || w <= 0 || slices.ContainsFunc(shape, func(d int) bool { return d <= 0 }) {
 		return nil, fmt.Errorf("train: Predict: sample shape %v: want positive dimensions", in)
 	}
-	if len(x) == 0 || len(x)%w != 0 {
+	if len(x) == 0 {
+		return nil, errors.New("train: Predict: no samples")
+	}
+	if len(x)%w != 0 {
 		return nil, fmt.Errorf("train: Predict: %d values are not a whole number of samples of shape %v (%d values each)", len(x), in, w)
 	}
 	n := len(x) / w

@@ -67,7 +67,9 @@ type Config struct {
 	// Seed drives the shuffles (epoch e uses PCG(Seed, e)) and the random
 	// modules (Dropout, GaussianNoise): before step s of epoch e, Fit calls
 	// nn.Reseed with a mix of (Seed, e, s), so their draws depend on the
-	// position alone and a resumed run draws what it would have drawn.
+	// position (and each module's own seed, which Dropout mixes in) alone:
+	// a resumed run of a network built the same way draws what it would
+	// have drawn.
 	Seed uint64
 
 	// Loss is the training loss. Nil means the task's: cross-entropy of
@@ -99,7 +101,9 @@ type Config struct {
 	// OnEpoch, if set, is called after every epoch (once its row is in the
 	// history, printed and checkpointed) with the history so far. It may
 	// return ErrStop (or an error wrapping it) to end training there, as a
-	// success; any other error aborts Fit with it.
+	// success; any other error aborts Fit with it. The checkpoint does not
+	// record such a stop: resuming it trains the epochs after it, calling
+	// OnEpoch again (a run stopped by EarlyStopping stays stopped).
 	OnEpoch func(h History) error
 
 	// EvalName names the evaluation set in the progress lines: "test" for
@@ -313,6 +317,12 @@ func defaultLoss(task Task) interface {
 // Fit trains net on train, evaluating on eval (which may be nil) after
 // each epoch, and returns the history. Net runs on the backend of its
 // parameters; it may be a model.Model, a Sequential or any module.
+//
+// Fit switches net to training mode for its steps and to evaluation mode
+// for its evaluation passes, and returns with net in evaluation mode
+// (nn.SetTraining(net, false)), as Evaluate and Predict do: a Forward
+// after Fit is inference, with Dropout off. A training loop of your own
+// that follows Fit calls nn.SetTraining(net, true) first.
 func Fit(net nn.Module, train, eval *data.Dataset, cfg Config) (History, error) {
 	if cfg.Epochs <= 0 || cfg.Batch <= 0 {
 		return nil, fmt.Errorf("train: epochs (%d) and batch size (%d) must be positive", cfg.Epochs, cfg.Batch)
@@ -331,6 +341,9 @@ func Fit(net nn.Module, train, eval *data.Dataset, cfg Config) (History, error) 
 		return nil, err
 	}
 	if eval != nil {
+		if eval.N == 0 {
+			return nil, fmt.Errorf("train: the evaluation set %s has no samples: give Fit nil for no evaluation", eval.Name)
+		}
 		if err := checkData(net, eval, cfg.Task, cfg.EvalTransform == nil); err != nil {
 			return nil, err
 		}
@@ -385,5 +398,8 @@ func Fit(net nn.Module, train, eval *data.Dataset, cfg Config) (History, error) 
 		return nil, err
 	}
 	defer t.free()
+	// Training is over when Fit returns, whatever the outcome: the network
+	// is left ready for inference, as Evaluate and Predict leave it.
+	defer nn.SetTraining(net, false)
 	return t.run(start)
 }

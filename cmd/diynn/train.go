@@ -436,7 +436,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 			rd.abandon()
 		}
 	}()
-	fmt.Fprintf(log, "data %s: %d training, %d evaluation samples; model %s\n", *o.dataName, trainSet.N, testSet.N, m.Spec)
+	fmt.Fprintf(log, "data %s: %d training, %d %s samples; model %s\n", *o.dataName, trainSet.N, testSet.N, split.evalName(), m.Spec)
 	fmt.Fprintf(log, "training %s, batch %d, %s lr %g, schedule %s, seed %d → %s\n", plural(p.Epochs, "epoch"), p.Batch, p.Optim, p.LR, p.Schedule, *o.seed, out)
 
 	kind := taskName(task)
@@ -513,7 +513,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := figures.Confusion(filepath.Join(out, "confusion.png"), title+" (evaluation set)", report.Confusion, report.Classes); err != nil {
+	if err := figures.Confusion(filepath.Join(out, "confusion.png"), title+" ("+split.evalName()+" set)", report.Confusion, report.Classes); err != nil {
 		return err
 	}
 	for k, v := range map[string]any{
@@ -530,7 +530,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\n%s on %s, %s in %.1fs; evaluation loss %.4f\n\n", m.Spec, *o.dataName, plural(p.Epochs, "epoch"), seconds, testLoss)
+	fmt.Fprintf(stdout, "\n%s on %s, %s in %.1fs; %s loss %.4f\n\n", m.Spec, *o.dataName, plural(p.Epochs, "epoch"), seconds, split.evalName(), testLoss)
 	if err := report.WriteTable(stdout); err != nil {
 		return err
 	}
