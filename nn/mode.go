@@ -81,3 +81,20 @@ func MixSeed(seed, i uint64) uint64 {
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return z ^ z>>31
 }
+
+// BufferHolder is implemented by modules that keep tensors which are not
+// trained by an optimizer but belong to the model and its file: PyTorch's
+// buffers, such as batch normalisation's running mean and variance. Their
+// Param.Grad is nil. Package model saves and loads them with the
+// parameters, under the same kind of names ("1.running_mean").
+type BufferHolder interface {
+	Buffers() []Param
+}
+
+// Buffers returns m's buffers, or nil for a module without any.
+func Buffers(m Module) []Param {
+	if h, ok := m.(BufferHolder); ok {
+		return h.Buffers()
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ type Sequential struct {
 	Modules []Module
 	inputs  []*tensor.Tensor // inputs[i] is the input of Modules[i] in the latest Forward
 	params  []Param
+	buffers []Param
 	listed  int // how many modules params and inputs were built for
 }
 
@@ -32,11 +33,15 @@ func (s *Sequential) sync() {
 	if s.listed == len(s.Modules) && len(s.inputs) == len(s.Modules) {
 		return
 	}
-	s.inputs, s.params = make([]*tensor.Tensor, len(s.Modules)), nil
+	s.inputs, s.params, s.buffers = make([]*tensor.Tensor, len(s.Modules)), nil, nil
 	for i, m := range s.Modules {
 		for _, p := range m.Params() {
 			p.Name = fmt.Sprintf("%d.%s", i, p.Name)
 			s.params = append(s.params, p)
+		}
+		for _, p := range Buffers(m) {
+			p.Name = fmt.Sprintf("%d.%s", i, p.Name)
+			s.buffers = append(s.buffers, p)
 		}
 	}
 	s.listed = len(s.Modules)
@@ -138,4 +143,11 @@ func (e *moduleError) Unwrap() error { return e.err }
 func (s *Sequential) Params() []Param {
 	s.sync()
 	return s.params
+}
+
+// Buffers returns the buffers of every module, named "index.name" as
+// PyTorch's state_dict names them ("1.running_mean").
+func (s *Sequential) Buffers() []Param {
+	s.sync()
+	return s.buffers
 }
