@@ -297,6 +297,64 @@ type Backend interface {
 	// continues by advancing offset by n. See Distribution for a and b.
 	Random(dist Distribution, n int, seed, offset uint64, a, b float32, dst Buffer)
 
+	// Convolution, pooling and batch normalization, on batches of NCHW
+	// images (see ConvGeom). A geometry that fails ConvGeom.Check (pooling:
+	// CheckPool) is an error. Adjoint kernels gather, so that no two
+	// threads add into one value and results do not depend on scheduling.
+
+	// Im2Col writes cols, a (N·OH·OW) × (C·KH·KW) matrix: row (n, oh, ow),
+	// column (c, kh, kw) holds x[n, c, oh·StrideH − PadH + kh, ow·StrideW −
+	// PadW + kw], 0 in the padding. A convolution's forward pass is then
+	// cols·Wᵀ with the weights W stored OC × (C·KH·KW), PyTorch's layout
+	// flattened, giving an (N·OH·OW) × OC matrix (NHWC; see TransposeBatch).
+	Im2Col(g ConvGeom, x, cols Buffer)
+	// Col2Im is Im2Col's adjoint: x = beta·x + the sum, for every element
+	// of x, of the cols entries Im2Col reads from it (0 for an element no
+	// window reads). With beta = 0, x is not read.
+	Col2Im(g ConvGeom, cols Buffer, beta float32, x Buffer)
+	// TransposeBatch transposes each of the n row-major rows×cols matrices
+	// of x into y, n matrices of cols×rows: NHWC ↔ NCHW. y must not be x.
+	TransposeBatch(n, rows, cols int, x, y Buffer)
+	// AddChannels adds v[ch] to every value of channel ch of x, an n×c×hw
+	// batch: a convolution's bias.
+	AddChannels(n, c, hw int, v, x Buffer)
+	// SumChannels computes dst[ch] = beta·dst[ch] + the sum of channel ch
+	// of the n×c×hw batch x over the batch and its hw values: the gradient
+	// of a convolution's bias. With beta = 0, dst is not read. The order of
+	// the sum does not depend on the device's parallelism.
+	SumChannels(n, c, hw int, x Buffer, beta float32, dst Buffer)
+	// MaxPoolForward computes y (N×C×OH×OW), the maximum of each window
+	// (padding counts as −∞), and argmax, the index h·W+w within its input
+	// plane of each window's first maximum in row-major window order,
+	// stored as float32.
+	MaxPoolForward(g ConvGeom, x, y, argmax Buffer)
+	// MaxPoolBackward computes dx (overwritten, N×C×H×W): each input
+	// element gets the sum of dy over the windows whose argmax it is, 0 if
+	// none. argmax must be what MaxPoolForward wrote for g.
+	MaxPoolBackward(g ConvGeom, dy, argmax, dx Buffer)
+	// AvgPoolForward computes y, the mean of each window, padding counted
+	// as zeros in the mean (PyTorch's count_include_pad=True): the window's
+	// sum divided by KH·KW.
+	AvgPoolForward(g ConvGeom, x, y Buffer)
+	// AvgPoolBackward computes dx (overwritten) = Σ dy/(KH·KW) over the
+	// windows that contain each input element.
+	AvgPoolBackward(g ConvGeom, dy, dx Buffer)
+	// BatchNormStats computes, for each channel of the n×c×hw batch x, its
+	// mean and biased variance (divided by n·hw) over its n·hw values, in
+	// two passes (never E[x²] − E[x]², which cancels), in an order that
+	// does not depend on the device's parallelism. n·hw must be positive.
+	BatchNormStats(n, c, hw int, x, mean, variance Buffer)
+	// BatchNormForward computes y = (x − mean[ch])/√(variance[ch] + eps) ·
+	// gamma[ch] + beta[ch] over the n×c×hw batch x. y may be x.
+	BatchNormForward(n, c, hw int, eps float32, x, mean, variance, gamma, beta, y Buffer)
+	// BatchNormBackward accumulates dgamma[ch] += Σ dy·x̂ and dbeta[ch] +=
+	// Σ dy over channel ch (x̂ = (x − mean)/√(variance + eps)) and writes
+	// dx (dx must not be x or dy). With batchStats (training: mean and
+	// variance are x's own, from BatchNormStats) dx = gamma·invstd·(dy −
+	// mean(dy) − x̂·mean(dy·x̂)), the means over the channel's n·hw values;
+	// without (eval: running statistics, constants) dx = gamma·invstd·dy.
+	BatchNormBackward(n, c, hw int, eps float32, batchStats bool, x, dy, mean, variance, gamma, dx, dgamma, dbeta Buffer)
+
 	// MemStats reports buffer allocations.
 	MemStats() MemStats
 	// Err returns the sticky error without waiting for the device.

@@ -70,6 +70,10 @@ func Run(t *testing.T, open Opener) {
 		{"Products", s.products},
 		{"Norms", s.norms},
 		{"Random", s.randomNumbers},
+		{"Convolution", s.convolution},
+		{"Channels", s.channels},
+		{"Pooling", s.pooling},
+		{"BatchNorm", s.batchNorm},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -658,6 +662,14 @@ func stickyErrors(t *testing.T, open Opener) {
 			x := b.Alloc(4)
 			b.Free(x)
 			b.Fill(4, 1, x)
+		}},
+		{"window larger than the padded image", func(b backend.Backend) {
+			g := backend.ConvGeom{N: 1, C: 1, H: 3, W: 3, KH: 4, KW: 3, StrideH: 1, StrideW: 1}
+			b.Im2Col(g, b.Alloc(9), b.Alloc(100))
+		}},
+		{"pooling pad over half the window", func(b backend.Backend) {
+			g := backend.ConvGeom{N: 1, C: 1, H: 4, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 2, PadH: 2}
+			b.MaxPoolForward(g, b.Alloc(16), b.Alloc(100), b.Alloc(100))
 		}},
 		{"unknown distribution", func(b backend.Backend) {
 			b.Random(backend.Distribution(7), 4, 1, 0, 0, 1, b.Alloc(4))

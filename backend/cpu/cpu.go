@@ -241,6 +241,13 @@ type kernelArgs struct {
 	gemm          gemmArgs
 	impl          blas.Float32Level3
 	gemmWS        []*gemm.Workspace
+	geom          backend.ConvGeom // convolution and pooling
+	oh, ow        int              // geom's output size
+	eps           float32          // batch norm
+	batchStats    bool
+	mean, vari    []float32
+	gamma         []float32
+	dgamma, dbeta []float32
 }
 
 // rangeFunc runs a kernel on the index range [lo, hi).

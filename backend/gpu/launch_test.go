@@ -79,6 +79,9 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 	x, y, z, w := buf(), buf(), buf(), buf()
 	labels := buf(1, 0, 2, 4, 3) // class indices of 5 rows, row indices of x
 	one := buf(1)
+	one3 := buf(1, 1, 1)
+	geom := backend.ConvGeom{N: 1, C: 2, H: 3, W: 4, KH: 3, KW: 3, StrideH: 2, StrideW: 2, PadH: 1, PadW: 1}
+	colsBuf := b.Alloc(geom.ColsLen())
 	ops := map[string]func(){
 		"Name":            func() { b.Name() },
 		"Device":          func() { b.Device() },
@@ -135,6 +138,25 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 				b.Gemm(false, true, rows, cols, k, 1, ga, gb, 0.5, gc)
 			}
 			b.gemmMode = ""
+		},
+		// A 1×2×3×4 batch (24 values, within n = 40): 3×3 windows, stride
+		// 2, pad 1 give a 2×2 output (16 values) and a 4×18 column matrix.
+		"Im2Col":          func() { b.Im2Col(geom, x, colsBuf) },
+		"Col2Im":          func() { b.Col2Im(geom, colsBuf, 0, x); b.Col2Im(geom, colsBuf, 1, x) },
+		"TransposeBatch":  func() { b.TransposeBatch(2, 3, 4, x, y) },
+		"AddChannels":     func() { b.AddChannels(2, 3, 4, x, y) },
+		"SumChannels":     func() { b.SumChannels(2, 3, 4, x, 0, y); b.SumChannels(2, 3, 4, x, 1, y) },
+		"MaxPoolForward":  func() { b.MaxPoolForward(geom, x, y, z) },
+		"MaxPoolBackward": func() { b.MaxPoolBackward(geom, y, z, w) },
+		"AvgPoolForward":  func() { b.AvgPoolForward(geom, x, y) },
+		"AvgPoolBackward": func() { b.AvgPoolBackward(geom, y, w) },
+		"BatchNormStats":  func() { b.BatchNormStats(2, 3, 4, x, y, z) },
+		"BatchNormForward": func() {
+			b.BatchNormForward(2, 3, 4, 1e-5, x, y, one3, z, w, x)
+		},
+		"BatchNormBackward": func() {
+			b.BatchNormBackward(2, 3, 4, 1e-5, true, x, y, z, one3, w, colsBuf, one3, one3)
+			b.BatchNormBackward(2, 3, 4, 1e-5, false, x, y, z, one3, w, colsBuf, one3, one3)
 		},
 		"MemStats": func() { b.MemStats() },
 		"Err":      func() { b.Err() },
