@@ -14,40 +14,21 @@ import (
 	"github.com/diynn/diynn/internal/atomicfile"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/npy"
-	"github.com/diynn/diynn/tensor"
+	"github.com/diynn/diynn/train"
 )
 
-// encode runs an autoencoder's encoder over d in batches and returns the
-// latent vectors (d.N rows of width k).
+// encode runs an autoencoder's encoder over d, in evaluation mode and in
+// batches, and returns the latent vectors (d.N rows of width k).
 func encode(m *model.Model, layers int, d *data.Dataset) ([]float32, int, error) {
 	enc, err := m.Encoder(layers)
 	if err != nil {
 		return nil, 0, err
 	}
-	b := m.Net.Params()[0].Value.Backend()
-	const batch = evalBatch
-	var out []float32
-	width := 0
-	for off := 0; off < d.N; off += batch {
-		n := min(batch, d.N-off)
-		x, err := tensor.FromSlice(b, d.X[off*d.Features:(off+n)*d.Features], n, d.Features)
-		if err != nil {
-			return nil, 0, err
-		}
-		z, err := enc.Forward(x)
-		if err != nil {
-			x.Free()
-			return nil, 0, err
-		}
-		v, err := z.Data()
-		x.Free()
-		if err != nil {
-			return nil, 0, err
-		}
-		width = z.Cols()
-		out = append(out, v...)
+	p, err := train.Predict(enc, d)
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, width, nil
+	return p.Outputs, p.Width(), nil
 }
 
 // encoderLayers reads how many layers make the encoder of a model saved by

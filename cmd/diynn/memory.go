@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/diynn/diynn/tensor"
 	"math/rand/v2"
 
 	"github.com/diynn/diynn/backend"
@@ -51,8 +52,8 @@ func memoryBudgetSource(limit int64, b backend.Backend) (int64, string) {
 // Batch 0 checks the weights alone (and the activations of one sample):
 // a first check that needs no data, so that a model too large for the
 // device is refused before the dataset is read.
-func checkMemory(spec string, batch int, optim string, b backend.Backend, limit int64, sets ...*data.Dataset) error {
-	plan, err := model.NewPlan(spec)
+func checkMemory(spec string, in tensor.Shape, batch int, optim string, b backend.Backend, limit int64, sets ...*data.Dataset) error {
+	plan, err := planFor(spec, in)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -89,6 +90,24 @@ func checkMemory(spec string, batch int, optim string, b backend.Backend, limit 
 	return usagef("-model %q needs %v, and its data %s: %s in all, more than the %s allowed (%s): "+
 		"use a smaller model or -batch, or raise -max-memory", spec, fp, bytesize.Format(dataBytes), bytesize.Format(total),
 		bytesize.Format(limit), source)
+}
+
+// planFor plans spec: from the input shape the spec implies when it
+// implies one (linear layers read any sample of their width), else from in,
+// the data's sample shape (convolutions need it).
+func planFor(spec string, in tensor.Shape) (*model.Plan, error) {
+	p, err := model.NewPlan(spec)
+	if err == nil || in == nil {
+		return p, err
+	}
+	return model.NewPlanFor(spec, in)
+}
+
+// impliesInput reports whether spec plans without data: whether the memory
+// its weights need can be checked before the data is read.
+func impliesInput(spec string) bool {
+	_, err := model.NewPlan(spec)
+	return err == nil
 }
 
 // loadModel reads the model file that flagName names and rebuilds it on b,

@@ -6,7 +6,7 @@ import (
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/model"
-	"github.com/diynn/diynn/tensor"
+	"github.com/diynn/diynn/train"
 )
 
 // preprocess replaces the features of train and test by an autoencoder's
@@ -46,30 +46,14 @@ func preprocess(b backend.Backend, path, features string, limit int64, sets ...*
 	return nil
 }
 
-// reconstruct runs the whole autoencoder over d in batches.
+// reconstruct runs the whole autoencoder over d, in evaluation mode and in
+// batches, and returns its outputs (d.N rows) and their width.
 func reconstruct(m *model.Model, d *data.Dataset) ([]float32, int, error) {
-	b := m.Net.Params()[0].Value.Backend()
-	const batch = evalBatch
-	out := make([]float32, 0, len(d.X))
-	for off := 0; off < d.N; off += batch {
-		n := min(batch, d.N-off)
-		x, err := tensor.FromSlice(b, d.X[off*d.Features:(off+n)*d.Features], n, d.Features)
-		if err != nil {
-			return nil, 0, err
-		}
-		y, err := m.Net.Forward(x)
-		if err != nil {
-			x.Free()
-			return nil, 0, err
-		}
-		v, err := y.Data()
-		x.Free()
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, v...)
+	p, err := train.Predict(m, d)
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, m.Outputs, nil
+	return p.Outputs, p.Width(), nil
 }
 
 // withInputs rewrites a spec so that its first linear layer takes n inputs:

@@ -22,7 +22,6 @@ import (
 	"github.com/diynn/diynn/figures"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
-	"github.com/diynn/diynn/tensor"
 	"github.com/diynn/diynn/train"
 )
 
@@ -370,8 +369,10 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	if *o.features != "latent" || *o.preprocessModel == "" { // latent codes change the first layer
-		if err := checkMemory(p.Spec, 0, p.Optim, b, limit); err != nil {
+	// Latent codes change the first layer, and a spec that needs the data's
+	// shape (convolutions) is checked once the data is read.
+	if (*o.features != "latent" || *o.preprocessModel == "") && impliesInput(p.Spec) {
+		if err := checkMemory(p.Spec, nil, 0, p.Optim, b, limit); err != nil {
 			return err
 		}
 	}
@@ -394,10 +395,14 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(log, "features: %s of %s (%d values per sample)\n", *o.features, *o.preprocessModel, trainSet.Features)
 	}
-	if err := checkMemory(p.Spec, min(p.Batch, trainSet.N), p.Optim, b, limit, trainSet, testSet); err != nil {
+	if err := checkMemory(p.Spec, trainSet.SampleShape(), min(p.Batch, trainSet.N), p.Optim, b, limit, trainSet, testSet); err != nil {
 		return err
 	}
-	m, err := model.Build(b, p.Spec, rand.New(rand.NewPCG(*o.seed, 0)))
+	mp, err := planFor(p.Spec, trainSet.SampleShape())
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	m, err := mp.Build(b, rand.New(rand.NewPCG(*o.seed, 0)))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -649,20 +654,11 @@ func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, evalN
 		picks = append(picks, is...)
 	}
 	sample := test.Subset(picks)
-	b := m.Net.Params()[0].Value.Backend()
-	x, err := tensor.FromSlice(b, sample.X, sample.N, sample.Features)
+	pred, err := train.Predict(m, sample)
 	if err != nil {
 		return err
 	}
-	defer x.Free()
-	y, err := m.Net.Forward(x)
-	if err != nil {
-		return err
-	}
-	rec, err := y.Data()
-	if err != nil {
-		return err
-	}
+	rec := pred.Outputs
 	side := int(math.Sqrt(float64(test.Features)))
 	if side*side == test.Features {
 		origs, recs, labels := make([][]float32, sample.N), make([][]float32, sample.N), make([]string, sample.N)
