@@ -82,6 +82,8 @@ func TestTrainStepAllocatesNothing(t *testing.T) {
 		{"classifier", nn.NewAdam(1e-3), nntest.FMNISTNet},
 		{"with dropout and noise", &nn.SGD{LR: 0.05, Momentum: 0.9}, nntest.RegularisedNet},
 		{"with dropout and noise", nn.NewAdam(1e-3), nntest.RegularisedNet},
+		{"cnn", &nn.SGD{LR: 0.05, Momentum: 0.9}, nntest.CNNNet},
+		{"cnn", nn.NewAdam(1e-3), nntest.CNNNet},
 	}
 	for _, c := range cases {
 		opt := c.opt

@@ -130,10 +130,12 @@ func CheckModule(t testing.TB, b backend.Backend, m nn.Module, inputShape ...int
 //     gradient is twice the central difference, and the input gradient is
 //     unchanged.
 //
-// It leaves m's parameters as it found them; their gradients hold the two
+// It leaves m's parameters and buffers (nn.BufferHolder: batch
+// normalisation's running statistics, which every training-mode Forward
+// moves) as it found them; the parameters' gradients hold the two
 // passes' sum. The error names the module, the gradient and the worst
 // elements.
-func Check(b backend.Backend, m nn.Module, inputShape []int, opt Options) error {
+func Check(b backend.Backend, m nn.Module, inputShape []int, opt Options) (result error) {
 	opt = opt.withDefaults()
 	name := describe(m)
 	fail := func(format string, args ...any) error {
@@ -154,6 +156,22 @@ func Check(b backend.Backend, m nn.Module, inputShape []int, opt Options) error 
 		return wrap("input", err)
 	}
 	defer x.Free()
+	// The hundreds of Forward passes below would move a module's running
+	// statistics far from where its user left them: they are put back.
+	bufs := nn.Buffers(m)
+	saved := make([][]float32, len(bufs))
+	for i, p := range bufs {
+		if saved[i], err = p.Value.Data(); err != nil {
+			return wrap("buffer "+p.Name, err)
+		}
+	}
+	defer func() {
+		for i, p := range bufs {
+			if err := p.Value.Set(saved[i]); err != nil && result == nil {
+				result = wrap("restoring buffer "+p.Name, err)
+			}
+		}
+	}()
 	params := opt.Params
 	if params == nil {
 		params = m.Params()

@@ -40,6 +40,9 @@ type moduleCase struct {
 	rows, in int
 	shape    []int
 	build    func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error)
+	// buffers, when set, is the reference of the module's buffers after
+	// one Forward (batch normalisation's running statistics).
+	buffers bufRef
 }
 
 func (c moduleCase) inputShape() []int {
@@ -250,7 +253,7 @@ func moduleCases() []moduleCase {
 			return s, s.Params(), nil, nil
 		}},
 	)
-	return cases
+	return append(cases, convCases()...)
 }
 
 // random is the build of a module without parameters that draws random
@@ -346,24 +349,35 @@ func CheckModules(t *testing.T, b backend.Backend) {
 			if ref == nil {
 				return
 			}
-			t.Run("Reference", func(t *testing.T) { checkReference(t, b, m, params, ref, shape, rng) })
+			t.Run("Reference", func(t *testing.T) { checkReference(t, b, m, params, ref, c.buffers, shape, rng) })
 		})
 	}
 }
 
 // checkReference compares m's forward pass and gradients on an input of
 // shape with those of ref, its float64 reference.
-func checkReference(t *testing.T, b backend.Backend, m nn.Module, params []nn.Param, ref refFunc, shape []int, rng *rand.Rand) {
+func checkReference(t *testing.T, b backend.Backend, m nn.Module, params []nn.Param, ref refFunc, buffers bufRef, shape []int, rng *rand.Rand) {
 	x, err := tensor.Uniform(b, rng, -2, 2, shape...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := x.Rows()
+	bufs := nn.Buffers(m)
+	before := make([][]float64, len(bufs))
+	for j, p := range bufs {
+		before[j] = download(t, p.Value)
+	}
 	out, err := m.Forward(x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	xs := download(t, x)
+	if buffers != nil {
+		want := buffers(xs, rows, before)
+		for j, p := range bufs {
+			compare(t, "buffer "+p.Name+" after one Forward", download(t, p.Value), want[j], 1e-6, 1e-5)
+		}
+	}
 	ps := make([][]float64, len(params))
 	for j, p := range params {
 		ps[j] = download(t, p.Value)
@@ -475,5 +489,355 @@ func CheckLosses(t *testing.T, b backend.Backend) {
 			num := numericGrad(ps, func() float64 { return c.ref(ps, ys, c.rows) })
 			compare(t, "gradient", download(t, c.loss.Backward()), num, 1e-5, 2e-3)
 		})
+	}
+}
+
+// geom2d is the geometry of a convolution or pooling reference: c
+// channels of h×w, a k×k window, stride s, padding p.
+type geom2d struct{ c, h, w, k, s, p int }
+
+func (g geom2d) out() (int, int) { return (g.h+2*g.p-g.k)/g.s + 1, (g.w+2*g.p-g.k)/g.s + 1 }
+
+// convRef is a direct convolution, by its definition: out filters over g,
+// weights p[pw] (out×c×k×k), bias p[pb] (pb < 0: none), zero padding.
+func convRef(g geom2d, out, pw, pb int) refFunc {
+	return func(x []float64, rows int, p [][]float64) []float64 {
+		oh, ow := g.out()
+		y := make([]float64, rows*out*oh*ow)
+		for n := 0; n < rows; n++ {
+			for o := 0; o < out; o++ {
+				for i := 0; i < oh; i++ {
+					for j := 0; j < ow; j++ {
+						var s float64
+						if pb >= 0 {
+							s = p[pb][o]
+						}
+						for c := 0; c < g.c; c++ {
+							for kh := 0; kh < g.k; kh++ {
+								for kw := 0; kw < g.k; kw++ {
+									hh, ww := i*g.s-g.p+kh, j*g.s-g.p+kw
+									if hh >= 0 && hh < g.h && ww >= 0 && ww < g.w {
+										s += p[pw][((o*g.c+c)*g.k+kh)*g.k+kw] * x[((n*g.c+c)*g.h+hh)*g.w+ww]
+									}
+								}
+							}
+						}
+						y[((n*out+o)*oh+i)*ow+j] = s
+					}
+				}
+			}
+		}
+		return y
+	}
+}
+
+// convTransposeRef scatters every input value through its k×k patch of
+// weights p[pw] (c×out×k×k) into an output of out channels, as the
+// definition of the transposed convolution says, plus the bias p[pb].
+func convTransposeRef(g geom2d, out, outPad, pw, pb int) refFunc {
+	return func(x []float64, rows int, p [][]float64) []float64 {
+		oh, ow := (g.h-1)*g.s-2*g.p+g.k+outPad, (g.w-1)*g.s-2*g.p+g.k+outPad
+		y := make([]float64, rows*out*oh*ow)
+		for n := 0; n < rows; n++ {
+			for o := 0; o < out; o++ {
+				for i := 0; i < oh*ow; i++ {
+					if pb >= 0 {
+						y[(n*out+o)*oh*ow+i] = p[pb][o]
+					}
+				}
+			}
+			for c := 0; c < g.c; c++ {
+				for i := 0; i < g.h; i++ {
+					for j := 0; j < g.w; j++ {
+						v := x[((n*g.c+c)*g.h+i)*g.w+j]
+						for o := 0; o < out; o++ {
+							for kh := 0; kh < g.k; kh++ {
+								for kw := 0; kw < g.k; kw++ {
+									hh, ww := i*g.s-g.p+kh, j*g.s-g.p+kw
+									if hh >= 0 && hh < oh && ww >= 0 && ww < ow {
+										y[((n*out+o)*oh+hh)*ow+ww] += v * p[pw][((c*out+o)*g.k+kh)*g.k+kw]
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		return y
+	}
+}
+
+// poolRef is max pooling (padding is −∞) or average pooling (padding
+// counts as zeros, divided by k·k) over g, by loops over every window.
+func poolRef(g geom2d, max bool) refFunc {
+	return func(x []float64, rows int, _ [][]float64) []float64 {
+		oh, ow := g.out()
+		y := make([]float64, rows*g.c*oh*ow)
+		for nc := 0; nc < rows*g.c; nc++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					s := 0.0
+					if max {
+						s = math.Inf(-1)
+					}
+					for kh := 0; kh < g.k; kh++ {
+						for kw := 0; kw < g.k; kw++ {
+							hh, ww := i*g.s-g.p+kh, j*g.s-g.p+kw
+							if hh < 0 || hh >= g.h || ww < 0 || ww >= g.w {
+								continue
+							}
+							if v := x[(nc*g.h+hh)*g.w+ww]; max {
+								s = math.Max(s, v)
+							} else {
+								s += v
+							}
+						}
+					}
+					if !max {
+						s /= float64(g.k * g.k)
+					}
+					y[(nc*oh+i)*ow+j] = s
+				}
+			}
+		}
+		return y
+	}
+}
+
+// globalAvgRef averages every plane of hw values.
+func globalAvgRef(hw int) refFunc {
+	return func(x []float64, _ int, _ [][]float64) []float64 {
+		y := make([]float64, len(x)/hw)
+		for i := range y {
+			for _, v := range x[i*hw : (i+1)*hw] {
+				y[i] += v / float64(hw)
+			}
+		}
+		return y
+	}
+}
+
+// channelStats returns the mean and biased variance of every channel of an
+// (rows×c×hw) batch, in two passes.
+func channelStats(x []float64, rows, c int) (mean, variance []float64) {
+	hw := len(x) / (rows * c)
+	mean, variance = make([]float64, c), make([]float64, c)
+	m := float64(rows * hw)
+	for ch := 0; ch < c; ch++ {
+		for n := 0; n < rows; n++ {
+			for _, v := range x[(n*c+ch)*hw : (n*c+ch+1)*hw] {
+				mean[ch] += v / m
+			}
+		}
+		for n := 0; n < rows; n++ {
+			for _, v := range x[(n*c+ch)*hw : (n*c+ch+1)*hw] {
+				variance[ch] += (v - mean[ch]) * (v - mean[ch]) / m
+			}
+		}
+	}
+	return mean, variance
+}
+
+// batchNormRef normalises each of c channels with the batch's statistics
+// (running == nil: training mode) or with running = {mean, var} (eval), then
+// scales by p[pw] and shifts by p[pb].
+func batchNormRef(c int, eps float64, running [][]float64, pw, pb int) refFunc {
+	return func(x []float64, rows int, p [][]float64) []float64 {
+		var mean, variance []float64
+		if running == nil {
+			mean, variance = channelStats(x, rows, c)
+		} else {
+			mean, variance = running[0], running[1]
+		}
+		hw := len(x) / (rows * c)
+		y := make([]float64, len(x))
+		for i, v := range x {
+			ch := i / hw % c
+			y[i] = (v-mean[ch])/math.Sqrt(variance[ch]+eps)*p[pw][ch] + p[pb][ch]
+		}
+		return y
+	}
+}
+
+// batchNormBuffersRef is what one training Forward of x does to the
+// buffers running_mean, running_var (with the unbiased variance) and
+// num_batches_tracked, PyTorch's update with momentum 0.1.
+func batchNormBuffersRef(c int) bufRef {
+	return func(x []float64, rows int, before [][]float64) [][]float64 {
+		const mom = 0.1
+		mean, variance := channelStats(x, rows, c)
+		m := float64(len(x) / c)
+		after := [][]float64{make([]float64, c), make([]float64, c), {before[2][0] + 1}}
+		for ch := 0; ch < c; ch++ {
+			after[0][ch] = (1-mom)*before[0][ch] + mom*mean[ch]
+			after[1][ch] = (1-mom)*before[1][ch] + mom*variance[ch]*m/(m-1)
+		}
+		return after
+	}
+}
+
+// bufRef is the float64 reference of a module's buffers after one Forward
+// of x from the values before.
+type bufRef func(x []float64, rows int, before [][]float64) [][]float64
+
+// randomizeRunning sets bn's running statistics to random values (means in
+// [-1, 1), variances in [0.25, 2.25)) and returns them, so that an
+// eval-mode check does not see the identity statistics 0 and 1.
+func randomizeRunning(bn *nn.BatchNorm, rng *rand.Rand) ([][]float64, error) {
+	stats := make([][]float64, 2)
+	for k, p := range []nn.Param{bn.RunningMean, bn.RunningVar} {
+		v := make([]float32, bn.C)
+		stats[k] = make([]float64, bn.C)
+		for i := range v {
+			v[i] = float32(rng.Float64()*2 - 1)
+			if k == 1 {
+				v[i] = float32(0.25 + 2*rng.Float64())
+			}
+			stats[k][i] = float64(v[i])
+		}
+		if err := p.Value.Set(v); err != nil {
+			return nil, err
+		}
+	}
+	return stats, nil
+}
+
+// randomizeAffine sets bn's weight and bias away from ones and zeros, so
+// that the reference checks that they scale and shift.
+func randomizeAffine(bn *nn.BatchNorm, rng *rand.Rand) error {
+	for k, p := range []nn.Param{bn.Weight, bn.Bias} {
+		v := make([]float32, bn.C)
+		for i := range v {
+			v[i] = float32(rng.Float64()*2 - 1)
+			if k == 0 {
+				v[i] = float32(0.5 + rng.Float64())
+			}
+		}
+		if err := p.Value.Set(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convCases are the cases of the convolutional modules: odd sizes,
+// stride 2 and 3, padding, one channel, batch 1, no bias, eval mode.
+func convCases() []moduleCase {
+	type build = func(backend.Backend, *rand.Rand) (nn.Module, []nn.Param, refFunc, error)
+	conv := func(in, out, k, s, p int, bias bool, h, w int) build {
+		return func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			c, err := nn.NewConv2D(b, in, out, k, s, p, bias, rng)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			pb := 1
+			if !bias {
+				pb = -1
+			}
+			return c, c.Params(), convRef(geom2d{in, h, w, k, s, p}, out, 0, pb), nil
+		}
+	}
+	convT := func(in, out, k, s, p, op int, bias bool, h, w int) build {
+		return func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			c, err := nn.NewConvTranspose2D(b, in, out, k, s, p, op, bias, rng)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			pb := 1
+			if !bias {
+				pb = -1
+			}
+			return c, c.Params(), convTransposeRef(geom2d{in, h, w, k, s, p}, out, op, 0, pb), nil
+		}
+	}
+	pool := func(max bool, k, s, p int, g geom2d) build {
+		return func(backend.Backend, *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			var m nn.Module
+			var err error
+			if max {
+				m, err = nn.NewMaxPool2D(k, s, p)
+			} else {
+				m, err = nn.NewAvgPool2D(k, s, p)
+			}
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if s == 0 {
+				s = k
+			}
+			g.k, g.s, g.p = k, s, p
+			return m, nil, poolRef(g, max), nil
+		}
+	}
+	bn := func(twoD, eval bool, c int) build {
+		return func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			newBN := nn.NewBatchNorm1D
+			if twoD {
+				newBN = nn.NewBatchNorm2D
+			}
+			m, err := newBN(b, c)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if err := randomizeAffine(m, rng); err != nil {
+				return nil, nil, nil, err
+			}
+			var running [][]float64
+			if eval {
+				if running, err = randomizeRunning(m, rng); err != nil {
+					return nil, nil, nil, err
+				}
+				m.SetTraining(false)
+			}
+			return m, m.Params(), batchNormRef(c, 1e-5, running, 0, 1), nil
+		}
+	}
+	cnn := func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+		// No bias before batch normalisation, which cancels it (its
+		// gradient is zero), as PyTorch users write it.
+		c, err1 := nn.NewConv2D(b, 2, 3, 3, 1, 1, false, rng)
+		bnorm, err2 := nn.NewBatchNorm2D(b, 3)
+		pool, err3 := nn.NewMaxPool2D(2, 0, 0)
+		l, err4 := nn.NewLinear(b, 3*3*2, 4, nn.InitDefault, rng)
+		if err := firstErr(err1, err2, err3, err4); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := randomizeAffine(bnorm, rng); err != nil {
+			return nil, nil, nil, err
+		}
+		s := nn.NewSequential(c, bnorm, nn.ReLU(), pool, nn.NewFlatten(), l)
+		ref := chain(convRef(geom2d{2, 7, 5, 3, 1, 1}, 3, 0, -1), batchNormRef(3, 1e-5, nil, 1, 2), actRef(backend.ReLU, 0),
+			poolRef(geom2d{3, 7, 5, 2, 2, 0}, true), identityRef, linearRef(18, 4, 3, 4))
+		return s, s.Params(), ref, nil
+	}
+	bnBufs := func(c int) bufRef { return batchNormBuffersRef(c) }
+	return []moduleCase{
+		{name: "Conv2D(3,4,3)", shape: []int{2, 3, 7, 5}, build: conv(3, 4, 3, 1, 0, true, 7, 5)},
+		{name: "Conv2D(2,3,3,stride=2,pad=1) batch 1", shape: []int{1, 2, 7, 6}, build: conv(2, 3, 3, 2, 1, true, 7, 6)},
+		{name: "Conv2D(1,5,2,stride=2,bias=false)", shape: []int{2, 1, 5, 7}, build: conv(1, 5, 2, 2, 0, false, 5, 7)},
+		{name: "Conv2D(2,1,1)", shape: []int{3, 2, 1, 3}, build: conv(2, 1, 1, 1, 0, true, 1, 3)},
+		{name: "ConvTranspose2D(3,2,3,stride=2,pad=1,outpad=1)", shape: []int{2, 3, 4, 3}, build: convT(3, 2, 3, 2, 1, 1, true, 4, 3)},
+		{name: "ConvTranspose2D(1,3,2) batch 1", shape: []int{1, 1, 5, 3}, build: convT(1, 3, 2, 1, 0, 0, true, 5, 3)},
+		{name: "ConvTranspose2D(2,1,3,stride=3,outpad=2,bias=false)", shape: []int{2, 2, 3, 2}, build: convT(2, 1, 3, 3, 0, 2, false, 3, 2)},
+		{name: "MaxPool2D(2)", shape: []int{2, 3, 7, 5}, build: pool(true, 2, 0, 0, geom2d{c: 3, h: 7, w: 5})},
+		{name: "MaxPool2D(3,stride=2,pad=1) batch 1", shape: []int{1, 2, 7, 6}, build: pool(true, 3, 2, 1, geom2d{c: 2, h: 7, w: 6})},
+		{name: "AvgPool2D(2)", shape: []int{2, 1, 5, 7}, build: pool(false, 2, 0, 0, geom2d{c: 1, h: 5, w: 7})},
+		{name: "AvgPool2D(3,stride=2,pad=1)", shape: []int{1, 2, 7, 6}, build: pool(false, 3, 2, 1, geom2d{c: 2, h: 7, w: 6})},
+		{name: "GlobalAvgPool", shape: []int{2, 3, 5, 7}, build: single(nn.NewGlobalAvgPool(), globalAvgRef(35))},
+		{name: "BatchNorm2D(3)", shape: []int{2, 3, 5, 7}, build: bn(true, false, 3), buffers: bnBufs(3)},
+		{name: "BatchNorm2D(1) batch 1", shape: []int{1, 1, 7, 5}, build: bn(true, false, 1), buffers: bnBufs(1)},
+		{name: "BatchNorm1D(5)", shape: []int{7, 5}, build: bn(false, false, 5), buffers: bnBufs(5)},
+		{name: "BatchNorm1D(3) on (N×F×L)", shape: []int{2, 3, 7}, build: bn(false, false, 3), buffers: bnBufs(3)},
+		{name: "BatchNorm2D(3) eval", shape: []int{2, 3, 5, 7}, build: bn(true, true, 3)},
+		{name: "BatchNorm1D(5) eval", shape: []int{3, 5}, build: bn(false, true, 5)},
+		{name: "Reshape(2,3,2)", shape: []int{3, 12}, build: func(backend.Backend, *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			r, err := nn.NewReshape(2, 3, 2)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return r, nil, identityRef, nil
+		}},
+		{name: "Sequential(cnn: conv, batchnorm2d, relu, maxpool, flatten, linear)", shape: []int{3, 2, 7, 5}, build: cnn},
 	}
 }

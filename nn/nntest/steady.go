@@ -16,10 +16,12 @@ import (
 // so a GPU backend's training loop makes no device allocation at all.
 //
 // The same holds for a network with Dropout and GaussianNoise
-// (RegularisedNet), reseeded before every step as train.Fit does.
+// (RegularisedNet), reseeded before every step as train.Fit does, and for a
+// small CNN with batch normalisation and every convolutional module
+// (CNNNet).
 func CheckSteadyState(t *testing.T, b backend.Backend) {
-	nets := []func(backend.Backend, *rand.Rand) (*nn.Sequential, *tensor.Tensor, *tensor.Tensor, error){FMNISTNet, RegularisedNet}
-	for k := range 4 {
+	nets := []func(backend.Backend, *rand.Rand) (*nn.Sequential, *tensor.Tensor, *tensor.Tensor, error){FMNISTNet, RegularisedNet, CNNNet}
+	for k := range 2 * len(nets) {
 		opt := []nn.Optimizer{&nn.SGD{LR: 0.05, Momentum: 0.9}, nn.NewAdam(1e-3)}[k%2]
 		net, x, y, err := nets[k/2](b, rand.New(rand.NewPCG(3, 3)))
 		if err != nil {
@@ -79,4 +81,31 @@ func RegularisedNet(b backend.Backend, rng *rand.Rand) (net *nn.Sequential, x, y
 	}
 	m := plain.Modules
 	return nn.NewSequential(noise, m[0], m[1], d1, m[2], m[3], d2, m[4]), x, y, nil
+}
+
+// CNNNet is a small convolutional classifier of 1×12×12 images, with a
+// batch of 16 random inputs and class labels: conv, batchnorm2d, relu,
+// maxpool, conv with stride and padding, avgpool, a transposed convolution,
+// global average pooling, batchnorm1d, reshape, flatten and linear, so that
+// every convolutional module is in the steady-state tests.
+func CNNNet(b backend.Backend, rng *rand.Rand) (net *nn.Sequential, x, y *tensor.Tensor, err error) {
+	c1, err1 := nn.NewConv2D(b, 1, 4, 3, 1, 1, false, rng)
+	bn1, err2 := nn.NewBatchNorm2D(b, 4)
+	mp, err3 := nn.NewMaxPool2D(2, 0, 0)                              // 6×6
+	c2, err4 := nn.NewConv2D(b, 4, 6, 3, 2, 1, true, rng)             // 3×3
+	ct, err5 := nn.NewConvTranspose2D(b, 6, 5, 3, 2, 1, 1, true, rng) // 6×6
+	ap, err6 := nn.NewAvgPool2D(2, 0, 0)                              // 3×3
+	bn2, err7 := nn.NewBatchNorm1D(b, 5)
+	rs, err8 := nn.NewReshape(5, 1, 1)
+	l, err9 := nn.NewLinear(b, 5, 10, nn.InitDefault, rng)
+	x, err10 := tensor.Uniform(b, rng, 0, 1, 16, 1, 12, 12)
+	labels := make([]float32, 16)
+	for i := range labels {
+		labels[i] = float32(i % 10)
+	}
+	y, err11 := tensor.FromSlice(b, labels, 16)
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11); err != nil {
+		return nil, nil, nil, err
+	}
+	return nn.NewSequential(c1, bn1, nn.ReLU(), mp, c2, nn.ReLU(), ct, ap, nn.NewGlobalAvgPool(), bn2, rs, nn.NewFlatten(), l), x, y, nil
 }
