@@ -1,13 +1,21 @@
 // Command bench measures what each compiled-in backend is worth.
 //
 //	bench gemm  [-backend all] [-gemm diynn,gonum,openblas|all] [-repeats 9] [-shapes 128x176x784,...] [-trans]
-//	bench epoch [-backend all] [-gemm ...] [-repeats 5] [-samples 60000] [-batch 128]
+//	bench epoch [-backend all] [-gemm ...] [-repeats 5] [-samples 60000] [-batch 128] [-model fmnist-cnn [-input 1x28x28] [-optim adam]]
+//	bench conv  [-backend all] [-gemm ...] [-repeats 9] [-batch 128] [-model fmnist-cnn] [-input 1x28x28]
+//	bench spec  PRESET|SPEC
 //
 // gemm prints GFLOP/s of C = A·B (and the transposed forms with -trans) for
 // each shape M×N×K; epoch prints the seconds of one training epoch of the
-// 784-176-42-10 classifier (Tanh, ReLU, cross-entropy, SGD with momentum)
-// on synthetic data that lives on the device, mini-batches gathered there.
-// Both report the median of the repeats, after a warm-up run, as a
+// 784-176-42-10 classifier (Tanh, ReLU, cross-entropy, SGD with momentum),
+// or with -model of a preset or spec (Adam by default, cross-entropy), on
+// synthetic data that lives on the device, mini-batches gathered there.
+// conv times each convolution, pooling and batch-norm layer of a model
+// (fmnist-cnn's by default) on its own, forward and backward, with the
+// GFLOP/s of the convolutions (2·N·OH·OW·OC·C·K·K a forward pass, twice
+// that backward). spec prints the spec a preset name stands for, which
+// bench/torch_cnn.py takes to build the same network.
+// All report the median of the repeats, after a warm-up run, as a
 // Markdown table. -gemm runs the cpu backend once per SGEMM named (diynn's
 // own, gonum's, OpenBLAS's in a build with -tags openblas), so that they are
 // compared in one run. Threads follow GOMAXPROCS (and OPENBLAS_NUM_THREADS for a
@@ -43,6 +51,10 @@ func main() {
 		err = gemmCmd(os.Args[2:])
 	case "epoch":
 		err = epochCmd(os.Args[2:])
+	case "conv":
+		err = convCmd(os.Args[2:])
+	case "spec":
+		err = specCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -53,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: bench gemm|epoch [flags]   (bench gemm -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: bench gemm|epoch|conv|spec [flags]   (bench gemm -h for flags)")
 	os.Exit(2)
 }
 
@@ -248,21 +260,50 @@ func epochCmd(args []string) error {
 	repeats := fs.Int("repeats", 5, "timed epochs (the median is reported)")
 	samples := fs.Int("samples", 60000, "training samples per epoch")
 	batch := fs.Int("batch", 128, "mini-batch size")
-	lr := fs.Float64("lr", 0.001, "SGD learning rate (momentum 0.9)")
+	lr := fs.Float64("lr", 0.001, "learning rate (SGD: momentum 0.9)")
 	gemms := fs.String("gemm", "", "cpu backend: comma-separated SGEMMs to compare ("+strings.Join(cpu.GEMMs(), ", ")+"), or all; default: the build's")
+	modelName := fs.String("model", "", "preset or spec to train instead of the 784-176-42-10 classifier (fmnist-cnn)")
+	input := fs.String("input", "1x28x28", "with -model: the per-sample input shape")
+	optim := fs.String("optim", "", "adam or sgd; default: sgd for the built-in classifier, adam with -model")
 	fs.Parse(args)
-	if *samples <= 0 || *batch <= 0 {
-		return fmt.Errorf("-samples and -batch must be positive")
+	if *samples <= 0 || *batch <= 0 || *repeats <= 0 {
+		return fmt.Errorf("-samples, -batch and -repeats must be positive")
+	}
+	in, err := parseDims(*input)
+	if err != nil {
+		return err
+	}
+	if *optim == "" {
+		*optim = "sgd"
+		if *modelName != "" {
+			*optim = "adam"
+		}
+	}
+	if *optim != "sgd" && *optim != "adam" {
+		return fmt.Errorf("-optim %q: want adam or sgd", *optim)
 	}
 	bs, err := backends(*name, *gemms)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Seconds per training epoch: 784-176-42-10 (tanh, relu), cross-entropy, SGD momentum, %d samples, batch %d, median of %d, GOMAXPROCS=%d\n\n",
-		*samples, *batch, *repeats, runtime.GOMAXPROCS(0))
+	what := "784-176-42-10 (tanh, relu)"
+	if *modelName != "" {
+		what = *modelName
+	}
+	fmt.Printf("Seconds per training epoch: %s, cross-entropy, %s, %d samples, batch %d, median of %d, GOMAXPROCS=%d\n\n",
+		what, map[string]string{"sgd": "SGD momentum", "adam": "Adam"}[*optim], *samples, *batch, *repeats, runtime.GOMAXPROCS(0))
 	fmt.Printf("| backend | device | s/epoch |\n|---|---|---|\n")
 	for _, b := range bs {
-		d, err := epochTime(b, *samples, *batch, *repeats, *lr)
+		var r *epochRun
+		if *modelName != "" {
+			r, err = modelEpochRun(b, *modelName, in, *optim, *lr, *samples, *batch)
+		} else {
+			r, err = mlpEpochRun(b, *optim, *lr, *samples, *batch)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		d, err := median(*repeats, r.epoch)
 		if err != nil {
 			return fmt.Errorf("%s: %w", b.Name(), err)
 		}
@@ -271,66 +312,24 @@ func epochCmd(args []string) error {
 	return nil
 }
 
-// epochTime times epochs on random data. The learning rate is small on
-// purpose: gonum's GEMM skips zero multipliers, so a run that saturates its
-// tanh units (as random labels with a large rate do within an epoch or two)
-// would time less arithmetic than real training does.
-func epochTime(b backend.Backend, samples, batch, repeats int, lr float64) (time.Duration, error) {
+// mlpEpochRun prepares epochs of the 784-176-42-10 classifier on random
+// data. The learning rate is small on purpose: gonum's GEMM skips zero
+// multipliers, so a run that saturates its tanh units (as random labels
+// with a large rate do within an epoch or two) would time less arithmetic
+// than real training does.
+func mlpEpochRun(b backend.Backend, optim string, lr float64, samples, batch int) (*epochRun, error) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	const in, classes = 784, 10
-	data, err := tensor.Uniform(b, rng, 0, 1, samples, in)
-	if err != nil {
-		return 0, err
-	}
-	labels := make([]float32, samples)
-	for i := range labels {
-		labels[i] = float32(rng.IntN(classes))
-	}
-	targets, err := tensor.FromSlice(b, labels, samples, 1)
-	if err != nil {
-		return 0, err
-	}
 	l1, err1 := nn.NewLinear(b, in, 176, nn.InitDefault, rng)
 	l2, err2 := nn.NewLinear(b, 176, 42, nn.InitDefault, rng)
 	l3, err3 := nn.NewLinear(b, 42, classes, nn.InitDefault, rng)
-	x, err4 := tensor.New(b, batch, in)
-	y, err5 := tensor.New(b, batch)
-	order, err6 := tensor.New(b, samples)
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
-		return 0, err
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	var opt nn.Optimizer = &nn.SGD{LR: lr, Momentum: 0.9}
+	if optim == "adam" {
+		opt = nn.NewAdam(lr)
 	}
 	net := nn.NewSequential(l1, nn.Tanh(), l2, nn.ReLU(), l3)
-	opt := &nn.SGD{LR: lr, Momentum: 0.9}
-	loss := nn.NewCrossEntropyLoss()
-	perm := make([]float32, samples)
-	return median(repeats, func() error {
-		for i, p := range rng.Perm(samples) {
-			perm[i] = float32(p)
-		}
-		b.Upload(order.Buffer(), perm)
-		var l *tensor.Tensor
-		for off := 0; off < samples; off += batch {
-			n := min(batch, samples-off)
-			if err := x.Resize(n, in); err != nil {
-				return err
-			}
-			if err := y.Resize(n); err != nil {
-				return err
-			}
-			b.GatherRows(n, in, data.Buffer(), order.Buffer(), off, x.Buffer())
-			b.GatherRows(n, 1, targets.Buffer(), order.Buffer(), off, y.Buffer())
-			var err error
-			if l, err = nn.TrainStep(net, loss, opt, x, y); err != nil {
-				return err
-			}
-		}
-		v, err := l.Data() // one synchronisation per epoch
-		if err != nil {
-			return err
-		}
-		if v[0] != v[0] {
-			return errors.New("loss is NaN")
-		}
-		return nil
-	})
+	return newEpochRun(b, net, opt, tensor.Shape{in}, classes, samples, batch, rng)
 }
