@@ -17,7 +17,7 @@ fi
 # numpy for the test that reads our safetensors files from Python, and the
 # OpenCL loader, headers and PoCL (OpenCL on the CPU) for the opencl tests,
 # and qemu-user to run the arm64 build of the CPU backend.
-packages=(gcc libc6-dev pkg-config libopenblas-dev python3-numpy ocl-icd-opencl-dev opencl-headers pocl-opencl-icd qemu-user)
+packages=(gcc libc6-dev pkg-config libopenblas-dev python3-numpy python3-torch ocl-icd-opencl-dev opencl-headers pocl-opencl-icd qemu-user)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

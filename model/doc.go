@@ -21,7 +21,24 @@
 //	dropout(P)             zeroes a fraction P while training (inverted: the rest × 1/(1-P))
 //	gaussiannoise(SIGMA)   adds N(0, SIGMA²) noise while training
 //	flatten                a sample of any shape as a vector of its values
+//	reshape(D1,D2,…)       a sample of the same number of values as shape (D1×D2×…)
 //
+// and, for images (C×H×W per sample), as PyTorch's layers of the same
+// names, with their parameters, buffers and defaults:
+//
+//	conv(IN,OUT,K[,stride=S][,pad=P][,bias=false])
+//	                       nn.Conv2d: IN channels to OUT with K×K filters; stride 1, pad 0
+//	convtranspose(IN,OUT,K[,stride=S][,pad=P][,outpad=O][,bias=false])
+//	                       nn.ConvTranspose2d, a decoder's: H → (H−1)·S − 2·P + K + O, O < S
+//	maxpool(K[,stride=S][,pad=P]), avgpool(K[,stride=S][,pad=P])
+//	                       nn.MaxPool2d, nn.AvgPool2d: stride K unless given, pad ≤ K/2
+//	globalavgpool          the mean of each channel: (C×H×W) → (C)
+//	batchnorm2d(C[,eps=E][,momentum=M]), batchnorm1d(F[,eps=E][,momentum=M])
+//	                       nn.BatchNorm2d on (C×H×W), nn.BatchNorm1d on (F) or (F×L);
+//	                       eps 1e-5, momentum 0.1; running statistics in evaluation mode
+//
+// Output sizes are PyTorch's: (H + 2·P − K)/S + 1, rounded down, for
+// convolutions and pools.
 // A mistake is a *SpecError that shows the column at fault. Format writes
 // layers canonically: lowercase, no spaces, defaults left out.
 //
@@ -31,8 +48,11 @@
 // dimension) through its layers, without allocating: the input's shape is
 // the one the first layer that implies one gives, (IN) for linear(IN,OUT),
 // and NewPlanFor takes it from the data instead, e.g. (1, 28, 28) for a
-// data.Dataset of grey images. A spec whose shapes do not chain is refused
-// with the column of the layer at fault. The plan lists the parameters
+// data.Dataset of grey images. A convolution, a pooling or batchnorm2d
+// fixes the channels but not the height and width, so a spec that starts
+// with one must be planned with NewPlanFor (and built with BuildFor);
+// NewPlan refuses it, saying so. A spec whose shapes do not chain is
+// refused with the column of the layer at fault. The plan lists the parameters
 // Build will create, checks a file's tensors against them (CheckTensors)
 // and estimates the device memory a model needs (Estimate) before anything
 // is built.
@@ -50,9 +70,18 @@
 //
 // # Files
 //
-// Save writes a model's parameters, named as PyTorch names an
-// nn.Sequential's ("0.weight", "0.bias", …), with its spec, its class
-// names and, when the spec does not imply it, its input shape in the
-// metadata (MetaSpec, MetaClasses, MetaInput); Load rebuilds the network
-// from them after checking every tensor's shape.
+// Save writes a model's parameters and buffers (batch norm's running
+// statistics), named and typed as PyTorch's state_dict of an nn.Sequential
+// ("0.weight", "0.bias", "1.running_mean", "1.num_batches_tracked" as a
+// 0-dimensional int64, …), with its spec, its class names and, when the
+// spec does not imply it, its input shape in the metadata (MetaSpec,
+// MetaClasses, MetaInput); Load rebuilds the network from them after
+// checking every tensor's shape. Such a file loads into the matching
+// PyTorch nn.Sequential with load_state_dict(strict=True).
+//
+// The other way, LoadWeights builds a spec's network and loads a
+// state_dict that PyTorch saved as safetensors, checking that its tensors
+// are exactly the network's (diynn eval -model SPEC -weights FILE).
+// testdata/torch_roundtrip.py, run by TestTorchRoundTrip, checks both ways
+// against PyTorch's logits.
 package model

@@ -46,22 +46,29 @@ type Footprint struct {
 	Usage     Usage
 	Weights   int64 // parameter values
 	Gradients int64 // parameter gradients, which Build allocates for every model
+	// Buffers are the tensors saved with the weights but not trained:
+	// batch norm's running statistics.
+	Buffers   int64
 	Optimizer int64 // optimizer state
 	// Activations are the buffers sized by the batch: each layer's output,
 	// when training the gradient of each layer's input and the loss
-	// gradient, and the input and target batches.
+	// gradient, and the input and target batches; and what layers keep
+	// whatever the batch (batch norm's statistics of a batch).
 	Activations int64
 }
 
 // Total is the sum of the parts.
 func (f Footprint) Total() int64 {
-	return f.Weights + f.Gradients + f.Optimizer + f.Activations // Estimate keeps the sum below 2⁶³
+	return f.Weights + f.Gradients + f.Buffers + f.Optimizer + f.Activations // Estimate keeps the sum below 2⁶³
 }
 
 // String gives the total and its parts, e.g. "8.6 GB (4.3 GB of weights,
 // 4.3 GB of gradients, 2.1 MB of activations for batch 128)".
 func (f Footprint) String() string {
 	parts := []string{bytesize.Format(f.Weights) + " of weights", bytesize.Format(f.Gradients) + " of gradients"}
+	if f.Buffers > 0 {
+		parts = append(parts, bytesize.Format(f.Buffers)+" of buffers")
+	}
 	if f.Optimizer > 0 {
 		parts = append(parts, bytesize.Format(f.Optimizer)+" of optimizer state")
 	}
@@ -93,15 +100,16 @@ func (f Footprint) Check(limit int64) error {
 
 // Estimate computes, from the plan alone, the memory the model will take on
 // its device for u: what package nn allocates (Build: every parameter and
-// its gradient; Forward: every layer's output, and a dropout's mask or a
-// noise layer's noise; Backward, through nn.TrainStep: the gradient of
-// every layer's input but the first linear layer's, which it skips; the
-// optimizer's state; the loss's gradient; each layer's share as its
-// LayerDef's Memory says) and
-// the input and target batches a trainer holds (targets counted as wide as
-// the output, which over-counts class labels). It does not count the
-// dataset, nor a GPU backend's own overheads (its context, the scratch of
-// reductions, freed buffers its allocator caches).
+// its gradient, and every buffer; Forward: every layer's output, and when
+// training a dropout's mask or a noise layer's noise, inference and
+// evaluation passes running in evaluation mode; Backward, through
+// nn.TrainStep: the gradient of every layer's input but the first linear
+// layer's, which it skips; the optimizer's state; the loss's gradient;
+// each layer's share as its LayerDef's Memory says) and the input and
+// target batches a trainer holds (targets counted as wide as the output,
+// which over-counts class labels). It does not count the dataset, nor a
+// GPU backend's own overheads (its context, the scratch of reductions,
+// freed buffers its allocator caches).
 func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	if u.Batch <= 0 || u.EvalBatch < 0 || u.OptimizerSlots < 0 {
 		return Footprint{}, fmt.Errorf("memory estimate: batch %d, evaluation batch %d and optimizer slots %d: want a positive batch and no negative counts",
@@ -112,7 +120,7 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	}
 	var c counter
 	params := p.NumParams()
-	f := Footprint{Usage: u, Weights: c.mul(4, params), Gradients: c.mul(4, params)}
+	f := Footprint{Usage: u, Weights: c.mul(4, params), Gradients: c.mul(4, params), Buffers: c.mul(4, p.NumBuffers())}
 	if u.Train {
 		f.Optimizer = c.mul(c.mul(4, int64(u.OptimizerSlots)), params)
 	}
@@ -122,7 +130,10 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	rows := int64(max(u.Batch, u.EvalBatch)) // forward buffers grow to the larger batch
 	var values int64
 	for _, lp := range p.layers {
-		values = c.add(values, c.mul(rows, lp.Memory.Forward))
+		values = c.add(values, c.add(c.mul(rows, lp.Memory.Forward), lp.Memory.Fixed))
+		if u.Train { // evaluation passes run in evaluation mode
+			values = c.add(values, c.add(c.mul(int64(u.Batch), lp.Memory.ForwardTrain), lp.Memory.FixedTrain))
+		}
 	}
 	if u.Train {
 		batch := int64(u.Batch)
@@ -141,7 +152,7 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 		values = c.add(values, io(int64(u.Batch)))
 	}
 	f.Activations = c.mul(4, values)
-	c.add(c.add(f.Weights, f.Gradients), c.add(f.Optimizer, f.Activations))
+	c.add(c.add(c.add(f.Weights, f.Gradients), f.Buffers), c.add(f.Optimizer, f.Activations))
 	if c.overflow {
 		return Footprint{}, fmt.Errorf("memory estimate: %q with batch %d needs more than %s", p.Spec, u.Batch, bytesize.Format(math.MaxInt64))
 	}

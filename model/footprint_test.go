@@ -20,16 +20,16 @@ import (
 // inference pass — and returns the bytes the backend holds afterwards.
 // Targets are as wide as the output (MSE), as Estimate counts them, or
 // class labels (cross-entropy) when labels is set.
-func run(t *testing.T, spec string, u Usage, labels bool) int64 {
+func run(t *testing.T, p *Plan, u Usage, labels bool) int64 {
 	t.Helper()
 	b := cpu.New()
 	rng := rand.New(rand.NewPCG(4, 4))
-	m, err := Build(b, spec, rng)
+	m, err := p.Build(b, rng)
 	if err != nil {
 		t.Fatal(err)
 	}
 	batchOf := func(rows int) (x, target *tensor.Tensor, loss nn.Loss) {
-		x, err := tensor.Uniform(b, rng, 0, 1, rows, m.Inputs)
+		x, err := tensor.Uniform(b, rng, 0, 1, append([]int{rows}, m.InShape...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func run(t *testing.T, spec string, u Usage, labels bool) int64 {
 			b.Fill(rows, 0, target.Buffer())
 			loss = nn.NewCrossEntropyLoss()
 		} else {
-			target, err = tensor.Uniform(b, rng, 0, 1, rows, m.Outputs)
+			target, err = tensor.Uniform(b, rng, 0, 1, append([]int{rows}, m.OutShape...)...)
 			loss = nn.MSELoss()
 		}
 		if err != nil {
@@ -48,6 +48,7 @@ func run(t *testing.T, spec string, u Usage, labels bool) int64 {
 	}
 	x, target, loss := batchOf(u.Batch)
 	if !u.Train {
+		m.SetTraining(false) // as train.Predict runs it
 		out, err := m.Net.Forward(x)
 		if err == nil {
 			_, err = loss.Forward(out, target)
@@ -74,7 +75,9 @@ func run(t *testing.T, spec string, u Usage, labels bool) int64 {
 	step()
 	if u.EvalBatch > 0 {
 		ex, et, el := batchOf(u.EvalBatch)
+		m.SetTraining(false) // as train.Fit evaluates
 		out, err := m.Net.Forward(ex)
+		m.SetTraining(true)
 		if err == nil {
 			_, err = el.Forward(out, et)
 		}
@@ -106,6 +109,25 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 		Presets["fmnist-relu"].Spec,
 		Presets["ae2"].Spec,
 	}
+	images := imageSpecs
+	if !testing.Short() {
+		images = append(images, planCase{Presets["fmnist-cnn"].Spec, Presets["fmnist-cnn"].Input})
+	}
+	var plans []*Plan
+	for _, spec := range specs {
+		p, err := NewPlan(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, p)
+	}
+	for _, c := range images {
+		p, err := c.plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, p)
+	}
 	usages := []Usage{
 		{Batch: 1, Train: true, OptimizerSlots: 2},
 		{Batch: 7, Train: true, OptimizerSlots: 1},
@@ -115,11 +137,8 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 		{Batch: 1},
 		{Batch: 33},
 	}
-	for _, spec := range specs {
-		p, err := NewPlan(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range plans {
+		spec := p.Spec
 		for _, u := range usages {
 			f, err := p.Estimate(u)
 			if err != nil {
@@ -129,7 +148,7 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 				if labels && p.Outputs() < 2 {
 					continue
 				}
-				live := run(t, spec, u, labels)
+				live := run(t, p, u, labels)
 				ratio := float64(f.Total()) / float64(live)
 				t.Logf("%-60.60s %+v labels=%-5v estimate %9d live %9d ratio %.4f", spec, u, labels, f.Total(), live, ratio)
 				lo, hi := 1.0, 1.0

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/internal/bytesize"
 	"github.com/diynn/diynn/nn"
+	"github.com/diynn/diynn/safetensors"
 	"github.com/diynn/diynn/tensor"
 )
 
@@ -43,7 +45,7 @@ func init() {
 			// As nn.NewLinear names and shapes them; TestPlanMatchesBuild
 			// keeps the two in step.
 			return LayerPlan{Out: tensor.Shape{out},
-				Params: []ParamShape{{"weight", []int{out, in}}, {"bias", []int{out}}},
+				Params: []ParamShape{{Name: "weight", Shape: []int{out, in}}, {Name: "bias", Shape: []int{out}}},
 				Memory: &Memory{Forward: int64(out), Backward: int64(in), FirstBackward: 0}}, nil
 		},
 		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
@@ -67,7 +69,7 @@ func init() {
 				return LayerPlan{}, fmt.Errorf("tied(%d) takes %d inputs (the outputs of %v) but the layer before gives %s", k, encOut, enc, shapeText(ctx.In))
 			}
 			// nn.NewTiedLinear: only a bias; the weight is the encoder's.
-			return LayerPlan{Out: tensor.Shape{encIn}, Params: []ParamShape{{"bias", []int{encIn}}},
+			return LayerPlan{Out: tensor.Shape{encIn}, Params: []ParamShape{{Name: "bias", Shape: []int{encIn}}},
 				Memory: &Memory{Forward: int64(encIn), Backward: int64(encOut)}}, nil
 		},
 		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
@@ -100,7 +102,8 @@ func init() {
 	pointwise("logsoftmax", func() nn.Module { return nn.NewLogSoftmax() })
 	// Dropout keeps a mask and its output, and returns its own input
 	// gradient; GaussianNoise draws its noise into its output and passes
-	// the gradient through. At 0 both are the identity and keep nothing.
+	// the gradient through. At 0, and in evaluation mode, both are the
+	// identity and keep nothing.
 	// Their seeds come from the build's rng, so that a seeded build draws
 	// the same masks.
 	random := func(name, usage string, check func(v float64) bool, want string, forward, backward int64,
@@ -119,7 +122,7 @@ func init() {
 				mem := &Memory{}
 				if v, _ := a.At(0).Float(); v != 0 {
 					n := volume(ctx.In)
-					mem = &Memory{Forward: forward * n, Backward: backward * n, FirstBackward: backward * n}
+					mem = &Memory{ForwardTrain: forward * n, Backward: backward * n, FirstBackward: backward * n}
 				}
 				return LayerPlan{Out: slices.Clone(ctx.In), Memory: mem}, nil
 			},
@@ -178,4 +181,388 @@ func volume(s []int) int64 {
 		n *= int64(d)
 	}
 	return n
+}
+
+// The convolutional layers. Their input shape is the data's, (C×H×W) per
+// sample: their arguments fix the channels but not the height and width,
+// so a spec that starts with one is planned with NewPlanFor.
+func init() {
+	conv := map[string]string{"stride": "1", "pad": "0", "bias": "true"}
+	RegisterLayer("conv", LayerDef{
+		Usage:   "conv(IN,OUT,K[,stride=S][,pad=P][,bias=false])",
+		MinArgs: 3, MaxArgs: 3, Named: conv,
+		Check: func(a Args) error { _, err := convArgsOf(a, false); return err },
+		Input: imagesOfAnySize,
+		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+			c, _ := convArgsOf(a, false)
+			h, w, err := wantImages(ctx, a.Layer(), c.in)
+			if err != nil {
+				return LayerPlan{}, err
+			}
+			oh, ow, err := windows(a, c.k, c.stride, c.pad, h, w, c.in)
+			if err != nil {
+				return LayerPlan{}, err
+			}
+			// nn.Conv2D: Forward keeps the im2col matrix (OH·OW rows of
+			// IN·K·K), the product with the weights in NHWC order and the
+			// output in NCHW; the parameter gradients need the output
+			// gradient transposed to NHWC, and the input gradient the
+			// columns' gradient and the image it gathers into.
+			rows := int64(oh) * int64(ow)
+			cols := rows * int64(c.in) * int64(c.k) * int64(c.k)
+			dyT := rows * int64(c.out)
+			return LayerPlan{Out: tensor.Shape{c.out, oh, ow}, Params: convParams(c, []int{c.out, c.in, c.k, c.k}),
+				Memory: &Memory{Forward: cols + 2*rows*int64(c.out), FirstBackward: dyT, Backward: dyT + cols + int64(c.in)*int64(h)*int64(w)}}, nil
+		},
+		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
+			c, _ := convArgsOf(a, false)
+			return nn.NewConv2D(ctx.Backend, c.in, c.out, c.k, c.stride, c.pad, c.bias, ctx.Rand)
+		},
+	})
+	RegisterLayer("convtranspose", LayerDef{
+		Usage:   "convtranspose(IN,OUT,K[,stride=S][,pad=P][,outpad=O][,bias=false])",
+		MinArgs: 3, MaxArgs: 3, Named: map[string]string{"stride": "1", "pad": "0", "outpad": "0", "bias": "true"},
+		Check: func(a Args) error { _, err := convArgsOf(a, true); return err },
+		Input: imagesOfAnySize,
+		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+			c, _ := convArgsOf(a, true)
+			h, w, err := wantImages(ctx, a.Layer(), c.in)
+			if err != nil {
+				return LayerPlan{}, err
+			}
+			oh := (h-1)*c.stride - 2*c.pad + c.k + c.outPad
+			ow := (w-1)*c.stride - 2*c.pad + c.k + c.outPad
+			if oh <= 0 || ow <= 0 {
+				return LayerPlan{}, a.Named("pad").Errorf("%v would give %d×%d images from %d×%d: (H−1)·stride − 2·pad + K + outpad must be positive", a.Layer(), oh, ow, h, w)
+			}
+			// The convolution it transposes, from its output back to its
+			// input, must be one the kernels can index.
+			g := backend.ConvGeom{N: 1, C: c.out, H: oh, W: ow, KH: c.k, KW: c.k, StrideH: c.stride, StrideW: c.stride, PadH: c.pad, PadW: c.pad}
+			if err := g.Check(); err != nil {
+				return LayerPlan{}, fmt.Errorf("%v on %d×%d images: %w", a.Layer(), h, w, err)
+			}
+			// nn.ConvTranspose2D: Forward keeps its input in NHWC order, its
+			// product with the weights (H·W rows of OUT·K·K) and the output;
+			// the parameter gradients need the im2col matrix of the output
+			// gradient, and the input gradient its product with the weights
+			// in NHWC and in NCHW order.
+			hw := int64(h) * int64(w)
+			cols := hw * int64(c.out) * int64(c.k) * int64(c.k)
+			return LayerPlan{Out: tensor.Shape{c.out, oh, ow}, Params: convParams(c, []int{c.in, c.out, c.k, c.k}),
+				Memory: &Memory{Forward: hw*int64(c.in) + cols + int64(c.out)*int64(oh)*int64(ow), FirstBackward: cols, Backward: cols + 2*hw*int64(c.in)}}, nil
+		},
+		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
+			c, _ := convArgsOf(a, true)
+			return nn.NewConvTranspose2D(ctx.Backend, c.in, c.out, c.k, c.stride, c.pad, c.outPad, c.bias, ctx.Rand)
+		},
+	})
+}
+
+// convArgs are the arguments of conv and convtranspose.
+type convArgs struct {
+	in, out, k, stride, pad, outPad int
+	bias                            bool
+}
+
+// convArgsOf reads and checks a convolution's arguments; transposed adds
+// outpad, which must be less than the stride (PyTorch's rule: a larger one
+// would add rows that no input reaches).
+func convArgsOf(a Args, transposed bool) (convArgs, error) {
+	var c convArgs
+	var err error
+	for _, f := range []struct {
+		v   *int
+		arg Arg
+		min int
+	}{{&c.in, a.At(0), 1}, {&c.out, a.At(1), 1}, {&c.k, a.At(2), 1}, {&c.stride, a.Named("stride"), 1}, {&c.pad, a.Named("pad"), 0}} {
+		if *f.v, err = f.arg.Int(f.min); err != nil {
+			return c, err
+		}
+	}
+	if transposed {
+		if c.outPad, err = a.Named("outpad").Int(0); err != nil {
+			return c, err
+		}
+		if c.outPad >= c.stride {
+			return c, a.Named("outpad").Errorf("%s needs an outpad less than its stride %d, got %d", a.Layer().Kind, c.stride, c.outPad)
+		}
+	}
+	bias, err := a.Named("bias").Word("bias", "true", "false")
+	if err != nil {
+		return c, err
+	}
+	c.bias = bias == "true"
+	if n := int64(c.in) * int64(c.out) * int64(c.k) * int64(c.k); n > maxLayerWeights {
+		return c, fmt.Errorf("%s has %d weights, more than the %d (%s as float32) one layer may have",
+			a.Layer().Kind, n, maxLayerWeights, bytesize.Format(4*maxLayerWeights))
+	}
+	if c.pad > maxArgMagnitude/4 || c.k > maxArgMagnitude/4 {
+		return c, a.At(2).Errorf("%s: window %d with pad %d is beyond any image", a.Layer().Kind, c.k, c.pad)
+	}
+	return c, nil
+}
+
+// convParams are a convolution's weight of the given shape and its bias.
+func convParams(c convArgs, weight []int) []ParamShape {
+	ps := []ParamShape{{Name: "weight", Shape: weight}}
+	if c.bias {
+		ps = append(ps, ParamShape{Name: "bias", Shape: []int{c.out}})
+	}
+	return ps
+}
+
+// imagesOfAnySize is the Input of a layer that takes images whose height
+// and width its arguments do not say: nil, so that NewPlan asks for the
+// data's shape.
+func imagesOfAnySize(Args) tensor.Shape { return nil }
+
+// wantImages checks that a layer that takes images of c channels (any
+// number when c is 0) gets them, per sample (C×H×W), and returns their
+// height and width.
+func wantImages(ctx PlanContext, l Layer, c int) (h, w int, err error) {
+	if len(ctx.In) == 3 && (c == 0 || ctx.In[0] == c) {
+		return ctx.In[1], ctx.In[2], nil
+	}
+	from := "the layer before gives"
+	if ctx.Index == 0 {
+		from = "the input has"
+	}
+	want := "images (C×H×W)"
+	if c > 0 {
+		want = fmt.Sprintf("images of %d channel%s (%d×H×W)", c, plural(c), c)
+	}
+	if len(ctx.In) == 3 {
+		return 0, 0, fmt.Errorf("%v takes %s but %s %d channel%s (shape %v)", l, want, from, ctx.In[0], plural(ctx.In[0]), ctx.In)
+	}
+	hint := ""
+	if len(ctx.In) == 1 && ctx.Index > 0 {
+		hint = ": reshape(C,H,W) makes images of vectors"
+	}
+	return 0, 0, fmt.Errorf("%v takes %s but %s %s%s", l, want, from, shapeText(ctx.In), hint)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// windows checks that a k×k window moving stride values at a time fits an
+// h×w image padded by pad, and returns the number of windows down and
+// across: (H + 2·pad − K)/stride + 1, rounded down, as PyTorch.
+func windows(a Args, k, stride, pad, h, w, c int) (oh, ow int, err error) {
+	if h+2*pad < k || w+2*pad < k {
+		what := fmt.Sprintf("%d×%d images", h, w)
+		if pad > 0 {
+			what += fmt.Sprintf(" padded by %d", pad)
+		}
+		return 0, 0, a.At(windowArg(a)).Errorf("%v: its %d×%d window does not fit %s", a.Layer(), k, k, what)
+	}
+	g := backend.ConvGeom{N: 1, C: c, H: h, W: w, KH: k, KW: k, StrideH: stride, StrideW: stride, PadH: pad, PadW: pad}
+	if err := g.Check(); err != nil {
+		return 0, 0, fmt.Errorf("%v: %w", a.Layer(), err)
+	}
+	return g.OutH(), g.OutW(), nil
+}
+
+// windowArg is the position of a layer's window size: K is conv's third
+// argument and a pooling's first.
+func windowArg(a Args) int {
+	if a.Layer().Kind == "conv" {
+		return 2
+	}
+	return 0
+}
+
+// Pooling, batch normalisation and reshape.
+func init() {
+	pool := func(name string, keepsArgmax bool, build func(k, stride, pad int) (nn.Module, error)) {
+		RegisterLayer(name, LayerDef{
+			Usage:   name + "(K[,stride=S][,pad=P])",
+			MinArgs: 1, MaxArgs: 1,
+			// stride=0 stands for the window's size, PyTorch's default;
+			// written out, a stride must be positive.
+			Named:   map[string]string{"stride": "0", "pad": "0"},
+			Implied: func(a Args, key string) bool { k, s, _, _ := poolArgsOf(a); return key == "stride" && s == k },
+			Check:   func(a Args) error { _, _, _, err := poolArgsOf(a); return err },
+			Input:   imagesOfAnySize,
+			Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+				k, stride, pad, _ := poolArgsOf(a)
+				h, w, err := wantImages(ctx, a.Layer(), 0)
+				if err != nil {
+					return LayerPlan{}, err
+				}
+				oh, ow, err := windows(a, k, stride, pad, h, w, ctx.In[0])
+				if err != nil {
+					return LayerPlan{}, err
+				}
+				out := int64(ctx.In[0]) * int64(oh) * int64(ow)
+				// Max pooling keeps where each maximum was, a value per output.
+				mem := &Memory{Forward: out, Backward: volume(ctx.In), FirstBackward: volume(ctx.In)}
+				if keepsArgmax {
+					mem.Forward *= 2
+				}
+				return LayerPlan{Out: tensor.Shape{ctx.In[0], oh, ow}, Memory: mem}, nil
+			},
+			Build: func(_ BuildContext, a Args) (nn.Module, error) {
+				k, stride, pad, _ := poolArgsOf(a)
+				return build(k, stride, pad)
+			},
+		})
+	}
+	pool("maxpool", true, func(k, s, p int) (nn.Module, error) { return nn.NewMaxPool2D(k, s, p) })
+	pool("avgpool", false, func(k, s, p int) (nn.Module, error) { return nn.NewAvgPool2D(k, s, p) })
+	RegisterLayer("globalavgpool", LayerDef{
+		Usage: "globalavgpool",
+		Input: imagesOfAnySize,
+		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+			if _, _, err := wantImages(ctx, a.Layer(), 0); err != nil {
+				return LayerPlan{}, err
+			}
+			return LayerPlan{Out: tensor.Shape{ctx.In[0]}}, nil
+		},
+		Build: func(BuildContext, Args) (nn.Module, error) { return nn.NewGlobalAvgPool(), nil },
+	})
+	batchNorm := func(name string, twoD bool) {
+		usage, input := name+"(C[,eps=E][,momentum=M])", imagesOfAnySize
+		if !twoD {
+			usage = name + "(F[,eps=E][,momentum=M])"
+			input = func(a Args) tensor.Shape { f, _ := a.At(0).Int(1); return tensor.Shape{f} }
+		}
+		RegisterLayer(name, LayerDef{
+			Usage:   usage,
+			MinArgs: 1, MaxArgs: 1,
+			Named: map[string]string{"eps": "1e-5", "momentum": "0.1"},
+			Check: func(a Args) error {
+				if _, err := a.At(0).Int(1); err != nil {
+					return err
+				}
+				if eps, err := a.Named("eps").Float(); err != nil || eps <= 0 {
+					if err == nil {
+						err = a.Named("eps").Errorf("%s needs a positive eps, got %s", name, a.Named("eps").Text())
+					}
+					return err
+				}
+				if m, err := a.Named("momentum").Float(); err != nil || m < 0 || m > 1 {
+					if err == nil {
+						err = a.Named("momentum").Errorf("%s needs a momentum in [0, 1], got %s", name, a.Named("momentum").Text())
+					}
+					return err
+				}
+				return nil
+			},
+			Input: input,
+			Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+				c, _ := a.At(0).Int(1)
+				if twoD {
+					if _, _, err := wantImages(ctx, a.Layer(), c); err != nil {
+						return LayerPlan{}, err
+					}
+				} else if (len(ctx.In) != 1 && len(ctx.In) != 2) || ctx.In[0] != c {
+					from := "the layer before gives"
+					if ctx.Index == 0 {
+						from = "the input has"
+					}
+					return LayerPlan{}, fmt.Errorf("%v takes %d features, (%d) or (%d×L) per sample, but %s %s", a.Layer(), c, c, c, from, shapeText(ctx.In))
+				}
+				// nn.BatchNorm: PyTorch's weight and bias, and its buffers,
+				// num_batches_tracked a 0-dimensional int64 in a file (one
+				// float32 in the module); a constant 1 it adds to that count;
+				// and, when training, the batch's mean and variance.
+				return LayerPlan{Out: slices.Clone(ctx.In),
+					Params:  []ParamShape{{Name: "weight", Shape: []int{c}}, {Name: "bias", Shape: []int{c}}},
+					Buffers: []ParamShape{{Name: "running_mean", Shape: []int{c}}, {Name: "running_var", Shape: []int{c}}, {Name: "num_batches_tracked", Shape: []int{}, DType: safetensors.I64}},
+					Memory:  &Memory{Forward: volume(ctx.In), Backward: volume(ctx.In), FirstBackward: volume(ctx.In), Fixed: 1, FixedTrain: 2 * int64(c)}}, nil
+			},
+			Build: func(ctx BuildContext, a Args) (nn.Module, error) {
+				c, _ := a.At(0).Int(1)
+				eps, _ := a.Named("eps").Float()
+				momentum, _ := a.Named("momentum").Float()
+				var bn *nn.BatchNorm
+				var err error
+				if twoD {
+					bn, err = nn.NewBatchNorm2D(ctx.Backend, c)
+				} else {
+					bn, err = nn.NewBatchNorm1D(ctx.Backend, c)
+				}
+				if err != nil {
+					return nil, err
+				}
+				bn.Eps, bn.Momentum = eps, momentum
+				return bn, nil
+			},
+		})
+	}
+	batchNorm("batchnorm2d", true)
+	batchNorm("batchnorm1d", false)
+	RegisterLayer("reshape", LayerDef{
+		Usage:   "reshape(D1[,D2…])",
+		MinArgs: 1, MaxArgs: 8,
+		Check: func(a Args) error {
+			n := int64(1)
+			for i := range a.Len() {
+				d, err := a.At(i).Int(1)
+				if err != nil {
+					return err
+				}
+				if n *= int64(d); n > maxSampleValues {
+					return a.At(i).Errorf("reshape%v has more than %d values a sample", reshapeDims(a), int64(maxSampleValues))
+				}
+			}
+			return nil
+		},
+		// First, it takes its values as a vector, as linear does.
+		Input: func(a Args) tensor.Shape { return tensor.Shape{int(volume(reshapeDims(a)))} },
+		// A view of its input, and of its output's gradient: nothing to keep.
+		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
+			dims := reshapeDims(a)
+			if volume(ctx.In) != volume(dims) {
+				from := "the layer before gives"
+				if ctx.Index == 0 {
+					from = "the input has"
+				}
+				return LayerPlan{}, fmt.Errorf("%v makes samples of %d values but %s %s", a.Layer(), volume(dims), from, shapeText(ctx.In))
+			}
+			return LayerPlan{Out: dims, Memory: &Memory{}}, nil
+		},
+		Build: func(_ BuildContext, a Args) (nn.Module, error) { return nn.NewReshape(reshapeDims(a)...) },
+	})
+}
+
+// reshapeDims are reshape's arguments.
+func reshapeDims(a Args) tensor.Shape {
+	dims := make(tensor.Shape, a.Len())
+	for i := range dims {
+		dims[i], _ = a.At(i).Int(1)
+	}
+	return dims
+}
+
+// poolArgsOf reads and checks a pooling's window, stride (the window's
+// size when left out) and padding, at most half the window as PyTorch
+// wants, so that every window holds an input value.
+func poolArgsOf(a Args) (k, stride, pad int, err error) {
+	if k, err = a.At(0).Int(1); err != nil {
+		return
+	}
+	if stride, err = a.Named("stride").Int(0); err != nil {
+		return
+	}
+	if stride == 0 {
+		if slices.ContainsFunc(a.Layer().Named, func(n NamedArg) bool { return n.Key == "stride" }) {
+			return 0, 0, 0, a.Named("stride").Errorf("%s needs a positive stride, got 0 (leave it out for the window's size)", a.Layer().Kind)
+		}
+		stride = k
+	}
+	if pad, err = a.Named("pad").Int(0); err != nil {
+		return
+	}
+	if 2*pad > k {
+		return 0, 0, 0, a.Named("pad").Errorf("%s pads at most half its window (%d), got pad=%d", a.Layer().Kind, k/2, pad)
+	}
+	if k > maxArgMagnitude/4 {
+		return 0, 0, 0, a.At(0).Errorf("%s: window %d is beyond any image", a.Layer().Kind, k)
+	}
+	return
 }

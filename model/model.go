@@ -30,6 +30,9 @@ type Model struct {
 	// except in the file of an autoencoder (MetaTask "reconstruct"), which
 	// may name the classes of the data it was trained on.
 	Classes []string
+	// buffers are the planned buffers, for the shape and dtype a file
+	// stores each with.
+	buffers []ParamShape
 }
 
 // Encoder returns the first k layers of an autoencoder as a network of
@@ -70,8 +73,11 @@ const (
 // PlanFile reads.
 const FileFormat = "diynn/1"
 
-// Tensors returns the model's parameters as safetensors tensors, named as
-// PyTorch names an nn.Sequential's state_dict ("0.weight", "0.bias", …).
+// Tensors returns the model's parameters, then its buffers (batch norm's
+// running statistics), as safetensors tensors named as PyTorch names an
+// nn.Sequential's state_dict ("0.weight", "0.bias", "1.running_mean", …),
+// each buffer with the shape and dtype PyTorch gives it: a count such as
+// num_batches_tracked is a 0-dimensional int64.
 func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 	var ts []safetensors.Tensor
 	for _, p := range m.Net.Params() {
@@ -80,6 +86,21 @@ func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 			return nil, err
 		}
 		ts = append(ts, safetensors.Tensor{Name: p.Name, Shape: append([]int(nil), p.Value.Shape()...), Data: v})
+	}
+	planned := map[string]ParamShape{}
+	for _, b := range m.buffers {
+		planned[b.Name] = b
+	}
+	for _, p := range m.Net.Buffers() {
+		v, err := p.Value.Data()
+		if err != nil {
+			return nil, err
+		}
+		t := safetensors.Tensor{Name: p.Name, Shape: append([]int(nil), p.Value.Shape()...), Data: v}
+		if b, ok := planned[p.Name]; ok && fileShapeFits(b.Shape, p.Value.Shape()) {
+			t.Shape, t.DType = slices.Clone(b.Shape), b.DType
+		}
+		ts = append(ts, t)
 	}
 	return ts, nil
 }
@@ -223,8 +244,8 @@ func PlanFile(f *safetensors.File) (*Plan, error) {
 	return p, nil
 }
 
-// SetParams copies every parameter's value from f, checking shapes
-// (LoadParams).
+// SetParams copies every parameter's and buffer's value from f, checking
+// shapes (LoadParams).
 func (m *Model) SetParams(f *safetensors.File) error { return LoadParams(m, f) }
 
 // Atoi is strconv.Atoi for metadata values, with a useful message.

@@ -95,7 +95,12 @@ func TestBuildChecksWidths(t *testing.T) {
 		}
 	}
 	for name, p := range Presets {
-		m, err := Build(b, p.Spec, rng)
+		pl, err := p.Plan()
+		if err != nil {
+			t.Errorf("preset %s: %v", name, err)
+			continue
+		}
+		m, err := pl.Build(b, rng)
 		if err != nil {
 			t.Errorf("preset %s: %v", name, err)
 			continue

@@ -20,6 +20,7 @@ var (
 	_ nn.TrainingMode         = (*Model)(nil)
 	_ nn.Reseeder             = (*Model)(nil)
 	_ nn.Shaper               = (*Model)(nil)
+	_ nn.BufferHolder         = (*Model)(nil)
 )
 
 // Forward runs the network.
@@ -37,6 +38,10 @@ func (m *Model) AccGradParameters(x, gradOut *tensor.Tensor) error {
 
 // Params lists the network's parameters, named as in the model's file.
 func (m *Model) Params() []nn.Param { return m.Net.Params() }
+
+// Buffers lists the network's buffers, such as batch norm's running
+// statistics, named as in the model's file (nn.BufferHolder).
+func (m *Model) Buffers() []nn.Param { return m.Net.Buffers() }
 
 // SetTraining switches every module of the network to training or
 // evaluation mode (nn.TrainingMode).
@@ -183,8 +188,15 @@ func newModel(net *nn.Sequential, in tensor.Shape) (*Model, error) {
 		}
 		shape = out
 	}
+	bufs := net.Buffers()
+	if !slices.EqualFunc(bufs, p.Buffers, func(a nn.Param, b ParamShape) bool {
+		return a.Name == b.Name && fileShapeFits(b.Shape, a.Value.Shape())
+	}) {
+		return nil, fmt.Errorf("model: the network has buffers %s, but its spec %q plans %s: a module's Spec does not describe it",
+			paramList(bufs), p.Spec, planList(p.Buffers))
+	}
 	return &Model{Spec: p.Spec, Layers: p.Layers, Net: net, Inputs: p.Inputs(), Outputs: p.Outputs(),
-		InShape: p.InputShape(), OutShape: p.OutputShape()}, nil
+		InShape: p.InputShape(), OutShape: p.OutputShape(), buffers: p.Buffers}, nil
 }
 
 // SaveModule writes net, with extra metadata and tensors, atomically to
@@ -205,18 +217,19 @@ func SaveModule(path string, net nn.Module, meta map[string]string, extra ...saf
 	return m.Save(path, meta, extra...)
 }
 
-// LoadParams copies every parameter of net from the tensor of its name in
-// f, checking shapes; tensors f holds beyond them (a checkpoint's optimizer
-// state) are left alone. It checks every parameter before it changes one.
+// LoadParams copies every parameter and buffer (nn.Buffers) of net from
+// the tensor of its name in f, checking shapes; tensors f holds beyond them
+// (a checkpoint's optimizer state) are left alone. It checks every tensor
+// before it changes one.
 func LoadParams(net nn.Module, f *safetensors.File) error {
-	params := net.Params()
+	params := append(slices.Clone(net.Params()), nn.Buffers(net)...)
 	ts := make([]safetensors.Tensor, len(params))
 	for i, p := range params {
 		t, ok := f.Get(p.Name)
 		if !ok {
 			return fmt.Errorf("tensor %q of %s is missing", p.Name, nameOf(net))
 		}
-		if !slices.Equal(t.Shape, []int(p.Value.Shape())) {
+		if !slices.Equal(t.Shape, []int(p.Value.Shape())) && !(p.Grad == nil && fileShapeFits(t.Shape, p.Value.Shape())) {
 			return fmt.Errorf("tensor %q has shape %v, the model needs %v", p.Name, tensor.Shape(t.Shape), p.Value.Shape())
 		}
 		ts[i] = t

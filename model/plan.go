@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/diynn/diynn/backend"
@@ -15,11 +16,15 @@ import (
 	"github.com/diynn/diynn/tensor"
 )
 
-// ParamShape is the name and shape of one parameter, named as Model.Tensors
-// and Model.Net.Params name it ("0.weight", "0.bias", …).
+// ParamShape is the name and shape of one parameter or buffer, named as
+// Model.Tensors and Model.Net.Params name it ("0.weight", "0.bias", …).
 type ParamShape struct {
 	Name  string
 	Shape []int
+	// DType is how a file stores it: float32 (the zero value) for every
+	// parameter, int64 (safetensors.I64) for a count such as batch norm's
+	// num_batches_tracked, as PyTorch does.
+	DType safetensors.DType
 }
 
 // Len is the number of values of the parameter.
@@ -46,7 +51,12 @@ type Plan struct {
 	Widths []int
 	// Params lists the parameters in the order of Model.Net.Params.
 	Params []ParamShape
-	layers []LayerPlan // what each layer's definition planned
+	// Buffers lists the tensors that are saved with the parameters but not
+	// trained (batch norm's running statistics), in the order of
+	// nn.Buffers(Model.Net), named as PyTorch's state_dict names them
+	// ("1.running_mean"), with the shape and dtype of a file.
+	Buffers []ParamShape
+	layers  []LayerPlan // what each layer's definition planned
 }
 
 // Inputs is the number of input values of a sample.
@@ -60,6 +70,15 @@ func (p *Plan) InputShape() tensor.Shape { return slices.Clone(p.Shapes[0]) }
 
 // OutputShape is the per-sample output shape.
 func (p *Plan) OutputShape() tensor.Shape { return slices.Clone(p.Shapes[len(p.Shapes)-1]) }
+
+// NumBuffers is the number of buffer values.
+func (p *Plan) NumBuffers() int64 {
+	var n int64
+	for _, b := range p.Buffers {
+		n += b.Len()
+	}
+	return n
+}
 
 // NumParams is the number of parameter values.
 func (p *Plan) NumParams() int64 {
@@ -77,8 +96,10 @@ const maxSampleValues = math.MaxInt32
 // NewPlan parses spec and checks that its layers fit together. The input
 // shape is the one the first layer that implies one gives, as linear(IN,…)
 // implies (IN); the layers before it must keep their input's shape (tanh,
-// dropout). A spec that must be told its input (one starting with a
-// convolution) is planned with NewPlanFor.
+// dropout). A spec that must be told its input, one whose first layer with
+// a shape is a convolution, a pooling or a batch norm, is refused with a
+// message that says so: conv(1,32,3) takes 1×H×W images of any size, so
+// NewPlanFor plans it for the data's sample shape, (1, 28, 28).
 func NewPlan(spec string) (*Plan, error) {
 	layers, err := Parse(spec)
 	if err != nil {
@@ -86,9 +107,15 @@ func NewPlan(spec string) (*Plan, error) {
 	}
 	for i, l := range layers {
 		def, _ := lookup(l.Kind)
-		if def.Input != nil {
-			return plan(spec, layers, def.Input(Args{layer: l, def: def}), i)
+		if def.Input == nil {
+			continue
 		}
+		in := def.Input(Args{layer: l, def: def})
+		if in == nil {
+			return nil, &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(
+				"%v does not fix the input's shape (its height and width come from the data): the model needs the data's sample shape, such as (1,28,28) for 28×28 grey images (NewPlanFor)", l)}
+		}
+		return plan(spec, layers, in, i)
 	}
 	return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer, nor another that implies the input shape: the input size is unknown (NewPlanFor takes it from the data)"}
 }
@@ -150,7 +177,16 @@ func plan(spec string, layers []Layer, in tensor.Shape, from int) (*Plan, error)
 				return nil, fail("%v: parameter %q of shape %v: %v", l, ps.Name, tensor.Shape(ps.Shape), err)
 			}
 			params = c.add(params, ps.Len())
-			p.Params = append(p.Params, ParamShape{fmt.Sprintf("%d.%s", i, ps.Name), slices.Clone(ps.Shape)})
+			p.Params = append(p.Params, ParamShape{Name: fmt.Sprintf("%d.%s", i, ps.Name), Shape: slices.Clone(ps.Shape), DType: ps.DType})
+		}
+		for _, bs := range lp.Buffers {
+			if len(bs.Shape) > 0 { // a 0-dimensional buffer (a count) is one value
+				if err := checkShape(bs.Shape); err != nil {
+					return nil, fail("%v: buffer %q of shape %v: %v", l, bs.Name, tensor.Shape(bs.Shape), err)
+				}
+			}
+			params = c.add(params, bs.Len())
+			p.Buffers = append(p.Buffers, ParamShape{Name: fmt.Sprintf("%d.%s", i, bs.Name), Shape: slices.Clone(bs.Shape), DType: bs.DType})
 		}
 		if c.overflow {
 			return nil, fail("%v takes the model past %d parameters", l, int64(math.MaxInt64))
@@ -176,10 +212,11 @@ const MaxParamBytes = safetensors.MaxFileBytes
 
 // Build creates the network on b, drawing initial weights, and the seeds of
 // layers that draw random numbers, from rng. It refuses a model whose
-// parameters exceed MaxParamBytes before allocating, and names the layer,
-// its position and its size when the backend fails to allocate it.
+// parameters and buffers exceed MaxParamBytes before allocating, and names
+// the layer, its position and its size when the backend fails to allocate
+// it.
 func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
-	if n := p.NumParams(); 4*n > MaxParamBytes {
+	if n := p.NumParams() + p.NumBuffers(); 4*n > MaxParamBytes {
 		return nil, fmt.Errorf("model %q has %d parameters (%s), more than the %s a model file holds",
 			p.Spec, n, bytesize.Format(4*n), bytesize.Format(MaxParamBytes))
 	}
@@ -212,10 +249,27 @@ func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
 			return nil, fmt.Errorf("%s: the module has parameters %s but its definition plans %s: the LayerDef's Plan and Build disagree",
 				where, paramList(got), planList(lp.Params))
 		}
+		if got := nn.Buffers(mod); !slices.EqualFunc(got, lp.Buffers, func(a nn.Param, b ParamShape) bool {
+			return a.Name == b.Name && fileShapeFits(b.Shape, a.Value.Shape())
+		}) {
+			return nil, fmt.Errorf("%s: the module has buffers %s but its definition plans %s: the LayerDef's Plan and Build disagree",
+				where, paramList(got), planList(lp.Buffers))
+		}
 		mods = append(mods, mod)
 	}
 	return &Model{Spec: p.Spec, Layers: p.Layers, Net: nn.NewSequential(mods...), Inputs: p.Inputs(), Outputs: p.Outputs(),
-		InShape: p.InputShape(), OutShape: p.OutputShape()}, nil
+		InShape: p.InputShape(), OutShape: p.OutputShape(), buffers: p.Buffers}, nil
+}
+
+// fileShapeFits reports whether a tensor of shape file, in a safetensors
+// file, fills a module's tensor of shape mod: the same shape, or one value
+// either way, since PyTorch stores a count as a 0-dimensional tensor ([])
+// that a module may hold as (1).
+func fileShapeFits(file []int, mod tensor.Shape) bool {
+	if slices.Equal(file, []int(mod)) {
+		return true
+	}
+	return len(file) <= 1 && len(mod) <= 1 && volume(file) == 1 && volume(mod) == 1
 }
 
 func paramList(ps []nn.Param) string {
@@ -234,21 +288,54 @@ func planList(ps []ParamShape) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// CheckTensors checks that f holds every parameter of the plan with its
-// shape. Other tensors (a checkpoint's optimizer state) are allowed.
+// CheckTensors checks that f holds every parameter and buffer of the plan
+// with its shape. Other tensors (a checkpoint's optimizer state) are
+// allowed; CheckStateDict refuses them.
 func (p *Plan) CheckTensors(f *safetensors.File) error {
 	have := make(map[string][]int, len(f.Tensors))
 	for _, t := range f.Tensors {
 		have[t.Name] = t.Shape
 	}
-	for _, ps := range p.Params {
-		shape, ok := have[ps.Name]
-		if !ok {
-			return fmt.Errorf("tensor %q of %s is missing", ps.Name, p.Spec)
+	for _, list := range [][]ParamShape{p.Params, p.Buffers} {
+		for _, ps := range list {
+			shape, ok := have[ps.Name]
+			if !ok {
+				return fmt.Errorf("tensor %q of %s is missing", ps.Name, p.Spec)
+			}
+			if !slices.Equal(shape, ps.Shape) && !fileShapeFits(shape, ps.Shape) {
+				return fmt.Errorf("tensor %q has shape %v, the model needs %v", ps.Name, tensor.Shape(shape), tensor.Shape(ps.Shape))
+			}
 		}
-		if !slices.Equal(shape, ps.Shape) {
-			return fmt.Errorf("tensor %q has shape %v, the model needs %v", ps.Name, tensor.Shape(shape), tensor.Shape(ps.Shape))
+	}
+	return nil
+}
+
+// CheckStateDict is CheckTensors for a file that should hold the model's
+// tensors and nothing else, as PyTorch's load_state_dict(strict=True)
+// wants: a file of weights from elsewhere, whose tensor that the spec does
+// not know is a sign that the spec is not the network's. It names the
+// first such tensor and the layer its index points at.
+func (p *Plan) CheckStateDict(f *safetensors.File) error {
+	if err := p.CheckTensors(f); err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, list := range [][]ParamShape{p.Params, p.Buffers} {
+		for _, ps := range list {
+			known[ps.Name] = true
 		}
+	}
+	for _, t := range f.Tensors {
+		if known[t.Name] {
+			continue
+		}
+		where := ""
+		if i, _, ok := strings.Cut(t.Name, "."); ok {
+			if k, err := strconv.Atoi(i); err == nil && k >= 0 && k < len(p.Layers) {
+				where = fmt.Sprintf(": layer %d of the spec is %v", k, p.Layers[k])
+			}
+		}
+		return fmt.Errorf("tensor %q is not a parameter or buffer of %s%s", t.Name, p.Spec, where)
 	}
 	return nil
 }

@@ -14,17 +14,48 @@ import (
 	"github.com/diynn/diynn/tensor"
 )
 
+// planCase is a spec and the shape of its samples, nil for the one the
+// spec implies.
+type planCase struct {
+	spec string
+	in   tensor.Shape
+}
+
+// plan plans c as the CLI does: for its input shape when it has one.
+func (c planCase) plan() (*Plan, error) {
+	if c.in != nil {
+		return NewPlanFor(c.spec, c.in)
+	}
+	return NewPlan(c.spec)
+}
+
+// imageSpecs cover the convolutional layers: odd sizes, strides, padding,
+// pools, batch norm of both kinds, reshape and transposed convolutions.
+// (Batch norm of vectors trains on batches of 2 or more, so the footprint
+// test, which trains on a batch of 1, takes it on sequences.)
+var imageSpecs = []planCase{
+	{"conv(1,4,3,pad=1) batchnorm2d(4) relu maxpool(2) conv(4,5,2,stride=2,bias=false) flatten dropout(0.5) linear(10,3)", tensor.Shape{1, 7, 9}},
+	{"batchnorm2d(3,eps=0.001,momentum=0.2) conv(3,2,3) avgpool(3,stride=2,pad=1) relu globalavgpool linear(2,4)", tensor.Shape{3, 8, 8}},
+	{"maxpool(3,stride=1,pad=1) conv(3,2,1) flatten linear(128,16) relu reshape(1,4,4) convtranspose(1,3,3,stride=2,pad=1,outpad=1) relu convtranspose(3,2,2,stride=2,bias=false) sigmoid", tensor.Shape{3, 8, 8}},
+	{"linear(12,18) reshape(2,3,3) convtranspose(2,1,3,stride=2) reshape(7,7) batchnorm1d(7)", nil},
+	{"reshape(2,5) batchnorm1d(2) flatten linear(10,2)", nil},
+}
+
 // planSpecs cover every layer kind, leading activations, tied decoders and
 // the presets.
-func planSpecs() []string {
-	specs := []string{
+func planSpecs() []planCase {
+	var specs []planCase
+	for _, s := range []string{
 		"linear(3,2)",
 		"linear(7,5,xavier) tanh linear(5,3,kaiming) logsoftmax",
 		"tanh linear(13,11) relu linear(11,2) softmax",
 		"sigmoid relu linear(4,4) leakyrelu(0.2) tied(2) tied(2)",
 		"linear(9,4) leakyrelu(0.1) linear(4,2) tied(2) relu tied(0) sigmoid",
 		"dropout(0.5) linear(6,4) gaussiannoise(0.2) flatten dropout(0) tied(1) logsoftmax",
+	} {
+		specs = append(specs, planCase{spec: s})
 	}
+	specs = append(specs, imageSpecs...)
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for n := range Presets {
 			if !yield(n) {
@@ -32,7 +63,7 @@ func planSpecs() []string {
 			}
 		}
 	}) {
-		specs = append(specs, Presets[name].Spec)
+		specs = append(specs, planCase{Presets[name].Spec, Presets[name].Input})
 	}
 	return specs
 }
@@ -42,8 +73,9 @@ func planSpecs() []string {
 func TestPlanMatchesBuild(t *testing.T) {
 	b := cpu.New()
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, spec := range planSpecs() {
-		p, err := NewPlan(spec)
+	for _, c := range planSpecs() {
+		spec := c.spec
+		p, err := c.plan()
 		if err != nil {
 			t.Fatalf("NewPlan(%q): %v", spec, err)
 		}
@@ -65,19 +97,36 @@ func TestPlanMatchesBuild(t *testing.T) {
 		if n != p.NumParams() {
 			t.Errorf("%q: %d values, the plan counts %d", spec, n, p.NumParams())
 		}
+		bufs := m.Buffers()
+		if len(bufs) != len(p.Buffers) {
+			t.Fatalf("%q: plan has %d buffers, the model %d", spec, len(p.Buffers), len(bufs))
+		}
+		n = 0
+		for i, mb := range bufs {
+			if mb.Name != p.Buffers[i].Name || mb.Grad != nil || int64(mb.Value.Len()) != p.Buffers[i].Len() {
+				t.Errorf("%q: buffer %d is %s %v, the plan says %s %v", spec, i, mb.Name, mb.Value.Shape(), p.Buffers[i].Name, p.Buffers[i].Shape)
+			}
+			n += int64(mb.Value.Len())
+		}
+		if n != p.NumBuffers() {
+			t.Errorf("%q: %d buffer values, the plan counts %d", spec, n, p.NumBuffers())
+		}
 		if m.Inputs != p.Inputs() || m.Outputs != p.Outputs() || m.Spec != p.Spec {
 			t.Errorf("%q: model %d→%d %q, plan %d→%d %q", spec, m.Inputs, m.Outputs, m.Spec, p.Inputs(), p.Outputs(), p.Spec)
 		}
 		// Every layer's output has the width the plan says.
 		x := make([]float32, 2*p.Inputs())
-		xt, _ := tensor.FromSlice(b, x, 2, p.Inputs())
+		for i := range x {
+			x[i] = float32(i%7) / 7
+		}
+		xt, _ := tensor.FromSlice(b, x, append([]int{2}, p.InputShape()...)...)
 		h := xt
 		for i, mod := range m.Net.Modules {
 			if h, err = mod.Forward(h); err != nil {
 				t.Fatalf("%q: layer %d: %v", spec, i, err)
 			}
-			if h.Cols() != p.Widths[i+1] {
-				t.Errorf("%q: layer %d gives %d columns, the plan says %d", spec, i, h.Cols(), p.Widths[i+1])
+			if h.Cols() != p.Widths[i+1] || !slices.Equal(h.Shape()[1:], p.Shapes[i+1]) {
+				t.Errorf("%q: layer %d gives %v, the plan says %v", spec, i, h.Shape(), p.Shapes[i+1])
 			}
 			// The module's own shape inference agrees with the plan's.
 			if s, err := nn.OutputShape(mod, p.Shapes[i]); err != nil || !slices.Equal(s, p.Shapes[i+1]) {
@@ -155,8 +204,8 @@ func TestBuildRefusesHugeModels(t *testing.T) {
 // NewPlan never panics, gives positive widths, and plans the canonical
 // form of a spec as the spec itself.
 func FuzzNewPlan(f *testing.F) {
-	for _, s := range planSpecs() {
-		f.Add(s)
+	for _, c := range planSpecs() {
+		f.Add(c.spec)
 	}
 	f.Add("linear(4,3) tied(1)")
 	f.Add("tied(0) linear(2,2)")
@@ -178,6 +227,39 @@ func FuzzNewPlan(f *testing.F) {
 		}
 		if _, err := p.Estimate(Usage{Batch: 1 << 20, Train: true, OptimizerSlots: 2, EvalBatch: 1000}); err != nil && !strings.Contains(err.Error(), "needs more than") {
 			t.Fatalf("%q: %v", spec, err)
+		}
+	})
+}
+
+// Specs planned for images never panic either, and their canonical form
+// plans the same shapes and tensors.
+func FuzzNewPlanFor(f *testing.F) {
+	for _, c := range imageSpecs {
+		if c.in != nil {
+			f.Add(c.spec, c.in[0], c.in[1], c.in[2])
+		}
+	}
+	f.Add("conv(1,2,3,stride=2,pad=1) maxpool(2,pad=1)", 1, 1, 1)
+	f.Add("convtranspose(1,1,1,pad=3)", 1, 2, 2)
+	f.Fuzz(func(t *testing.T, spec string, c, h, w int) {
+		if c <= 0 || h <= 0 || w <= 0 || c > 64 || h > 4096 || w > 4096 {
+			return
+		}
+		p, err := NewPlanFor(spec, tensor.Shape{c, h, w})
+		if err != nil {
+			return
+		}
+		for i, wd := range p.Widths {
+			if wd <= 0 {
+				t.Fatalf("%q: width %d is %d", spec, i, wd)
+			}
+		}
+		q, err := NewPlanFor(p.Spec, tensor.Shape{c, h, w})
+		if err != nil || !slices.EqualFunc(p.Shapes, q.Shapes, slices.Equal) ||
+			!slices.EqualFunc(append(p.Params, p.Buffers...), append(q.Params, q.Buffers...), func(a, b ParamShape) bool {
+				return a.Name == b.Name && a.DType == b.DType && slices.Equal(a.Shape, b.Shape)
+			}) {
+			t.Fatalf("%q and its canonical form %q plan differently: %v", spec, p.Spec, err)
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/diynn/diynn/tensor"
 )
 
 // Preset is a named network with training defaults that reach good accuracy.
@@ -19,7 +21,40 @@ type Preset struct {
 	Schedule   string // const, exp:G, step:E:G or cosine
 	// Report holds the report's own settings where they differ from ours.
 	Report *Settings
+	// Input is the per-sample shape of Data's samples, (1, 28, 28) for
+	// the image sets, for a spec whose layers do not imply it (one that
+	// starts with a convolution); nil otherwise.
+	Input tensor.Shape
 }
+
+// Plan plans the preset's spec, for its Input when it has one.
+func (p Preset) Plan() (*Plan, error) {
+	if p.Input != nil {
+		return NewPlanFor(p.Spec, p.Input)
+	}
+	return NewPlan(p.Spec)
+}
+
+// cnn is the convolutional classifier of fmnist-cnn and mnist-cnn: two
+// blocks of a 3×3 convolution, batch norm, ReLU and 2×2 max pooling
+// (28×28 → 14×14 → 7×7, 32 then 64 channels), then a hidden layer of 128
+// with dropout on both sides.
+const cnn = "conv(1,32,3,pad=1) batchnorm2d(32) relu maxpool(2) conv(32,64,3,pad=1) batchnorm2d(64) relu maxpool(2) " +
+	"flatten dropout(0.25) linear(3136,128) relu dropout(0.25) linear(128,10)"
+
+// convAE is the convolutional autoencoder of conv-ae: two stride-2
+// convolutions (28×28 → 14×14 → 7×7) and a linear layer down to a code of
+// 32 values, as ae3's; then back up through a linear layer and two
+// transposed convolutions (7×7 → 14×14 → 28×28) to a sigmoid, flattened
+// so that its output is a sample's 784 values, as the data holds them.
+const convAE = "conv(1,32,3,stride=2,pad=1) relu conv(32,64,3,stride=2,pad=1) relu flatten linear(3136,32) " +
+	"linear(32,3136) relu reshape(64,7,7) convtranspose(64,32,3,stride=2,pad=1,outpad=1) relu convtranspose(32,1,3,stride=2,pad=1,outpad=1) sigmoid flatten"
+
+// convAEEncoder is the number of layers of convAE's encoder, up to the code.
+const convAEEncoder = 6
+
+// images is the sample shape of the 28×28 grey image datasets.
+var images = tensor.Shape{1, 28, 28}
 
 // Settings are the training hyper-parameters of a preset.
 type Settings struct {
@@ -54,7 +89,8 @@ func aePreset(name, alpha string, epochs int, report Settings, widths ...int) Pr
 		Epochs: epochs, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine", Report: &report}
 }
 
-// Presets are the report's classifiers (models 1-4).
+// Presets are the report's classifiers (models 1-4) and autoencoders, and
+// the convolutional networks that follow them.
 var Presets = map[string]Preset{
 	"iris-mlp": {Name: "iris-mlp", Spec: "linear(4,10) tanh linear(10,4) tanh linear(4,3)", Data: "iris",
 		Epochs: 200, Batch: 16, Optim: "adam", LR: 0.01, Schedule: "const"},
@@ -73,6 +109,13 @@ var Presets = map[string]Preset{
 	"ae2": aePreset("ae2", "0.01", 30, Settings{Epochs: 50, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.95"}, 784, 264, 88, 30),
 	"ae3": aePreset("ae3", "0.01", 50, Settings{Epochs: 70, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.97"}, 784, 424, 128, 32),
 	"ae4": aePreset("ae4", "0.01", 50, Settings{Epochs: 50, Batch: 128, Optim: "sgd", LR: 0.1, Schedule: "exp:0.97"}, 784, 264, 3),
+	// The report's next step: convolutional networks on the same data.
+	"fmnist-cnn": {Name: "fmnist-cnn", Spec: cnn, Data: "fashion-mnist", Input: images,
+		Epochs: 15, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
+	"mnist-cnn": {Name: "mnist-cnn", Spec: cnn, Data: "mnist", Input: images,
+		Epochs: 10, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
+	"conv-ae": {Name: "conv-ae", Spec: convAE, Data: "fashion-mnist", Input: images, Task: "reconstruct", Encoder: convAEEncoder,
+		Epochs: 30, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
 }
 
 // PresetNames lists the presets, sorted.

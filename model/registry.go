@@ -40,13 +40,22 @@ type LayerDef struct {
 	// default value as written ("0" for conv's pad).
 	Named map[string]string
 
+	// Implied, when set, reports whether named argument key is what the
+	// other arguments imply, so that Format leaves it out as it leaves out
+	// a default: maxpool(2,stride=2) is maxpool(2), whose stride defaults
+	// to the window's size.
+	Implied func(a Args, key string) bool
+
 	// Check, when set, validates the arguments alone, at Parse time: that
 	// sizes are positive integers, that a word is one of its choices. Use
 	// Args' accessors, whose errors point at the argument's column.
 	Check func(a Args) error
 	// Input, when set, gives the per-sample input shape the layer implies
 	// by its arguments alone: (IN) for linear(IN,OUT). NewPlan takes a
-	// spec's input shape from the first layer that implies one.
+	// spec's input shape from the first layer that implies one. A layer
+	// whose input shape its arguments do not fix (conv(1,32,3) takes 1×H×W
+	// images of any H and W) returns nil: NewPlan then refuses the spec at
+	// that layer, asking for the data's shape (NewPlanFor).
 	Input func(a Args) tensor.Shape
 	// Plan gives the layer's output shape and parameters for its input
 	// shape, without allocating. It must refuse an input the module cannot
@@ -75,6 +84,11 @@ type LayerPlan struct {
 	// method names them ("weight", "bias"); the Plan prefixes the layer's
 	// position, as nn.Sequential does.
 	Params []ParamShape
+	// Buffers are the tensors the module keeps that are not trained
+	// (nn.BufferHolder: batch norm's running statistics), named and
+	// ordered as its Buffers method gives them; Shape is the shape in a
+	// file, PyTorch's, and DType how the file stores it (an I64 count).
+	Buffers []ParamShape
 	// Memory is what the module allocates per sample, for Estimate; nil
 	// means an output on Forward and an input gradient on Backward.
 	Memory *Memory
@@ -85,12 +99,19 @@ type LayerPlan struct {
 type Memory struct {
 	// Forward is what Forward keeps: its output, and masks or noise.
 	Forward int64
+	// ForwardTrain is what Forward adds in training mode only (dropout's
+	// mask and output, which in evaluation mode passes its input on).
+	ForwardTrain int64
 	// Backward is what Backward keeps: the gradient of its input.
 	Backward int64
 	// FirstBackward is Backward's share when the layer is the first of the
 	// network: nn.Sequential then calls AccGradParameters on a module that
 	// has it, which computes no input gradient (0 for linear).
 	FirstBackward int64
+	// Fixed is what the module allocates once, whatever the batch, beyond
+	// its parameters and buffers: batch norm's per-channel statistics of
+	// the batch. FixedTrain is what it adds when training.
+	Fixed, FixedTrain int64
 }
 
 // BuildContext is what a layer's Build sees.
@@ -114,7 +135,8 @@ var registry struct {
 }
 
 // RegisterLayer makes a kind of layer known to specs, NewPlan, Build and
-// Load, under name (lowercase letters). Call it once, from an init
+// Load, under name (lowercase letters and digits, starting with a letter:
+// batchnorm2d). Call it once, from an init
 // function or before the first spec that uses it is parsed; a module that
 // should round-trip through SpecOf and SaveModule also implements
 // Spec() string, writing itself in this layer's syntax.
@@ -123,8 +145,8 @@ var registry struct {
 // definition without Plan or Build: those are programming errors, found the
 // first time the program runs.
 func RegisterLayer(name string, def LayerDef) {
-	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz") != "" {
-		panic(fmt.Sprintf("model.RegisterLayer(%q): a layer name is lowercase letters", name))
+	if name == "" || name[0] < 'a' || name[0] > 'z' || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		panic(fmt.Sprintf("model.RegisterLayer(%q): a layer name is lowercase letters and digits, starting with a letter", name))
 	}
 	if def.Plan == nil || def.Build == nil {
 		panic(fmt.Sprintf("model.RegisterLayer(%q): the definition needs Plan and Build", name))

@@ -140,17 +140,50 @@ func TestLoadParamsChecks(t *testing.T) {
 	}
 }
 
-// allBuiltins uses every built-in layer, with non-default arguments.
-const allBuiltins = "gaussiannoise(0.1) linear(6,5,xavier) leakyrelu(0.25) dropout(0.5) linear(5,4,kaiming) relu tied(4) sigmoid tanh softmax logsoftmax flatten linear(5,2)"
+// allBuiltins uses every built-in layer, with non-default arguments;
+// allImageLayers the convolutional ones, on 3×9×8 images.
+const (
+	allBuiltins    = "gaussiannoise(0.1) linear(6,5,xavier) leakyrelu(0.25) dropout(0.5) linear(5,4,kaiming) relu tied(4) sigmoid tanh softmax logsoftmax flatten linear(5,2)"
+	allImageLayers = "conv(3,4,3,stride=2,pad=1,bias=false) batchnorm2d(4,eps=0.001,momentum=0.2) maxpool(2,stride=1) avgpool(3,pad=1) " +
+		"convtranspose(4,2,3,stride=2,pad=1,outpad=1,bias=false) conv(2,3,1) globalavgpool batchnorm1d(3) reshape(1,3,1) conv(1,2,1) flatten linear(6,2)"
+)
 
 // The spec of a built network, derived from its modules, is the spec it was
 // built from, for every built-in layer; and New accepts the network.
 func TestSpecOfRoundTrip(t *testing.T) {
 	b := cpu.New()
 	specs := []string{allBuiltins, "linear(3,2)", "tied(0)", "linear(4,3) tied(0)", "dropout(0) linear(3,3) gaussiannoise(0)", "softmax linear(2,2,xavier) flatten"}
+	all := allBuiltins + " " + allImageLayers
 	for _, name := range model.LayerNames() {
-		if name != "tied" && name != "linear" && name != "scale" && name != "twice" && !strings.Contains(allBuiltins, name+" ") && !strings.Contains(allBuiltins, name+"(") {
+		if name != "tied" && name != "linear" && name != "scale" && name != "twice" && !strings.Contains(all, name+" ") && !strings.Contains(all, name+"(") {
 			t.Errorf("layer %s is missing from the round trip", name)
+		}
+	}
+	// Specs that must be told their input: derived back, with every
+	// argument that is not a default, in the order the modules write them.
+	images := map[string]tensor.Shape{allImageLayers: {3, 9, 8}, "conv(1,2,3) maxpool(3,stride=2,pad=1) convtranspose(2,1,2,stride=3,outpad=2)": {1, 7, 7}}
+	for spec, in := range images {
+		p, err := model.NewPlanFor(spec, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := p.Build(b, rand.New(rand.NewPCG(2, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := model.SpecOf(m.Net)
+		if err != nil || got != spec || m.Spec != spec {
+			t.Errorf("SpecOf(Build(%q).Net) = %q, %v; the model's spec is %q", spec, got, err, m.Spec)
+		}
+		if _, err := model.New(m.Net); err == nil || !strings.Contains(err.Error(), "input") {
+			t.Errorf("New(%q) without an input shape: %v, want an error asking for it", spec, err)
+		}
+		w, err := model.NewFor(m.Net, in)
+		if err != nil {
+			t.Fatalf("NewFor(Build(%q).Net): %v", spec, err)
+		}
+		if w.Spec != m.Spec || !slices.Equal(w.InShape, in) || !slices.Equal(w.OutShape, m.OutShape) || len(w.Buffers()) != len(m.Buffers()) {
+			t.Errorf("NewFor: %q %v→%v, Build: %q %v→%v", w.Spec, w.InShape, w.OutShape, m.Spec, m.InShape, m.OutShape)
 		}
 	}
 	for _, spec := range specs {
@@ -532,7 +565,8 @@ func TestRegisterLayerPanics(t *testing.T) {
 		{"linear", model.LayerDef{Plan: plan, Build: build}, "already registered"},
 		{"scale", model.LayerDef{Plan: plan, Build: build}, "already registered"},
 		{"Swish", model.LayerDef{Plan: plan, Build: build}, "lowercase letters"},
-		{"conv2d", model.LayerDef{Plan: plan, Build: build}, "lowercase letters"},
+		{"2conv", model.LayerDef{Plan: plan, Build: build}, "lowercase letters and digits, starting with a letter"},
+		{"conv_2", model.LayerDef{Plan: plan, Build: build}, "lowercase letters and digits"},
 		{"", model.LayerDef{Plan: plan, Build: build}, "lowercase letters"},
 		{"swish", model.LayerDef{Build: build}, "needs Plan and Build"},
 		{"swish", model.LayerDef{Plan: plan}, "needs Plan and Build"},
@@ -593,7 +627,7 @@ func TestNamedArguments(t *testing.T) {
 		{"relu(),é", 7, `expected a space between layers, found ","`},
 		{"relué", 5, `expected a space between layers, found "é"`},
 		{"scale(3,)", 9, "empty argument"},
-		{"swish(1)", 1, `unknown layer "swish" (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax, dropout, gaussiannoise, flatten, scale, twice; a layer of your own needs model.RegisterLayer)`},
+		{"swish(1)", 1, `unknown layer "swish" (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax, dropout, gaussiannoise, flatten, conv, convtranspose, maxpool, avgpool, globalavgpool, batchnorm2d, batchnorm1d, reshape, scale, twice; a layer of your own needs model.RegisterLayer)`},
 		{"dropout(1)", 9, "dropout needs a probability in [0, 1) here, got 1"},
 		{"dropout(-0.1)", 9, "dropout needs a probability in [0, 1) here, got -0.1"},
 		{"gaussiannoise(-1)", 15, "gaussiannoise needs a non-negative standard deviation here, got -1"},

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,8 +44,9 @@ func (l Layer) word(i int) string {
 func (l Layer) argText(i int) string { return value{num: l.Args[i], word: l.word(i)}.text() }
 
 // String writes the layer canonically: its name, then its arguments
-// without trailing defaults, and named arguments sorted by key without
-// those at their default.
+// without trailing defaults, and named arguments in the order its Usage
+// shows them (then by key), without those at their default or implied by
+// the others (LayerDef.Implied).
 func (l Layer) String() string {
 	def, _ := lookup(l.Kind)
 	n := len(l.Args)
@@ -58,10 +60,17 @@ func (l Layer) String() string {
 		parts = append(parts, l.argText(i))
 	}
 	named := slices.Clone(l.Named)
-	slices.SortFunc(named, func(a, b NamedArg) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(named, func(a, b NamedArg) int {
+		if def != nil {
+			if c := cmp.Compare(usageRank(def.Usage, a.Key), usageRank(def.Usage, b.Key)); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
 	for _, a := range named {
 		t := value{num: a.Num, word: a.Word}.text()
-		if def != nil && def.Named[a.Key] == t {
+		if def != nil && (def.Named[a.Key] == t || def.Implied != nil && def.Implied(Args{layer: l, def: def}, a.Key)) {
 			continue
 		}
 		parts = append(parts, a.Key+"="+t)
@@ -70,6 +79,18 @@ func (l Layer) String() string {
 		return l.Kind
 	}
 	return l.Kind + "(" + strings.Join(parts, ",") + ")"
+}
+
+// usageRank orders named arguments as a layer's Usage writes them
+// (conv(IN,OUT,K[,stride=S][,pad=P]…): stride before pad), those it does
+// not show last.
+func usageRank(usage, key string) int {
+	for i := 0; i+len(key) < len(usage); i++ {
+		if strings.HasPrefix(usage[i:], key+"=") && (i == 0 || usage[i-1] < 'a' || usage[i-1] > 'z') {
+			return i
+		}
+	}
+	return len(usage)
 }
 
 // SpecError is a malformed spec, with the position of the problem.
@@ -124,7 +145,7 @@ func Parse(spec string) ([]Layer, error) {
 			break
 		}
 		start := i
-		for i < len(spec) && (spec[i] >= 'a' && spec[i] <= 'z' || spec[i] >= 'A' && spec[i] <= 'Z') {
+		for i < len(spec) && (spec[i] >= 'a' && spec[i] <= 'z' || spec[i] >= 'A' && spec[i] <= 'Z' || i > start && spec[i] >= '0' && spec[i] <= '9') {
 			i++
 		}
 		name := strings.ToLower(spec[start:i])

@@ -4,6 +4,12 @@
 // each name to its dtype, shape and byte range, an optional string-to-string
 // "__metadata__" object, then the raw little-endian data.
 //
+// Tensors are F32 in the file, or I64 for the integer counters PyTorch
+// keeps beside the weights (batch normalisation's num_batches_tracked, a
+// 0-dimensional int64 tensor in every state_dict): those are held in
+// memory as float32 too, which is exact up to 2²⁴, and converted on the
+// way in and out (see DType).
+//
 // Files are written to a temporary file in the target's directory and
 // renamed into place, so a crash never leaves a half-written file.
 package safetensors
@@ -27,6 +33,45 @@ type Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
+	// DType is how Data is stored in the file: F32 (the zero value, which
+	// reading an F32 tensor leaves) or I64.
+	DType DType
+}
+
+// DType is the element type of a tensor in the file.
+type DType string
+
+// The element types this package reads and writes.
+const (
+	// F32 is float32, the zero value of DType.
+	F32 DType = ""
+	// I64 is int64. Reading and writing refuse a value beyond ±2²⁴, past
+	// which float32 does not hold every integer, and writing one that is
+	// not an integer: a count must come back as it was.
+	I64 DType = "I64"
+)
+
+// MaxExactI64 is the largest magnitude of an I64 value that reads back
+// exactly as a float32: 2²⁴.
+const MaxExactI64 = 1 << 24
+
+// name is the dtype as the header writes it.
+func (d DType) name() string {
+	if d == F32 {
+		return "F32"
+	}
+	return string(d)
+}
+
+// size is the number of bytes of one element, or 0 for an unknown type.
+func (d DType) size() int64 {
+	switch d {
+	case F32:
+		return 4
+	case I64:
+		return 8
+	}
+	return 0
 }
 
 // File is the content of a safetensors file.
@@ -83,12 +128,23 @@ func Encode(w io.Writer, f *File) error {
 		if n != len(t.Data) {
 			return fmt.Errorf("safetensors: tensor %q of shape %v holds %d values", t.Name, t.Shape, len(t.Data))
 		}
+		size := t.DType.size()
+		if size == 0 {
+			return fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 and I64 are written", t.Name, t.DType)
+		}
+		if t.DType == I64 {
+			for i, v := range t.Data {
+				if !(math.Abs(float64(v)) <= MaxExactI64) || v != float32(int64(v)) {
+					return fmt.Errorf("safetensors: I64 tensor %q: value %d is %g, not an integer within ±2²⁴", t.Name, i, v)
+				}
+			}
+		}
 		shape := t.Shape
 		if shape == nil {
 			shape = []int{}
 		}
-		header[t.Name] = entry{Dtype: "F32", Shape: shape, DataOffsets: [2]int64{offset, offset + 4*int64(n)}}
-		offset += 4 * int64(n)
+		header[t.Name] = entry{Dtype: t.DType.name(), Shape: shape, DataOffsets: [2]int64{offset, offset + size*int64(n)}}
+		offset += size * int64(n)
 	}
 	js, err := json.Marshal(header)
 	if err != nil {
@@ -110,8 +166,12 @@ func Encode(w io.Writer, f *File) error {
 	buf := make([]byte, 0, 1<<16)
 	for _, t := range f.Tensors {
 		for _, v := range t.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			if len(buf) == cap(buf) {
+			if t.DType == I64 {
+				buf = binary.LittleEndian.AppendUint64(buf, uint64(int64(v)))
+			} else {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+			}
+			if len(buf) >= cap(buf)-8 {
 				if _, err := w.Write(buf); err != nil {
 					return err
 				}
@@ -123,8 +183,8 @@ func Encode(w io.Writer, f *File) error {
 	return err
 }
 
-// Decode parses a safetensors file held in memory. It accepts only F32
-// tensors and checks, before it allocates any tensor, that the header is
+// Decode parses a safetensors file held in memory. It accepts F32 and I64
+// tensors (see DType) and checks, before it allocates any tensor, that the header is
 // one JSON object without repeated names, that every byte range is in
 // bounds and matches its shape, and that the ranges tile the data exactly.
 func Decode(b []byte) (*File, error) {
@@ -163,6 +223,7 @@ func ReadFileLimit(path string, limit int64) (*File, error) {
 type tensorInfo struct {
 	name   string
 	shape  []int
+	dtype  DType
 	lo, hi int64 // byte range in the data
 }
 
@@ -193,14 +254,24 @@ func read(r io.Reader, size int64) (*File, error) {
 	f := &File{Metadata: meta, Tensors: make([]Tensor, 0, len(infos))}
 	chunk := make([]byte, min(dataLen, 1<<20))
 	for _, in := range infos { // in file order, tiling the data
-		t := Tensor{Name: in.name, Shape: in.shape, Data: make([]float32, (in.hi-in.lo)/4)}
+		es := in.dtype.size()
+		t := Tensor{Name: in.name, Shape: in.shape, DType: in.dtype, Data: make([]float32, (in.hi-in.lo)/es)}
 		for i := 0; i < len(t.Data); {
-			c := chunk[:min(len(chunk), 4*(len(t.Data)-i))]
+			// A whole number of elements: the chunk is a multiple of 8 bytes.
+			c := chunk[:min(int64(len(chunk)), es*int64(len(t.Data)-i))]
 			if _, err := io.ReadFull(r, c); err != nil {
 				return nil, shrank(err, size)
 			}
-			for k := 0; k < len(c); k, i = k+4, i+1 {
-				t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(c[k:]))
+			for k := 0; k < len(c); k, i = k+int(es), i+1 {
+				if in.dtype == F32 {
+					t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(c[k:]))
+					continue
+				}
+				v := int64(binary.LittleEndian.Uint64(c[k:]))
+				if v > MaxExactI64 || v < -MaxExactI64 {
+					return nil, fmt.Errorf("safetensors: I64 tensor %q: value %d is %d, beyond the ±2²⁴ that float32 holds exactly", in.name, i, v)
+				}
+				t.Data[i] = float32(v)
 			}
 		}
 		f.Tensors = append(f.Tensors, t)
@@ -356,8 +427,13 @@ func checkEntry(name string, msg json.RawMessage, dataLen int64) (tensorInfo, er
 	if err := json.Unmarshal(msg, &e); err != nil {
 		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: %w", name, err)
 	}
-	if e.Dtype != "F32" {
-		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 is supported", name, e.Dtype)
+	var dtype DType
+	switch e.Dtype {
+	case "F32":
+	case "I64":
+		dtype = I64
+	default:
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 and I64 are supported", name, e.Dtype)
 	}
 	if e.Shape == nil {
 		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has no shape", name)
@@ -375,11 +451,11 @@ func checkEntry(name string, msg json.RawMessage, dataLen int64) (tensorInfo, er
 		n *= int64(d)
 	}
 	lo, hi := e.DataOffsets[0], e.DataOffsets[1]
-	if lo < 0 || hi < lo || hi > dataLen || hi-lo != 4*n {
-		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) does not hold shape %v within %d data bytes",
-			name, lo, hi, e.Shape, dataLen)
+	if lo < 0 || hi < lo || hi > dataLen || hi-lo != dtype.size()*n {
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q: byte range [%d, %d) does not hold %s shape %v within %d data bytes",
+			name, lo, hi, dtype.name(), e.Shape, dataLen)
 	}
-	return tensorInfo{name: name, shape: e.Shape, lo: lo, hi: hi}, nil
+	return tensorInfo{name: name, shape: e.Shape, dtype: dtype, lo: lo, hi: hi}, nil
 }
 
 // WriteFile writes f to path atomically: a temporary file in the same

@@ -365,6 +365,9 @@ func TestNumpyReadsOurFiles(t *testing.T) {
 	python := testenv.Python(t, "numpy")
 	f := sample()
 	f.Tensors[0].Data[3] = 7 // JSON has no infinity
+	// PyTorch's num_batches_tracked: a 0-dimensional int64.
+	f.Tensors = append(f.Tensors, Tensor{Name: "1.num_batches_tracked", Shape: []int{}, Data: []float32{12}, DType: I64},
+		Tensor{Name: "counts", Shape: []int{3}, Data: []float32{-5, 0, 1 << 24}, DType: I64})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.safetensors")
 	if err := WriteFile(path, f); err != nil {
@@ -372,7 +375,7 @@ func TestNumpyReadsOurFiles(t *testing.T) {
 	}
 	expected := map[string]any{"__metadata__": f.Metadata}
 	for _, tn := range f.Tensors {
-		expected[tn.Name] = map[string]any{"shape": tn.Shape, "data": tn.Data}
+		expected[tn.Name] = map[string]any{"shape": tn.Shape, "data": tn.Data, "dtype": tn.DType.name()}
 	}
 	js, _ := json.Marshal(expected)
 	exp := filepath.Join(dir, "expected.json")
@@ -382,4 +385,83 @@ func TestNumpyReadsOurFiles(t *testing.T) {
 		t.Fatalf("check_numpy.py: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+}
+
+// An I64 tensor, as PyTorch writes batch norm's num_batches_tracked (a
+// 0-dimensional int64), reads into float32 and writes back as the same
+// bytes: a known-answer check of the layout beside F32 tensors.
+func TestI64KnownBytes(t *testing.T) {
+	// Header order is by name; data: "a" F32 [2] at 0..8, "n" I64 [] at 8..16,
+	// "v" I64 [2] at 16..32.
+	data := []byte{
+		0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0, // 1, -2 as float32
+		7, 0, 0, 0, 0, 0, 0, 0, // 7
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // -1
+		0, 0, 0, 1, 0, 0, 0, 0, // 2²⁴
+	}
+	header := `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"n":{"dtype":"I64","shape":[],"data_offsets":[8,16]},"v":{"dtype":"I64","shape":[2],"data_offsets":[16,32]}}`
+	f, err := Decode(encode(t, header, data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Tensor{
+		{Name: "a", Shape: []int{2}, Data: []float32{1, -2}},
+		{Name: "n", Shape: []int{}, Data: []float32{7}, DType: I64},
+		{Name: "v", Shape: []int{2}, Data: []float32{-1, 1 << 24}, DType: I64},
+	}
+	for i, w := range want {
+		g := f.Tensors[i]
+		if g.Name != w.Name || g.DType != w.DType || !slices.Equal(g.Shape, w.Shape) || !slices.Equal(g.Data, w.Data) {
+			t.Errorf("tensor %d: got %+v, want %+v", i, g, w)
+		}
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, f); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.Bytes()
+	hlen := binary.LittleEndian.Uint64(out)
+	if got := out[8+hlen:]; !bytes.Equal(got, data) {
+		t.Errorf("re-encoded data\n% x\nwant\n% x", got, data)
+	}
+	var h map[string]entry
+	if err := json.Unmarshal(out[8:8+hlen], &h); err != nil {
+		t.Fatal(err)
+	}
+	if e := h["n"]; e.Dtype != "I64" || e.Shape == nil || len(e.Shape) != 0 || e.DataOffsets != [2]int64{8, 16} {
+		t.Errorf("header entry of n: %+v, want I64, shape [], bytes 8 to 16", e)
+	}
+	if e := h["a"]; e.Dtype != "F32" {
+		t.Errorf("header entry of a: %+v, want F32", e)
+	}
+}
+
+func TestI64Refused(t *testing.T) {
+	eight := make([]byte, 8)
+	big := binary.LittleEndian.AppendUint64(nil, 1<<24+1)
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"beyond 2^24", encode(t, `{"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}`, big), "beyond the ±2²⁴"},
+		{"4 bytes", encode(t, `{"n":{"dtype":"I64","shape":[],"data_offsets":[0,4]}}`, eight[:4]), "does not hold I64 shape []"},
+		{"F64", encode(t, `{"n":{"dtype":"F64","shape":[],"data_offsets":[0,8]}}`, eight), `"F64"; only F32 and I64`},
+	} {
+		if _, err := Decode(c.in); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		v    float32
+		want string
+	}{{0.5, "0.5, not an integer"}, {1<<24 + 2, "not an integer within"}, {float32(math.NaN()), "NaN"}, {float32(math.Inf(-1)), "-Inf"}} {
+		f := &File{Tensors: []Tensor{{Name: "n", Shape: []int{2}, Data: []float32{3, c.v}, DType: I64}}}
+		if err := Encode(io.Discard, f); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), `"n": value 1`) {
+			t.Errorf("writing %g as I64: error %v, want one naming value 1 and %q", c.v, err, c.want)
+		}
+	}
+	if err := Encode(io.Discard, &File{Tensors: []Tensor{{Name: "x", Shape: []int{}, Data: []float32{1}, DType: "F16"}}}); err == nil || !strings.Contains(err.Error(), `"F16"`) {
+		t.Errorf("writing F16: %v", err)
+	}
 }

@@ -4,11 +4,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/data"
+	"github.com/diynn/diynn/internal/bytesize"
 	"github.com/diynn/diynn/model"
+	"github.com/diynn/diynn/safetensors"
+	"github.com/diynn/diynn/tensor"
 	"github.com/diynn/diynn/train"
 )
 
@@ -189,7 +194,8 @@ func (f *savedModelFlags) load(b backend.Backend, stderr io.Writer) (*savedModel
 
 func evalCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("diynn eval", flag.ContinueOnError)
-	f := addSavedModelFlags(fs, "a model.safetensors written by diynn train")
+	f := addSavedModelFlags(fs, "a model.safetensors written by diynn train; with -weights, the spec of the network instead")
+	weights := fs.String("weights", "", "a safetensors file of the weights of the network -model SPEC describes, such as a PyTorch nn.Sequential's state_dict (\"0.weight\", \"1.running_mean\", …); needs -data")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -199,7 +205,13 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	s, err := f.open(stderr)
+	var s *savedModel
+	var err error
+	if *weights != "" {
+		s, err = f.openWeights(*weights, stderr)
+	} else {
+		s, err = f.open(stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -214,6 +226,88 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s on %s (%s, %d samples): loss %.4f\n\n", m.Spec, *f.data, s.what, d.N, loss)
 	return report.WriteTable(stdout)
+}
+
+// openWeights is open for -model SPEC -weights FILE: the network the spec
+// describes, for the samples of -data, with its parameters and buffers
+// from FILE (model.Plan.BuildWeights), on the official test split or, with
+// -split train, the training split.
+func (f *savedModelFlags) openWeights(weights string, stderr io.Writer) (*savedModel, error) {
+	spec := *f.model
+	switch {
+	case spec == "":
+		return nil, usagef("-weights needs -model SPEC, the network the weights are for, such as \"conv(1,32,3,pad=1) relu maxpool(2) flatten linear(6272,10)\"")
+	case strings.HasSuffix(spec, ".safetensors") || isFile(spec):
+		return nil, usagef("-weights goes with -model SPEC, the network's description, not with the model file %s, which holds its own weights: drop -weights", spec)
+	case *f.data == "":
+		return nil, usagef("-weights %s: pass -data: a file of weights does not record its dataset", weights)
+	}
+	if err := refuseEmpty(f.fs, "data-dir"); err != nil {
+		return nil, err
+	}
+	if *f.split != "test" && *f.split != "train" {
+		return nil, usagef("-split %q: want test or train", *f.split)
+	}
+	if _, err := model.Parse(spec); err != nil {
+		return nil, usagef("-model: %v", err)
+	}
+	limit, err := parseMaxMemory(*f.mem)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openBackend(*f.backend, stderr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := f.loadWeights(b, spec, weights, limit, stderr)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f *savedModelFlags) loadWeights(b backend.Backend, spec, weights string, limit int64, stderr io.Writer) (*savedModel, error) {
+	limit, source := memoryBudgetSource(limit, b)
+	split := dataSplit{name: *f.data, seed: 1, maxBytes: limit}
+	d, what, err := loadEvalData(split, *f.dataDir, *f.noDownload, *f.split, stderr)
+	if err != nil {
+		return nil, err
+	}
+	// The data gives the input shape: a spec that starts with a
+	// convolution does not imply it.
+	plan, err := model.NewPlanFor(spec, d.SampleShape())
+	if err != nil {
+		return nil, usagef("-model for %s (samples of shape %v): %v", *f.data, tensor.Shape(d.SampleShape()), err)
+	}
+	file, err := safetensors.ReadFileLimit(weights, min(limit, safetensors.MaxFileBytes))
+	if err != nil {
+		return nil, usagef("-weights: %v", err)
+	}
+	fp, err := plan.Estimate(model.Usage{Batch: evalBatch})
+	if err != nil {
+		return nil, usagef("-model %s: %v", spec, err)
+	}
+	var fileBytes int64
+	for _, t := range file.Tensors {
+		fileBytes += 4 * int64(len(t.Data))
+	}
+	if total := fp.Total() + fileBytes; total > limit {
+		return nil, usagef("-model %s needs %v, and the weights read %s: %s in all, more than the %s allowed (%s)",
+			plan.Spec, fp, bytesize.Format(fileBytes), bytesize.Format(total), bytesize.Format(limit), source)
+	}
+	m, err := plan.BuildWeights(b, file)
+	if err != nil {
+		return nil, usagef("-weights %s for -model %s: %v", weights, plan.Spec, err)
+	}
+	return &savedModel{backend: b, model: m, meta: file.Metadata, data: d, what: what}, nil
+}
+
+// isFile reports whether path names something on disk: a -model that is a
+// file, not a spec.
+func isFile(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // checkPreprocessed finds the autoencoder a classifier was trained on the

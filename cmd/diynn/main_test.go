@@ -201,13 +201,14 @@ func TestReproduceQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Table 2", "Table 3", "Table 4", "Table 5", "| ae4 |", "| ae2 latent |"} {
+	for _, want := range []string{"Table 2", "Table 3", "Table 4", "Table 5", "| ae4 |", "| ae2 latent |", "Convolutional networks", "| fmnist-cnn |"} {
 		if !strings.Contains(string(readme), want) {
 			t.Errorf("README.md lacks %q", want)
 		}
 	}
 	for _, f := range []string{"exp1-dots/curves.png", "exp2-fmnist-relu/confusion.png", "exp3-ae2/reconstructions.png",
-		"exp3-ae1-report/metrics.json", "exp4-ae2-tsne-2d.png", "exp4-ae4-tsne-3d.png", "exp4-ae2-latents.npy", "exp5-latent/metrics.json"} {
+		"exp3-ae1-report/metrics.json", "exp4-ae2-tsne-2d.png", "exp4-ae4-tsne-3d.png", "exp4-ae2-latents.npy", "exp5-latent/metrics.json",
+		"exp6-fmnist-cnn/metrics.json", "exp6-mnist-cnn/metrics.json", "exp6-conv-ae/reconstructions.png", "exp6-conv-ae-latents.npy"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}

@@ -4,8 +4,9 @@ values: the check that files diynn writes are readable outside Go.
 
     /usr/bin/python3 safetensors/testdata/check_numpy.py FILE EXPECTED.json
 
-EXPECTED.json maps each tensor name to {"shape": [...], "data": [...]} and
-"__metadata__" to the metadata. Exits 1 with a message on any difference.
+EXPECTED.json maps each tensor name to {"shape": [...], "data": [...]}, with
+"dtype": "I64" for an int64 tensor (F32 otherwise), and "__metadata__" to
+the metadata. Exits 1 with a message on any difference.
 """
 import json
 import struct
@@ -28,10 +29,12 @@ if sorted(header) != sorted(expected):
     sys.exit(f"names {sorted(header)} != {sorted(expected)}")
 for name, e in header.items():
     lo, hi = e["data_offsets"]
-    if e["dtype"] != "F32":
-        sys.exit(f"{name}: dtype {e['dtype']}")
-    arr = np.frombuffer(data[lo:hi], dtype="<f4").reshape(e["shape"])
-    want = np.array(expected[name]["data"], dtype=np.float32).reshape(expected[name]["shape"])
-    if arr.shape != want.shape or not np.array_equal(arr, want):
+    want_dtype = expected[name].get("dtype", "F32")
+    if e["dtype"] != want_dtype:
+        sys.exit(f"{name}: dtype {e['dtype']}, want {want_dtype}")
+    np_dtype = {"F32": "<f4", "I64": "<i8"}[want_dtype]
+    arr = np.frombuffer(data[lo:hi], dtype=np_dtype).reshape(e["shape"])
+    want = np.array(expected[name]["data"], dtype=np_dtype).reshape(expected[name]["shape"])
+    if arr.shape != want.shape or arr.dtype != want.dtype or not np.array_equal(arr, want):
         sys.exit(f"{name}: got {arr.shape} {arr.ravel()[:5]}, want {want.shape} {want.ravel()[:5]}")
 print(f"numpy {np.__version__} read {len(header)} tensors: names, shapes and values match")
