@@ -172,12 +172,15 @@ type SGDStep struct {
 	Nesterov                  bool
 }
 
-// AdamStep holds the hyper-parameters of one fused Adam update. BC1 and BC2
-// are the bias corrections 1-β₁ᵗ and 1-β₂ᵗ for step t, computed by the caller
-// in float64. Decoupled selects AdamW's weight decay (p *= 1 - LR·WeightDecay)
-// instead of Adam's L2 term added to the gradient.
+// AdamStep holds the hyper-parameters of one fused Adam update. OneMinusBeta1
+// and OneMinusBeta2 are 1-β₁ and 1-β₂, and BC1 and BC2 the bias corrections
+// 1-β₁ᵗ and 1-β₂ᵗ for step t, all computed by the caller in float64: 1 minus
+// float32(0.999) is 1.3e-5 away from 0.001, an error that every step of the
+// second moment would carry. Decoupled selects AdamW's weight decay
+// (p *= 1 - LR·WeightDecay) instead of Adam's L2 term added to the gradient.
 type AdamStep struct {
 	LR, Beta1, Beta2, Eps, WeightDecay float32
+	OneMinusBeta1, OneMinusBeta2       float32
 	BC1, BC2                           float32
 	Decoupled                          bool
 }

@@ -120,6 +120,7 @@ func (o *Adam) Step(params []Param) error {
 	t := float64(o.steps)
 	s := backend.AdamStep{
 		LR: float32(o.LR), Beta1: float32(o.Beta1), Beta2: float32(o.Beta2), Eps: float32(o.Eps),
+		OneMinusBeta1: float32(1 - o.Beta1), OneMinusBeta2: float32(1 - o.Beta2),
 		WeightDecay: float32(o.WeightDecay), Decoupled: o.Decoupled,
 		BC1: float32(1 - math.Pow(o.Beta1, t)), BC2: float32(1 - math.Pow(o.Beta2, t)),
 	}

@@ -443,8 +443,8 @@ func adamRange(a *kernelArgs, lo, hi int) {
 		} else {
 			g += s.WeightDecay * pi
 		}
-		mi := s.Beta1*m[i] + (1-s.Beta1)*g
-		vi := s.Beta2*v[i] + (1-s.Beta2)*g*g
+		mi := s.Beta1*m[i] + s.OneMinusBeta1*g
+		vi := s.Beta2*v[i] + s.OneMinusBeta2*g*g
 		m[i], v[i] = mi, vi
 		denom := float32(math.Sqrt(float64(vi)))*invSqrtBC2 + s.Eps
 		p[i] = pi - stepSize*mi/denom

@@ -264,7 +264,7 @@ func (b *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 	}
 	pb, gb := b.buf(param, n, "Adam", "param"), b.buf(grad, n, "Adam", "grad")
 	mb, vb := b.buf(m, n, "Adam", "m"), b.buf(v, n, "Adam", "v")
-	b.launch1D("adam_step", n, n, s.LR, s.Beta1, s.Beta2, s.Eps, s.WeightDecay, s.BC1, s.BC2, s.Decoupled, pb, gb, mb, vb)
+	b.launch1D("adam_step", n, n, s.LR, s.Beta1, s.Beta2, s.OneMinusBeta1, s.OneMinusBeta2, s.Eps, s.WeightDecay, s.BC1, s.BC2, s.Decoupled, pb, gb, mb, vb)
 }
 
 // GatherRows copies rows of src selected by idx into dst.

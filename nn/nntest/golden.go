@@ -99,8 +99,11 @@ func goldenNet(t *testing.T, b backend.Backend, g *golden) *nn.Sequential {
 
 // CheckGolden runs the PyTorch golden test on b: a 5-7-6-3 network's output,
 // loss and gradients, and its parameters after 3 steps of SGD with momentum,
-// SGD with Nesterov momentum, Adam and AdamW, all within 1e-5 relative.
+// SGD with Nesterov momentum, Adam and AdamW, all within 1e-5 relative; and,
+// as the subtest CNN, a small convolutional network with batch norm and
+// pooling (see checkGoldenCNN), in training and evaluation mode.
 func CheckGolden(t *testing.T, b backend.Backend) {
+	t.Run("CNN", func(t *testing.T) { checkGoldenCNN(t, b) })
 	var g golden
 	if err := json.Unmarshal(goldenJSON, &g); err != nil {
 		t.Fatalf("golden.json: %v", err)

@@ -37,15 +37,16 @@ A test in float32 can only match where no decision is taken within rounding
 of its boundary, so the script refuses a draw in which, in any pass it
 records, a ReLU input lies within MARGIN of zero or a max-pooling window's
 two largest values (when positive) lie within MARGIN of each other; the seed
-below passes.
+below passes (GOLDEN_SEED=N in the environment tries another, for a search
+after the network changes).
 """
 import json
 import os
 
 import torch
 
-SEED = int(os.environ.get("GOLDEN_SEED", 20261126))
-MARGIN = 1e-4
+SEED = int(os.environ.get("GOLDEN_SEED", 20261197))
+MARGIN = 5e-4
 torch.manual_seed(SEED)
 batch, height, width, classes = 3, 7, 9, 3
 
@@ -75,7 +76,7 @@ with torch.no_grad():
         p.copy_(f32(p))
 init = {n: p.detach().clone() for n, p in net.named_parameters()}
 init_buffers = {n: b.detach().clone() for n, b in net.named_buffers()}
-x = f32(torch.randn(batch, 1, height, width))
+x = f32(torch.rand(batch, 1, height, width))  # pixels in [0, 1): a batch mean far from zero
 labels = torch.tensor([2, 0, 1])
 loss_fn = torch.nn.CrossEntropyLoss()
 
