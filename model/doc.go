@@ -48,14 +48,17 @@
 // dimension) through its layers, without allocating: the input's shape is
 // the one the first layer that implies one gives, (IN) for linear(IN,OUT),
 // and NewPlanFor takes it from the data instead, e.g. (1, 28, 28) for a
-// data.Dataset of grey images. A convolution, a pooling or batchnorm2d
-// fixes the channels but not the height and width, so a spec that starts
-// with one must be planned with NewPlanFor (and built with BuildFor);
-// NewPlan refuses it, saying so. A spec whose shapes do not chain is
-// refused with the column of the layer at fault. The plan lists the parameters
-// Build will create, checks a file's tensors against them (CheckTensors)
-// and estimates the device memory a model needs (Estimate) before anything
-// is built.
+// data.Dataset of grey images. The arguments of a convolution, a pooling
+// or batchnorm2d do not fix the height and width of its images, so a spec
+// that starts with one must be planned with NewPlanFor (and built with
+// BuildFor); NewPlan refuses it, saying so. A spec whose shapes do not
+// chain is refused with the column of the layer at fault. The plan lists
+// the parameters and buffers Build will create, checks a file's tensors
+// against them, shape and dtype (CheckTensors), and estimates the device
+// memory a model needs (Estimate) before anything is built; Estimate also
+// refuses a batch for which one layer's tensor (a convolution's column
+// matrix over the batch) would pass the 2³¹ values a tensor holds, with the
+// largest batch that layer takes.
 //
 // # Layers of your own
 //

@@ -109,7 +109,9 @@ func (f Footprint) Check(limit int64) error {
 // target batches a trainer holds (targets counted as wide as the output,
 // which over-counts class labels). It does not count the dataset, nor a
 // GPU backend's own overheads (its context, the scratch of reductions,
-// freed buffers its allocator caches).
+// freed buffers its allocator caches). It refuses a batch (the larger of
+// Batch and EvalBatch) for which one layer would allocate a tensor of 2³¹
+// values or more, naming the layer and the largest batch it takes.
 func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	if u.Batch <= 0 || u.EvalBatch < 0 || u.OptimizerSlots < 0 {
 		return Footprint{}, fmt.Errorf("memory estimate: batch %d, evaluation batch %d and optimizer slots %d: want a positive batch and no negative counts",
@@ -156,7 +158,32 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	if c.overflow {
 		return Footprint{}, fmt.Errorf("memory estimate: %q with batch %d needs more than %s", p.Spec, u.Batch, bytesize.Format(math.MaxInt64))
 	}
+	if err := p.checkLargest(rows); err != nil {
+		return Footprint{}, err
+	}
 	return f, nil
+}
+
+// checkLargest refuses a batch of rows samples for which a layer would
+// allocate a tensor of 2³¹ values or more (package tensor refuses it, and
+// the kernels index with 32-bit ints), naming the layer, the tensor's size
+// and the largest batch the layer takes: a convolution on large images
+// fits one sample and not a thousand.
+func (p *Plan) checkLargest(rows int64) error {
+	for i, lp := range p.layers {
+		per := lp.Memory.Largest
+		if per == 0 {
+			per = max(volume(p.Shapes[i]), volume(p.Shapes[i+1]))
+		}
+		if per <= 0 || rows <= math.MaxInt32/per {
+			continue
+		}
+		var c counter
+		l := p.Layers[i]
+		return fmt.Errorf("memory estimate: %q with batch %d: layer %d (column %d), %v, would allocate a tensor of %s values (%s), more than the 2³¹−1 one tensor holds: it takes batches of at most %d",
+			p.Spec, rows, i, l.Pos+1, l, formatNum(float64(rows)*float64(per)), bytesize.Format(c.mul(c.mul(rows, per), 4)), math.MaxInt32/per)
+	}
+	return nil
 }
 
 // counter does non-negative int64 arithmetic, noting overflow.

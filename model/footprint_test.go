@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/backend/cpu"
 	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/tensor"
@@ -111,7 +112,9 @@ func TestEstimateMatchesAllocation(t *testing.T) {
 	}
 	images := imageSpecs
 	if !testing.Short() {
-		images = append(images, planCase{Presets["fmnist-cnn"].Spec, Presets["fmnist-cnn"].Input})
+		for _, name := range []string{"fmnist-cnn", "conv-ae"} { // mnist-cnn is fmnist-cnn's network
+			images = append(images, planCase{Presets[name].Spec, Presets[name].Input})
+		}
 	}
 	var plans []*Plan
 	for _, spec := range specs {
@@ -223,6 +226,77 @@ func TestEstimateErrors(t *testing.T) {
 	} {
 		if _, err := p.Estimate(c.u); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Estimate(%+v) = %v, want an error mentioning %q", c.u, err, c.want)
+		}
+	}
+}
+
+// A batch for which a layer would allocate a tensor of 2³¹ values or more,
+// which package tensor refuses and no kernel indexes, is refused by
+// Estimate, before anything is allocated, naming the layer, the size and
+// the largest batch it takes; that batch is exactly the largest whose
+// convolution geometry the kernels accept.
+func TestEstimateRefusesTensorsTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		spec    string
+		in      tensor.Shape
+		u       Usage
+		layer   int // of the convolution, whose geometry bounds the batch; -1 for none
+		want    string
+		largest int
+	}{
+		// Its output, 64×1022×1022 a sample, passes 2³¹ values at 33.
+		{"conv(1,64,3) relu", tensor.Shape{1, 1024, 1024}, Usage{Batch: 128, Train: true, OptimizerSlots: 2}, 0,
+			`layer 0 (column 1), conv(1,64,3), would allocate a tensor of 8556412928 values (34.2 GB), more than the 2³¹−1 one tensor holds: it takes batches of at most 32`, 32},
+		// Its column matrix, 510×510×9 a sample, at the evaluation batch.
+		{"relu conv(1,8,3)", tensor.Shape{1, 512, 512}, Usage{Batch: 1, Train: true, EvalBatch: 1000}, 1,
+			"layer 1 (column 6), conv(1,8,3), would allocate a tensor of 2340900000 values", 917},
+		// A transposed convolution's column matrix, 64×64×(8·3·3) a sample.
+		{"convtranspose(2,8,3,stride=2)", tensor.Shape{2, 64, 64}, Usage{Batch: 30000}, 0,
+			"layer 0 (column 1), convtranspose(2,8,3,stride=2), would allocate", 7281},
+		// Any layer: its output or its input.
+		{"linear(784,10)", nil, Usage{Batch: 1 << 22}, -1, "linear(784,10), would allocate a tensor of 3288334336 values", math.MaxInt32 / 784},
+	} {
+		var p *Plan
+		var err error
+		if c.in == nil {
+			p, err = NewPlan(c.spec)
+		} else {
+			p, err = NewPlanFor(c.spec, c.in)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Estimate(c.u); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s for %v, %+v: Estimate = %v\nwant an error containing %q", c.spec, c.in, c.u, err, c.want)
+		}
+		for _, n := range []int{c.largest, c.largest + 1} {
+			_, err := p.Estimate(Usage{Batch: n})
+			if (err == nil) != (n == c.largest) {
+				t.Errorf("%s for %v: Estimate at batch %d: %v", c.spec, c.in, n, err)
+			}
+			if c.layer < 0 {
+				continue
+			}
+			// The kernels' own bound (nn checks it at Forward) agrees.
+			l, in := p.Layers[c.layer], p.Shapes[c.layer]
+			k, s := int(l.Args[2]), 1
+			for _, a := range l.Named {
+				if a.Key == "stride" {
+					s = int(a.Num)
+				}
+			}
+			g := backend.ConvGeom{N: n, C: in[0], H: in[1], W: in[2], KH: k, KW: k, StrideH: s, StrideW: s}
+			if l.Kind == "convtranspose" { // the convolution it transposes, from its output
+				out := p.Shapes[c.layer+1]
+				g.C, g.H, g.W = out[0], out[1], out[2]
+			}
+			err = g.Check()
+			if out := p.Shapes[c.layer+1]; err == nil && int64(n)*volume(out) > math.MaxInt32 { // what tensor.New refuses
+				err = errors.New("the output is too large")
+			}
+			if (err == nil) != (n == c.largest) {
+				t.Errorf("%s: batch %d, ConvGeom %v: %v", c.spec, n, g, err)
+			}
 		}
 	}
 }

@@ -212,7 +212,8 @@ func init() {
 			cols := rows * int64(c.in) * int64(c.k) * int64(c.k)
 			dyT := rows * int64(c.out)
 			return LayerPlan{Out: tensor.Shape{c.out, oh, ow}, Params: convParams(c, []int{c.out, c.in, c.k, c.k}),
-				Memory: &Memory{Forward: cols + 2*rows*int64(c.out), FirstBackward: dyT, Backward: dyT + cols + int64(c.in)*int64(h)*int64(w)}}, nil
+				Memory: &Memory{Forward: cols + 2*rows*int64(c.out), FirstBackward: dyT, Backward: dyT + cols + int64(c.in)*int64(h)*int64(w),
+					Largest: max(cols, dyT, int64(c.in)*int64(h)*int64(w))}}, nil
 		},
 		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
 			c, _ := convArgsOf(a, false)
@@ -249,7 +250,8 @@ func init() {
 			hw := int64(h) * int64(w)
 			cols := hw * int64(c.out) * int64(c.k) * int64(c.k)
 			return LayerPlan{Out: tensor.Shape{c.out, oh, ow}, Params: convParams(c, []int{c.in, c.out, c.k, c.k}),
-				Memory: &Memory{Forward: hw*int64(c.in) + cols + int64(c.out)*int64(oh)*int64(ow), FirstBackward: cols, Backward: cols + 2*hw*int64(c.in)}}, nil
+				Memory: &Memory{Forward: hw*int64(c.in) + cols + int64(c.out)*int64(oh)*int64(ow), FirstBackward: cols, Backward: cols + 2*hw*int64(c.in),
+					Largest: max(cols, int64(c.out)*int64(oh)*int64(ow))}}, nil
 		},
 		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
 			c, _ := convArgsOf(a, true)
@@ -292,12 +294,16 @@ func convArgsOf(a Args, transposed bool) (convArgs, error) {
 		return c, err
 	}
 	c.bias = bias == "true"
-	if n := int64(c.in) * int64(c.out) * int64(c.k) * int64(c.k); n > maxLayerWeights {
-		return c, fmt.Errorf("%s has %d weights, more than the %d (%s as float32) one layer may have",
-			a.Layer().Kind, n, maxLayerWeights, bytesize.Format(4*maxLayerWeights))
+	// In float64, exact below 2⁵³ and never wrapping: the int64 product of
+	// four arguments up to 10⁹ can overflow to a small number.
+	if n := float64(c.in) * float64(c.out) * float64(c.k) * float64(c.k); n > maxLayerWeights {
+		return c, fmt.Errorf("%s has %s weights, more than the %d (%s as float32) one layer may have",
+			a.Layer().Kind, formatNum(n), maxLayerWeights, bytesize.Format(4*maxLayerWeights))
 	}
-	if c.pad > maxArgMagnitude/4 || c.k > maxArgMagnitude/4 {
-		return c, a.At(2).Errorf("%s: window %d with pad %d is beyond any image", a.Layer().Kind, c.k, c.pad)
+	// (The weight bound above keeps K far below this; a pad is bounded
+	// only here, so that H + 2·pad cannot overflow.)
+	if c.pad > maxArgMagnitude/4 {
+		return c, a.Named("pad").Errorf("%s: pad %d is beyond any image", a.Layer().Kind, c.pad)
 	}
 	return c, nil
 }

@@ -63,6 +63,9 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("linear(784,176) tanh linear(176,42) relu linear(42,10)")
 	f.Add("linear(4,3,xavier) leakyrelu(0.1) tied(0) sigmoid")
+	// Named arguments, defaults and implied values (maxpool's stride).
+	f.Add("conv(1,32,3,pad=1,bias=false) batchnorm2d(32,eps=0.001,momentum=0.2) relu maxpool(2,stride=2) flatten linear(6272,10)")
+	f.Add("convtranspose(4,2,3,stride=2,pad=1,outpad=1) avgpool(3,stride=1,pad=1) globalavgpool reshape(2,1,1) batchnorm1d(2)")
 	f.Fuzz(func(t *testing.T, spec string) {
 		layers, err := Parse(spec)
 		if err != nil {

@@ -289,25 +289,51 @@ func planList(ps []ParamShape) string {
 }
 
 // CheckTensors checks that f holds every parameter and buffer of the plan
-// with its shape. Other tensors (a checkpoint's optimizer state) are
-// allowed; CheckStateDict refuses them.
+// with its shape and dtype: parameters F32 and of their exact shape (as
+// LoadParams wants them), buffers of their planned dtype, a count being a
+// non-negative integer, whose shape may also be one value either way ([]
+// or [1], as PyTorch accepts). Other tensors (a checkpoint's optimizer
+// state) are allowed; CheckStateDict refuses them.
 func (p *Plan) CheckTensors(f *safetensors.File) error {
-	have := make(map[string][]int, len(f.Tensors))
+	have := make(map[string]safetensors.Tensor, len(f.Tensors))
 	for _, t := range f.Tensors {
-		have[t.Name] = t.Shape
+		have[t.Name] = t
 	}
-	for _, list := range [][]ParamShape{p.Params, p.Buffers} {
+	for k, list := range [][]ParamShape{p.Params, p.Buffers} {
+		buffer := k == 1
 		for _, ps := range list {
-			shape, ok := have[ps.Name]
+			t, ok := have[ps.Name]
 			if !ok {
 				return fmt.Errorf("tensor %q of %s is missing", ps.Name, p.Spec)
 			}
-			if !slices.Equal(shape, ps.Shape) && !fileShapeFits(shape, ps.Shape) {
-				return fmt.Errorf("tensor %q has shape %v, the model needs %v", ps.Name, tensor.Shape(shape), tensor.Shape(ps.Shape))
+			if !slices.Equal(t.Shape, ps.Shape) && !(buffer && fileShapeFits(t.Shape, ps.Shape)) {
+				return fmt.Errorf("tensor %q has shape %v, the model needs %v", ps.Name, tensor.Shape(t.Shape), tensor.Shape(ps.Shape))
+			}
+			if t.DType != ps.DType {
+				hint := "weights and statistics are float32: convert others with .float() before saving"
+				if ps.DType == safetensors.I64 {
+					hint = "a count is int64, as PyTorch saves num_batches_tracked"
+				}
+				return fmt.Errorf("tensor %q is %s in the file, the model keeps it as %s (%s)", ps.Name, dtypeName(t.DType), dtypeName(ps.DType), hint)
+			}
+			if ps.DType == safetensors.I64 {
+				for i, v := range t.Data {
+					if v < 0 {
+						return fmt.Errorf("tensor %q[%d] is %d: a count cannot be negative", ps.Name, i, int64(v))
+					}
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// dtypeName writes a dtype as a safetensors header does.
+func dtypeName(d safetensors.DType) string {
+	if d == safetensors.F32 {
+		return "F32"
+	}
+	return string(d)
 }
 
 // CheckStateDict is CheckTensors for a file that should hold the model's

@@ -112,6 +112,12 @@ type Memory struct {
 	// its parameters and buffers: batch norm's per-channel statistics of
 	// the batch. FixedTrain is what it adds when training.
 	Fixed, FixedTrain int64
+	// Largest is the number of values per sample of the largest single
+	// tensor the module allocates, a convolution's column matrix; 0 stands
+	// for the larger of its output and its input. Estimate refuses a
+	// batch for which that tensor would reach 2³¹ values, which no tensor
+	// holds and no kernel indexes.
+	Largest int64
 }
 
 // BuildContext is what a layer's Build sees.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,6 +199,28 @@ func TestLoadWeightsChecks(t *testing.T) {
 	nan := append([]safetensors.Tensor(nil), ts...)
 	nan[0] = safetensors.Tensor{Name: nan[0].Name, Shape: nan[0].Shape, Data: append([]float32(nil), nan[0].Data...)}
 	nan[0].Data[5] = float32(math.NaN())
+	// changed is ts with tensor name changed by f, on a copy.
+	changed := func(ts []safetensors.Tensor, name string, f func(*safetensors.Tensor)) []safetensors.Tensor {
+		out := make([]safetensors.Tensor, len(ts))
+		for i, x := range ts {
+			x.Shape, x.Data = slices.Clone(x.Shape), slices.Clone(x.Data)
+			if x.Name == name {
+				f(&x)
+			}
+			out[i] = x
+		}
+		return out
+	}
+	// A one-value parameter, which a 0-dimensional tensor must not stand
+	// for as it may for a count.
+	one, err := model.Build(b, "linear(3,1)", rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oneTs, err := one.Tensors()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		name, spec string
 		in         tensor.Shape
@@ -214,6 +237,20 @@ func TestLoadWeightsChecks(t *testing.T) {
 		{"other images", torchSpec, tensor.Shape{1, 14, 14}, ts, "linear(6,8) takes 6 inputs but the layer before gives 24"},
 		{"no input shape", torchSpec, nil, ts, "the model needs the data's sample shape"},
 		{"not finite", torchSpec, torchImage, nan, fmt.Sprintf("tensor %s[5] is NaN", ts[0].Name)},
+		{"0-dim bias", "linear(3,1)", nil, changed(oneTs, "0.bias", func(x *safetensors.Tensor) { x.Shape = []int{} }),
+			`tensor "0.bias" has shape (), the model needs (1)`},
+		{"count as F32", torchSpec, torchImage, changed(ts, "1.num_batches_tracked", func(x *safetensors.Tensor) { x.DType, x.Data[0] = safetensors.F32, 2.5 }),
+			`tensor "1.num_batches_tracked" is F32 in the file, the model keeps it as I64`},
+		{"negative count", torchSpec, torchImage, changed(ts, "5.num_batches_tracked", func(x *safetensors.Tensor) { x.Data[0] = -3 }),
+			`tensor "5.num_batches_tracked"[0] is -3: a count cannot be negative`},
+		{"weight as I64", torchSpec, torchImage, changed(ts, "12.bias", func(x *safetensors.Tensor) {
+			x.DType = safetensors.I64
+			for i := range x.Data {
+				x.Data[i] = float32(i)
+			}
+		}), `tensor "12.bias" is I64 in the file, the model keeps it as F32 (weights and statistics are float32`},
+		{"mean as I64", torchSpec, torchImage, changed(ts, "1.running_mean", func(x *safetensors.Tensor) { x.DType, x.Data = safetensors.I64, make([]float32, 4) }),
+			`tensor "1.running_mean" is I64 in the file`},
 	} {
 		path := write(strings.ReplaceAll(c.name, " ", "_")+".safetensors", c.ts)
 		fresh := cpu.New()
@@ -300,6 +337,18 @@ func TestSaveLoadBuffers(t *testing.T) {
 	}
 	if d := maxDiff(t, evalLogits(t, back, in), evalLogits(t, m, in)); d != 0 {
 		t.Errorf("the loaded model's outputs differ by %g", d)
+	}
+	// The running statistics and counts themselves, bit for bit.
+	if got, want := back.Buffers(), m.Buffers(); len(got) != len(want) || len(got) != 9 {
+		t.Errorf("%d buffers loaded, %d saved, want 9", len(got), len(want))
+	} else {
+		for i := range got {
+			g, _ := got[i].Value.Data()
+			w, _ := want[i].Value.Data()
+			if got[i].Name != want[i].Name || !slices.Equal(g, w) {
+				t.Errorf("buffer %s = %v after Load, %s = %v saved", got[i].Name, g, want[i].Name, w)
+			}
+		}
 	}
 	// Without a buffer, Load names it.
 	var kept []safetensors.Tensor

@@ -433,7 +433,7 @@ func checkEntry(name string, msg json.RawMessage, dataLen int64) (tensorInfo, er
 	case "I64":
 		dtype = I64
 	default:
-		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 and I64 are supported", name, e.Dtype)
+		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has dtype %q; only F32 and I64 are supported (convert half or double precision to float32 before saving: .float() in PyTorch)", name, e.Dtype)
 	}
 	if e.Shape == nil {
 		return tensorInfo{}, fmt.Errorf("safetensors: tensor %q has no shape", name)

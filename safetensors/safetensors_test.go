@@ -98,6 +98,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"huge header", encode(t, "", nil)[:8], "header length"},
 		{"bad json", encode(t, "{", nil), "header"},
 		{"dtype", encode(t, `{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, four), "F16"},
+		// What a PyTorch user who saved a half-precision state_dict reads.
+		{"bf16", encode(t, `{"0.weight":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}`, four),
+			`tensor "0.weight" has dtype "BF16"; only F32 and I64 are supported (convert half or double precision to float32 before saving: .float() in PyTorch)`},
 		{"out of range", encode(t, `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, four), "byte range"},
 		{"shape mismatch", encode(t, `{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,4]}}`, four), "byte range"},
 		{"negative shape", encode(t, `{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}`, four), "invalid shape"},

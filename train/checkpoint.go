@@ -86,7 +86,7 @@ func saveCheckpoint(net nn.Module, spec string, cfg Config, s snapshot) error {
 	}
 	if s.best != nil && s.best.epoch > 0 {
 		meta[metaBestEpoch] = strconv.Itoa(s.best.epoch)
-		for i, p := range params {
+		for i, p := range bestTensors(net) {
 			extra = append(extra, safetensors.Tensor{Name: bestPrefix + p.Name, Shape: slices.Clone([]int(p.Value.Shape())), Data: s.best.values[i]})
 		}
 	}
@@ -185,7 +185,7 @@ func resume(net nn.Module, spec string, train *data.Dataset, cfg Config) (resume
 				return rp, fmt.Errorf("%w: %s records best epoch %q, its history says %d (made without early stopping, or with another min delta?)",
 					ErrCheckpointMismatch, cfg.Checkpoint, got, best)
 			}
-			for _, p := range params {
+			for _, p := range bestTensors(net) {
 				t, ok := f.Get(bestPrefix + p.Name)
 				if !ok || len(t.Data) != p.Value.Len() {
 					return bad(fmt.Errorf("the best epoch's %s is missing or of another size", p.Name))

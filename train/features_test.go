@@ -34,8 +34,16 @@ func relabel(d *data.Dataset) *data.Dataset {
 // Early stopping stops once the evaluation loss has not improved for
 // Patience epochs, and leaves the weights of the best epoch: evaluating
 // them gives exactly the loss that epoch recorded.
+// With batch norm, the best epoch's running statistics come back with its
+// weights: the loss would differ otherwise.
 func TestEarlyStoppingRestoresTheBestEpoch(t *testing.T) {
-	m := build(t, "linear(2,16) tanh linear(16,4)")
+	for _, spec := range []string{"linear(2,16) tanh linear(16,4)", "linear(2,16) batchnorm1d(16) tanh linear(16,4)"} {
+		t.Run(spec, func(t *testing.T) { earlyStoppingRestoresTheBestEpoch(t, spec) })
+	}
+}
+
+func earlyStoppingRestoresTheBestEpoch(t *testing.T, spec string) {
+	m := build(t, spec)
 	tr := dots(t, 400, 1)
 	ev := relabel(dots(t, 200, 2))
 	var out bytes.Buffer

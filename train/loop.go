@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/diynn/diynn/backend"
@@ -126,6 +127,7 @@ type trainer struct {
 	cfg    Config
 	net    nn.Module
 	params []nn.Param
+	kept   []nn.Param // what early stopping keeps of the best epoch: bestTensors
 	b      backend.Backend
 	obs    observer
 	baseLR float64
@@ -189,8 +191,9 @@ func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR flo
 		t.clip = &nn.GradClipper{MaxNorm: float32(cfg.ClipNorm)}
 	}
 	if cfg.EarlyStopping != nil {
-		t.best = &bestWeights{values: make([][]float32, len(params))}
-		for i, p := range params {
+		t.kept = bestTensors(net)
+		t.best = &bestWeights{values: make([][]float32, len(t.kept))}
+		for i, p := range t.kept {
 			t.best.values[i] = make([]float32, p.Value.Len())
 		}
 	}
@@ -466,9 +469,16 @@ func (t *trainer) stop(hist History) error {
 	return t.restoreBest()
 }
 
+// bestTensors lists what the best epoch is made of: the parameters and the
+// buffers (batch norm's running statistics belong to the weights they were
+// measured with).
+func bestTensors(net nn.Module) []nn.Param {
+	return append(slices.Clone(net.Params()), nn.Buffers(net)...)
+}
+
 // keepBest copies the weights of epoch, the best so far, to the host.
 func (t *trainer) keepBest(epoch int) error {
-	for i, p := range t.params {
+	for i, p := range t.kept {
 		if err := t.b.Download(t.best.values[i], p.Value.Buffer()); err != nil {
 			return fmt.Errorf("keeping the weights of epoch %d: %w", epoch, err)
 		}
@@ -483,7 +493,7 @@ func (t *trainer) restoreBest() error {
 	if t.best == nil || t.best.epoch == 0 {
 		return nil
 	}
-	for i, p := range t.params {
+	for i, p := range t.kept {
 		if err := p.Value.Set(t.best.values[i]); err != nil {
 			return fmt.Errorf("restoring the weights of epoch %d: %w", t.best.epoch, err)
 		}

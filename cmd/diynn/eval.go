@@ -209,6 +209,9 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 	var err error
 	if *weights != "" {
 		s, err = f.openWeights(*weights, stderr)
+	} else if _, perr := model.Parse(*f.model); *f.model != "" && perr == nil && !isFile(*f.model) {
+		// A PyTorch user's first try: a spec, without its weights.
+		return usagef("-model %q is a spec, not a model file: give the network's weights with -weights FILE (a PyTorch state_dict saved as safetensors), or a model.safetensors that diynn train wrote", *f.model)
 	} else {
 		s, err = f.open(stderr)
 	}

@@ -80,6 +80,8 @@ func TestEvalWeights(t *testing.T) {
 		{[]string{"-model", "runs/x/model.safetensors", "-weights", weights}, "not with the model file"},
 		{[]string{"-weights", weights, "-data", "fashion-mnist"}, "-weights needs -model SPEC"},
 		{[]string{"-model", spec, "-weights", weights}, "pass -data"},
+		{append([]string{"-model", spec}, common...), "is a spec, not a model file: give the network's weights with -weights FILE"},
+		{append([]string{"-model", "linear(784,10)"}, common...), "is a spec, not a model file"},
 		{[]string{"-model", spec + " bogus", "-weights", weights, "-data", "fashion-mnist"}, `unknown layer "bogus"`},
 		{append([]string{"-model", spec, "-weights", filepath.Join(dir, "absent.safetensors")}, common...), "absent.safetensors"},
 		{append([]string{"-model", other, "-weights", weights}, common...), `tensor "5.weight" has shape (10×72), the model needs (5×72)`},
