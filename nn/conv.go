@@ -209,10 +209,12 @@ func (c *Conv2D) AccGradParameters(x, gradOut *tensor.Tensor) error {
 	if err := tensor.Ensure(&c.dyT, b, g.N*ohw, c.Out); err != nil {
 		return fmt.Errorf("%v: %w", c, err)
 	}
-	b.TransposeBatch(g.N, c.Out, ohw, gradOut.Buffer(), c.dyT.Buffer())
 	if c.B.Value != nil {
-		b.SumRows(g.N*ohw, c.Out, c.dyT.Buffer(), 1, c.B.Grad.Buffer())
+		// From dy itself, in NCHW: each channel's values lie in contiguous
+		// planes, where the NHWC copy's are a column of a tall, thin matrix.
+		b.SumChannels(g.N, c.Out, ohw, gradOut.Buffer(), 1, c.B.Grad.Buffer())
 	}
+	b.TransposeBatch(g.N, c.Out, ohw, gradOut.Buffer(), c.dyT.Buffer())
 	if err := tensor.Gemm(true, false, 1, c.dyT, c.cols, 1, c.W.Grad); err != nil {
 		return fmt.Errorf("%v: %w", c, err)
 	}

@@ -7,10 +7,18 @@ import (
 )
 
 // Convolution, pooling and batch normalization. Each kernel splits its work
-// over whole rows of its output (Im2Col), image planes (n, c) or channels,
-// so that every output value is written by one goroutine and sums run in an
-// order fixed by the shapes alone. The adjoints (Col2Im, the pooling
-// backwards) scatter within one plane, which only its own goroutine owns.
+// over whole rows of its output (Im2Col), blocks of the planes of one image
+// (Col2Im), image planes (n, c) or channels, so that every output value is
+// written by one goroutine and sums run in an order fixed by the shapes
+// alone. The adjoints (Col2Im, the pooling backwards) scatter within planes
+// that only their own goroutine owns.
+//
+// These kernels move more bytes than they compute on, so they are written
+// for the memory system: contiguous runs read and written whole, working
+// sets that stay in L1 (Col2Im's planes, TransposeBatch's 8×8 blocks),
+// conditional moves where a branch would depend on the data (max pooling,
+// the ReLU's gradient), and several partial sums where one would wait on
+// its previous addition at every value.
 
 // checkGeom records why g cannot run op, if it cannot.
 func (c *Backend) checkGeom(op string, g backend.ConvGeom, pool bool) bool {
@@ -50,18 +58,27 @@ func (c *Backend) Im2Col(g backend.ConvGeom, x, cols backend.Buffer) {
 
 // im2colRange fills rows [lo, hi) of cols. Within a row, the KW values of
 // one (c, kh) come from consecutive input columns whatever the stride, so
-// each is one copy between zeroed margins.
+// each is one copy between zeroed margins. Most windows lie wholly inside
+// the image (all but the border rows and columns at padding 1); they take
+// a path without bounds arithmetic, unrolled for the 3×3 windows of most
+// networks.
 func im2colRange(a *kernelArgs, lo, hi int) {
 	g := a.geom
-	k, plane := g.C*g.KH*g.KW, g.H*g.W
+	k, plane, ohw := g.C*g.KH*g.KW, g.H*g.W, a.oh*a.ow
 	for r := lo; r < hi; r++ {
-		n, p := r/(a.oh*a.ow), r%(a.oh*a.ow)
+		n, p := r/ohw, r%ohw
 		h0, w0 := (p/a.ow)*g.StrideH-g.PadH, (p%a.ow)*g.StrideW-g.PadW
 		kw0, kw1 := validRange(w0, g.KW, g.W)
+		kh0, kh1 := validRange(h0, g.KH, g.H)
 		row := a.y[r*k : (r+1)*k]
+		xn := a.x[n*g.C*plane : (n+1)*g.C*plane]
+		if kw0 == 0 && kw1 == g.KW && kh0 == 0 && kh1 == g.KH {
+			im2colInterior(xn, row, g, h0*g.W+w0)
+			continue
+		}
 		i := 0
 		for ch := 0; ch < g.C; ch++ {
-			xp := a.x[(n*g.C+ch)*plane : (n*g.C+ch+1)*plane]
+			xp := xn[ch*plane : (ch+1)*plane]
 			for kh := 0; kh < g.KH; kh++ {
 				dst := row[i : i+g.KW]
 				i += g.KW
@@ -88,6 +105,34 @@ func im2colRange(a *kernelArgs, lo, hi int) {
 	}
 }
 
+// im2colInterior fills one row of cols from a window wholly inside the
+// image, whose top-left value is at offset o of every plane of xn.
+func im2colInterior(xn, row []float32, g backend.ConvGeom, o int) {
+	plane := g.H * g.W
+	if g.KW == 3 && g.KH == 3 {
+		for ch := 0; ch < g.C; ch++ {
+			src := xn[ch*plane+o : ch*plane+o+2*g.W+3]
+			dst := row[ch*9 : ch*9+9 : ch*9+9]
+			r1, r2 := src[g.W:g.W+3:g.W+3], src[2*g.W:2*g.W+3:2*g.W+3]
+			dst[0], dst[1], dst[2] = src[0], src[1], src[2]
+			dst[3], dst[4], dst[5] = r1[0], r1[1], r1[2]
+			dst[6], dst[7], dst[8] = r2[0], r2[1], r2[2]
+		}
+		return
+	}
+	i := 0
+	for ch := 0; ch < g.C; ch++ {
+		for kh := 0; kh < g.KH; kh++ {
+			s := ch*plane + o + kh*g.W
+			src, dst := xn[s:s+g.KW], row[i:i+g.KW]
+			for j, v := range src {
+				dst[j] = v
+			}
+			i += g.KW
+		}
+	}
+}
+
 // Col2Im computes x = beta·x + Im2Colᵀ(cols).
 func (c *Backend) Col2Im(g backend.ConvGeom, cols backend.Buffer, beta float32, x backend.Buffer) {
 	if !c.ok() || !c.checkGeom("Col2Im", g, false) {
@@ -97,38 +142,67 @@ func (c *Backend) Col2Im(g backend.ConvGeom, cols backend.Buffer, beta float32, 
 	if c.err != nil {
 		return
 	}
-	c.args = kernelArgs{x: xd, y: cd, beta: beta, geom: g, oh: g.OutH(), ow: g.OutW()}
-	c.run(g.N*g.C, c.args.oh*c.args.ow*g.KH*g.KW, col2imRange)
+	cb := col2imBlock(g)
+	units := g.N * ((g.C + cb - 1) / cb)
+	c.args = kernelArgs{x: xd, y: cd, beta: beta, geom: g, oh: g.OutH(), ow: g.OutW(), rows: cb}
+	c.run(units, cb*c.args.oh*c.args.ow*g.KH*g.KW, col2imRange)
 }
 
+// col2imSlab is the number of input values Col2Im accumulates into at a
+// time: a third of a typical 48–64 KiB L1 data cache, so that the scatter
+// of every window onto them stays in L1 while the rows of cols stream by.
+const col2imSlab = 4096
+
+// col2imBlock is the number of channels of one image that Col2Im gathers
+// together: as many planes as fit in col2imSlab, at least one.
+func col2imBlock(g backend.ConvGeom) int {
+	return max(1, min(g.C, col2imSlab/max(1, g.H*g.W)))
+}
+
+// col2imRange computes units [lo, hi), each the planes of channels
+// [cb·j, cb·(j+1)) of one image. It reads that image's rows of cols in
+// order, each row's values for those channels contiguous, and adds every
+// window onto the planes, which stay in cache. Each input value thus
+// receives its terms in window order, whatever the split: the results do
+// not depend on the number of cores.
 func col2imRange(a *kernelArgs, lo, hi int) {
 	g := a.geom
-	k, plane, win := g.C*g.KH*g.KW, g.H*g.W, g.KH*g.KW
-	for pl := lo; pl < hi; pl++ {
-		n, ch := pl/g.C, pl%g.C
-		xp := a.x[pl*plane : (pl+1)*plane]
+	k, plane, win, cb := g.C*g.KH*g.KW, g.H*g.W, g.KH*g.KW, a.rows
+	blocks := (g.C + cb - 1) / cb
+	ohw := a.oh * a.ow
+	for u := lo; u < hi; u++ {
+		n, c0 := u/blocks, (u%blocks)*cb
+		c1 := min(c0+cb, g.C)
+		slab := a.x[(n*g.C+c0)*plane : (n*g.C+c1)*plane]
 		switch a.beta {
 		case 0:
-			clear(xp)
+			clear(slab)
 		case 1:
 		default:
-			for i := range xp {
-				xp[i] *= a.beta
+			for i := range slab {
+				slab[i] *= a.beta
 			}
 		}
-		for oy := 0; oy < a.oh; oy++ {
-			h0 := oy*g.StrideH - g.PadH
-			for ox := 0; ox < a.ow; ox++ {
-				w0 := ox*g.StrideW - g.PadW
-				kw0, kw1 := validRange(w0, g.KW, g.W)
-				base := ((n*a.oh+oy)*a.ow+ox)*k + ch*win
-				for kh := 0; kh < g.KH; kh++ {
-					h := h0 + kh
-					if h < 0 || h >= g.H || kw0 == kw1 {
-						continue
-					}
-					src := a.y[base+kh*g.KW+kw0 : base+kh*g.KW+kw1]
-					dst := xp[h*g.W+w0+kw0 : h*g.W+w0+kw1]
+		for p := 0; p < ohw; p++ {
+			oy, ox := p/a.ow, p%a.ow
+			h0, w0 := oy*g.StrideH-g.PadH, ox*g.StrideW-g.PadW
+			kw0, kw1 := validRange(w0, g.KW, g.W)
+			kh0, kh1 := validRange(h0, g.KH, g.H)
+			if kw0 == kw1 || kh0 == kh1 {
+				continue
+			}
+			r := (n*ohw + p) * k
+			row := a.y[r+c0*win : r+c1*win]
+			if kw0 == 0 && kw1 == 3 && kh0 == 0 && kh1 == 3 && g.KW == 3 && g.KH == 3 {
+				col2imInterior3(row, slab, plane, g.W, h0*g.W+w0)
+				continue
+			}
+			for ch := 0; ch < c1-c0; ch++ {
+				xp := slab[ch*plane : (ch+1)*plane]
+				for kh := kh0; kh < kh1; kh++ {
+					src := row[ch*win+kh*g.KW+kw0 : ch*win+kh*g.KW+kw1]
+					o := (h0+kh)*g.W + w0
+					dst := xp[o+kw0 : o+kw1]
 					dst = dst[:len(src)]
 					for i, v := range src {
 						dst[i] += v
@@ -136,6 +210,25 @@ func col2imRange(a *kernelArgs, lo, hi int) {
 				}
 			}
 		}
+	}
+}
+
+// col2imInterior3 adds one row of 3×3 windows, wholly inside the image
+// with their top-left value at offset o, onto the planes of slab.
+func col2imInterior3(row, slab []float32, plane, w, o int) {
+	for ch := 0; ch < len(row)/9; ch++ {
+		src := row[ch*9 : ch*9+9 : ch*9+9]
+		d := slab[ch*plane+o : ch*plane+o+2*w+3]
+		d1, d2 := d[w:w+3:w+3], d[2*w:2*w+3:2*w+3]
+		d[0] += src[0]
+		d[1] += src[1]
+		d[2] += src[2]
+		d1[0] += src[3]
+		d1[1] += src[4]
+		d1[2] += src[5]
+		d2[0] += src[6]
+		d2[1] += src[7]
+		d2[2] += src[8]
 	}
 }
 
@@ -158,29 +251,58 @@ func (c *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
 		return
 	}
 	c.args = kernelArgs{x: xd, y: yd, rows: rows, cols: cols}
-	c.run(n*((cols+transposeTile-1)/transposeTile), rows*transposeTile, transposeRange)
+	c.run(n*((rows+transposeTile-1)/transposeTile), cols*transposeTile, transposeRange)
 }
 
-// transposeTile is the number of output rows built together: the reads of
-// one input row then touch transposeTile consecutive values.
+// transposeTile is the side of the square blocks TransposeBatch moves at
+// a time: transposeTile input rows of transposeTile values become as many
+// output rows of as many values, so that every cache line it reads or
+// writes is used whole while it is in L1, whichever side of the matrix is
+// long.
 const transposeTile = 8
 
-// transposeRange writes tiles [lo, hi), each transposeTile rows of one
-// output matrix.
+// transposeRange writes strips [lo, hi), each transposeTile input rows
+// (output columns) of one matrix, block by block.
 func transposeRange(a *kernelArgs, lo, hi int) {
+	const t = transposeTile
 	rows, cols := a.rows, a.cols
-	tiles := (cols + transposeTile - 1) / transposeTile
+	strips := (rows + t - 1) / t
 	for q := lo; q < hi; q++ {
-		b, j0 := q/tiles, (q%tiles)*transposeTile
-		j1 := min(j0+transposeTile, cols)
+		b, i0 := q/strips, (q%strips)*t
 		src := a.x[b*rows*cols : (b+1)*rows*cols]
 		dst := a.y[b*rows*cols : (b+1)*rows*cols]
-		for i := 0; i < rows; i++ {
-			in := src[i*cols+j0 : i*cols+j1]
-			for j, v := range in {
-				dst[(j0+j)*rows+i] = v
+		if i0+t > rows {
+			// The last, partial strip: value by value.
+			for i := i0; i < rows; i++ {
+				for j, v := range src[i*cols : (i+1)*cols] {
+					dst[j*rows+i] = v
+				}
+			}
+			continue
+		}
+		j := 0
+		for ; j+t <= cols; j += t {
+			transpose8(src[i0*cols+j:], dst[j*rows+i0:], cols, rows)
+		}
+		for ; j < cols; j++ {
+			d := dst[j*rows+i0 : j*rows+i0+t : j*rows+i0+t]
+			for i := range d {
+				d[i] = src[(i0+i)*cols+j]
 			}
 		}
+	}
+}
+
+// transpose8 writes the transpose of the 8×8 block at the start of src
+// (row stride ss) to the start of dst (row stride ds), one input column
+// at a time: eight loads from eight cache lines, one contiguous store.
+func transpose8(src, dst []float32, ss, ds int) {
+	_ = src[7*ss+7]
+	_ = dst[7*ds+7]
+	for j := 0; j < 8; j++ {
+		d := dst[j*ds : j*ds+8 : j*ds+8]
+		d[0], d[1], d[2], d[3] = src[j], src[ss+j], src[2*ss+j], src[3*ss+j]
+		d[4], d[5], d[6], d[7] = src[4*ss+j], src[5*ss+j], src[6*ss+j], src[7*ss+j]
 	}
 }
 
@@ -222,14 +344,48 @@ func (c *Backend) SumChannels(n, ch, hw int, x backend.Buffer, beta float32, dst
 }
 
 // channelSum returns the float64 sum of channel ch of the n×c×hw batch x.
+// It keeps four partial sums, one per position mod 4 within each plane,
+// added together at the end: one running sum would wait on its previous
+// addition at every value. The order is fixed by the shape alone.
 func channelSum(x []float32, n, c, hw, ch int) float64 {
-	var s float64
+	var s0, s1, s2, s3 float64
 	for b := 0; b < n; b++ {
-		for _, v := range x[(b*c+ch)*hw : (b*c+ch+1)*hw] {
-			s += float64(v)
+		p := x[(b*c+ch)*hw : (b*c+ch+1)*hw]
+		i := 0
+		for ; i+4 <= len(p); i += 4 {
+			q := p[i : i+4 : i+4]
+			s0 += float64(q[0])
+			s1 += float64(q[1])
+			s2 += float64(q[2])
+			s3 += float64(q[3])
+		}
+		for ; i < len(p); i++ {
+			s0 += float64(p[i])
 		}
 	}
-	return s
+	return (s0 + s1) + (s2 + s3)
+}
+
+// channelSqDev returns Σ (x − m)² over channel ch, in channelSum's order.
+func channelSqDev(x []float32, n, c, hw, ch int, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	for b := 0; b < n; b++ {
+		p := x[(b*c+ch)*hw : (b*c+ch+1)*hw]
+		i := 0
+		for ; i+4 <= len(p); i += 4 {
+			q := p[i : i+4 : i+4]
+			d0, d1, d2, d3 := float64(q[0])-m, float64(q[1])-m, float64(q[2])-m, float64(q[3])-m
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+		for ; i < len(p); i++ {
+			d := float64(p[i]) - m
+			s0 += d * d
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 func sumChannelsRange(a *kernelArgs, lo, hi int) {
@@ -257,6 +413,13 @@ func (c *Backend) MaxPoolForward(g backend.ConvGeom, x, y, argmax backend.Buffer
 	c.run(g.N*g.C, c.args.oh*c.args.ow*g.KH*g.KW, maxPoolForwardRange)
 }
 
+// maxPoolForwardRange pools planes [lo, hi). A window's values are
+// compared in row-major order and a value replaces the best so far only
+// when strictly greater, so the first maximum wins (and a NaN only when it
+// comes first), as on the other backends. Which value wins is data, and a
+// branch on it is mispredicted about every other time, so windows wholly
+// inside the plane take maxWindow, whose selects compile to conditional
+// moves.
 func maxPoolForwardRange(a *kernelArgs, lo, hi int) {
 	g := a.geom
 	plane, out := g.H*g.W, a.oh*a.ow
@@ -266,9 +429,21 @@ func maxPoolForwardRange(a *kernelArgs, lo, hi int) {
 		for oy := 0; oy < a.oh; oy++ {
 			h0 := oy*g.StrideH - g.PadH
 			kh0, kh1 := validRange(h0, g.KH, g.H)
-			for ox := 0; ox < a.ow; ox++ {
+			yr, ar := yp[oy*a.ow:(oy+1)*a.ow], ap[oy*a.ow:(oy+1)*a.ow]
+			for ox := range yr {
 				w0 := ox*g.StrideW - g.PadW
 				kw0, kw1 := validRange(w0, g.KW, g.W)
+				if kh0 == 0 && kh1 == g.KH && kw0 == 0 && kw1 == g.KW {
+					var best float32
+					var bi int
+					if g.KH == 2 && g.KW == 2 {
+						best, bi = maxWindow2(xp, h0*g.W+w0, g.W)
+					} else {
+						best, bi = maxWindow(xp, h0*g.W+w0, g.W, g.KH, g.KW)
+					}
+					yr[ox], ar[ox] = best, float32(bi)
+					continue
+				}
 				best, bi := float32(math.Inf(-1)), -1
 				for kh := kh0; kh < kh1; kh++ {
 					o := (h0+kh)*g.W + w0
@@ -278,10 +453,63 @@ func maxPoolForwardRange(a *kernelArgs, lo, hi int) {
 						}
 					}
 				}
-				yp[oy*a.ow+ox], ap[oy*a.ow+ox] = best, float32(bi)
+				yr[ox], ar[ox] = best, float32(bi)
 			}
 		}
 	}
+}
+
+// maxWindow returns the first maximum of the kh×kw window at offset o of
+// the plane xp (row length w) and its index. best is carried as bits in an
+// integer register, so that both selects are conditional moves.
+func maxWindow(xp []float32, o, w, kh, kw int) (float32, int) {
+	best := xp[o]
+	bb, bi := math.Float32bits(best), o
+	for r := 0; r < kh; r++ {
+		row := xp[o+r*w : o+r*w+kw]
+		for j, v := range row {
+			vb, i := math.Float32bits(v), o+r*w+j
+			if v > best {
+				bb = vb
+			}
+			if v > best {
+				bi = i
+			}
+			best = math.Float32frombits(bb)
+		}
+	}
+	return best, bi
+}
+
+// maxWindow2 is maxWindow for 2×2 windows, unrolled.
+func maxWindow2(xp []float32, o, w int) (float32, int) {
+	r0, r1 := xp[o:o+2:o+2], xp[o+w:o+w+2:o+w+2]
+	best := r0[0]
+	bb, bi := math.Float32bits(best), o
+	v, vb := r0[1], math.Float32bits(r0[1])
+	if v > best {
+		bb = vb
+	}
+	if v > best {
+		bi = o + 1
+	}
+	best = math.Float32frombits(bb)
+	v, vb = r1[0], math.Float32bits(r1[0])
+	if v > best {
+		bb = vb
+	}
+	if v > best {
+		bi = o + w
+	}
+	best = math.Float32frombits(bb)
+	v, vb = r1[1], math.Float32bits(r1[1])
+	if v > best {
+		bb = vb
+	}
+	if v > best {
+		bi = o + w + 1
+	}
+	return math.Float32frombits(bb), bi
 }
 
 // MaxPoolBackward routes dy to each window's argmax.
@@ -415,14 +643,7 @@ func batchNormStatsRange(a *kernelArgs, lo, hi int) {
 	count := float64(n * hw)
 	for ch := lo; ch < hi; ch++ {
 		m := channelSum(a.x, n, c, hw, ch) / count
-		var ss float64
-		for b := 0; b < n; b++ {
-			for _, v := range a.x[(b*c+ch)*hw : (b*c+ch+1)*hw] {
-				d := float64(v) - m
-				ss += d * d
-			}
-		}
-		a.mean[ch], a.vari[ch] = float32(m), float32(ss/count)
+		a.mean[ch], a.vari[ch] = float32(m), float32(channelSqDev(a.x, n, c, hw, ch, m)/count)
 	}
 }
 
@@ -487,15 +708,8 @@ func batchNormBackwardRange(a *kernelArgs, lo, hi int) {
 	for ch := lo; ch < hi; ch++ {
 		inv := invStd(a.vari[ch], a.eps)
 		m := float64(a.mean[ch])
-		var sdy, sdyx float64
-		for b := 0; b < n; b++ {
-			o := (b*c + ch) * hw
-			x, dy := a.x[o:o+hw], a.y[o:o+hw]
-			for i, g := range dy {
-				sdy += float64(g)
-				sdyx += float64(g) * (float64(x[i]) - m) * inv
-			}
-		}
+		sdy, sdyx := dyMoments(a.x, a.y, n, c, hw, ch, m)
+		sdyx *= inv
 		a.dgamma[ch] += float32(sdyx)
 		a.dbeta[ch] += float32(sdy)
 		k := float64(a.gamma[ch]) * inv
@@ -503,13 +717,47 @@ func batchNormBackwardRange(a *kernelArgs, lo, hi int) {
 		if !a.batchStats {
 			mdy, mdyx = 0, 0
 		}
+		// dx = k·(dy − mdy − x̂·mdyx) = k·dy + (k·mdyx·inv·m − k·mdy) − k·mdyx·inv·x:
+		// one multiply-add per value, in float64.
+		ca, cb := k*mdyx*inv, k*mdy
+		c0 := ca*m - cb
 		for b := 0; b < n; b++ {
 			o := (b*c + ch) * hw
 			x, dy, dx := a.x[o:o+hw], a.y[o:o+hw], a.z[o:o+hw]
+			x, dy = x[:len(dx)], dy[:len(dx)]
 			for i, g := range dy {
-				xh := (float64(x[i]) - m) * inv
-				dx[i] = float32(k * (float64(g) - mdy - xh*mdyx))
+				dx[i] = float32(k*float64(g) + c0 - ca*float64(x[i]))
 			}
 		}
 	}
+}
+
+// dyMoments returns Σ dy and Σ dy·(x − m) over channel ch, with four
+// partial sums each, as channelSum.
+func dyMoments(x, dy []float32, n, c, hw, ch int, m float64) (sdy, sdyx float64) {
+	var s0, s1, s2, s3, t0, t1, t2, t3 float64
+	for b := 0; b < n; b++ {
+		o := (b*c + ch) * hw
+		xp, gp := x[o:o+hw], dy[o:o+hw]
+		xp = xp[:len(gp)]
+		i := 0
+		for ; i+4 <= len(gp); i += 4 {
+			g, v := gp[i:i+4:i+4], xp[i:i+4:i+4]
+			g0, g1, g2, g3 := float64(g[0]), float64(g[1]), float64(g[2]), float64(g[3])
+			s0 += g0
+			s1 += g1
+			s2 += g2
+			s3 += g3
+			t0 += g0 * (float64(v[0]) - m)
+			t1 += g1 * (float64(v[1]) - m)
+			t2 += g2 * (float64(v[2]) - m)
+			t3 += g3 * (float64(v[3]) - m)
+		}
+		for ; i < len(gp); i++ {
+			g := float64(gp[i])
+			s0 += g
+			t0 += g * (float64(xp[i]) - m)
+		}
+	}
+	return (s0 + s1) + (s2 + s3), (t0 + t1) + (t2 + t3)
 }

@@ -1,6 +1,7 @@
 package cpu_test
 
 import (
+	"errors"
 	"math"
 	"runtime"
 	"testing"
@@ -117,5 +118,56 @@ func BenchmarkTransposeBatch(b *testing.B) {
 	b.SetBytes(int64(8 * g.InLen()))
 	for b.Loop() {
 		c.TransposeBatch(g.N, g.H*g.W, g.C, x, y)
+	}
+}
+
+// Col2Im gathers a few channels of one image at a time (as many planes as
+// fit in L1); on planes that large, several blocks per image, a last one
+// partial, still give the float64 scatter of every window, and beta scales
+// what was there. The conformance suite's images are small enough to be
+// one block.
+func TestCol2ImChannelBlocks(t *testing.T) {
+	for _, g := range []backend.ConvGeom{
+		{N: 2, C: 5, H: 40, W: 37, KH: 3, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1},
+		{N: 3, C: 3, H: 45, W: 33, KH: 2, KW: 3, StrideH: 2, StrideW: 1, PadH: 1, PadW: 0},
+	} {
+		b := cpu.New()
+		cols, x := b.Alloc(g.ColsLen()), b.Alloc(g.InLen())
+		b.Random(backend.Uniform, g.ColsLen(), 3, 0, -1, 1, cols)
+		b.Random(backend.Uniform, g.InLen(), 4, 0, -1, 1, x)
+		c, x0 := make([]float32, g.ColsLen()), make([]float32, g.InLen())
+		if err := errors.Join(b.Download(c, cols), b.Download(x0, x)); err != nil {
+			t.Fatal(err)
+		}
+		const beta = 0.5
+		b.Col2Im(g, cols, beta, x)
+		got := make([]float32, g.InLen())
+		if err := b.Download(got, x); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, g.InLen())
+		for i, v := range x0 {
+			want[i] = beta * float64(v)
+		}
+		oh, ow, k := g.OutH(), g.OutW(), g.C*g.KH*g.KW
+		for r := range g.N * oh * ow {
+			n, oy, ox := r/(oh*ow), r/ow%oh, r%ow
+			for ch := range g.C {
+				for kh := range g.KH {
+					for kw := range g.KW {
+						h, w := oy*g.StrideH-g.PadH+kh, ox*g.StrideW-g.PadW+kw
+						if h >= 0 && h < g.H && w >= 0 && w < g.W {
+							want[((n*g.C+ch)*g.H+h)*g.W+w] += float64(c[r*k+(ch*g.KH+kh)*g.KW+kw])
+						}
+					}
+				}
+			}
+		}
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-5 {
+				t.Fatalf("Col2Im(%v)[%d] = %v, want %v", g, i, got[i], want[i])
+			}
+		}
+		b.Close()
 	}
 }

@@ -48,7 +48,8 @@ type Backend struct {
 	args   kernelArgs
 	pool   workers
 
-	partial []float64 // SumSquares' chunk sums, kept between calls
+	partial    []float64 // SumSquares' chunk sums, kept between calls
+	colPartial []float64 // SumRows' column sums per block of rows
 }
 
 // New returns a CPU backend whose GEMM is the build's default: diynn's own
@@ -253,69 +254,113 @@ type kernelArgs struct {
 // rangeFunc runs a kernel on the index range [lo, hi).
 type rangeFunc func(a *kernelArgs, lo, hi int)
 
-type task struct {
-	fn      rangeFunc
-	a       *kernelArgs
-	lo, hi  int
-	pending *atomic.Int64
-}
-
-// workers is a pool of goroutines that run kernel chunks, started on the
-// first parallel kernel and stopped by Close.
+// workers is a pool of goroutines that help the calling goroutine run a
+// kernel's chunks, started on the first parallel kernel and stopped by
+// Close.
+//
+// A kernel is split into more chunks than there are cores, and every
+// goroutine, the caller included, claims the next unclaimed chunk until
+// none is left: on a machine shared with other programs, a worker the
+// operating system has descheduled then leaves its chunks to the others
+// instead of holding the whole kernel up, and the caller waits only for
+// chunks already claimed. A claim is a compare-and-swap on one word that
+// holds the kernel's generation, its number of chunks and the next chunk,
+// so a worker that wakes late either claims a chunk of the kernel that is
+// running now, whose arguments it reads only after the claim, or finds
+// nothing left.
 //
 // Kernels in a training step are short (tens of µs) and come in quick
-// succession, so an idle worker polls its queue for a while (spinPolls,
+// succession, so an idle worker polls for work for a while (spinPolls,
 // about half a millisecond) before it parks, and the caller polls for the
 // end of the kernel instead of sleeping on a WaitGroup: waking a parked
 // thread costs more than many of these kernels take (OpenMP runtimes do
 // the same). A worker parks once the kernels stop.
 type workers struct {
-	tasks   chan task
-	n       int
-	pending atomic.Int64
+	wake chan struct{} // one token per worker that may find work
+	n    int
+
+	word       atomic.Uint64 // generation<<40 | chunks<<20 | next chunk
+	done       atomic.Int64  // chunks of the current kernel finished
+	fn         rangeFunc     // the current kernel, valid to a chunk's claimant
+	a          *kernelArgs
+	size, span int // values per chunk; the kernel's range [0, span)
 }
 
-const spinPolls = 1 << 14
+const (
+	spinPolls = 1 << 14
+	// maxChunks bounds a kernel's chunks (20 bits of workers.word).
+	maxChunks = 1<<20 - 1
+	// chunksPerCore is how many chunks a kernel gets per core, where its
+	// size allows: enough that a descheduled worker costs at most a few
+	// chunks, few enough that claims stay rare.
+	chunksPerCore = 4
+)
 
 func (w *workers) start(n int) {
-	w.tasks, w.n = make(chan task, n), n
+	w.wake, w.n = make(chan struct{}, n), n
 	for i := 0; i < n; i++ {
-		go work(w.tasks)
+		go work(w, w.wake)
 	}
 }
 
-func work(tasks <-chan task) {
+func work(w *workers, wake <-chan struct{}) {
 	for {
-		var t task
 		ok, got := false, false
 		for i := 0; i < spinPolls && !got; i++ {
 			select {
-			case t, ok = <-tasks:
+			case _, ok = <-wake:
 				got = true
 			default:
 			}
 		}
 		if !got {
-			t, ok = <-tasks
+			_, ok = <-wake
 		}
 		if !ok {
 			return
 		}
-		t.fn(t.a, t.lo, t.hi)
-		t.pending.Add(-1)
+		w.help()
+	}
+}
+
+// claim takes the next chunk of the kernel now running, if one is left.
+func (w *workers) claim() (int, bool) {
+	for {
+		word := w.word.Load()
+		chunks, next := int(word>>20&maxChunks), int(word&maxChunks)
+		if next >= chunks {
+			return 0, false
+		}
+		if w.word.CompareAndSwap(word, word+1) {
+			return next, true
+		}
+	}
+}
+
+// help runs chunks of the current kernel until none is left.
+func (w *workers) help() {
+	for {
+		i, ok := w.claim()
+		if !ok {
+			return
+		}
+		lo := i * w.size
+		w.fn(w.a, lo, min(lo+w.size, w.span))
+		w.done.Add(1)
 	}
 }
 
 func (w *workers) stop() {
-	if w.tasks != nil {
-		close(w.tasks)
-		w.tasks, w.n = nil, 0
+	if w.wake != nil {
+		close(w.wake)
+		w.wake, w.n = nil, 0
 	}
 }
 
-// run calls fn over [0, n) with the backend's kernel arguments, split into
-// one contiguous chunk per core when n·cost is at least minParallel. Chunks
-// never share an output element, so results do not depend on the split.
+// run calls fn over [0, n) with the backend's kernel arguments. When
+// n·cost is at least minParallel it splits the range into chunks shared
+// with the worker pool (see workers). Chunks never share an output
+// element, so results do not depend on the split.
 func (c *Backend) run(n, cost int, fn rangeFunc) {
 	parts := runtime.GOMAXPROCS(0)
 	if w := n * cost / minParallel; w < parts {
@@ -326,17 +371,26 @@ func (c *Backend) run(n, cost int, fn rangeFunc) {
 		fn(&c.args, 0, n)
 		return
 	}
-	if c.pool.n < parts-1 {
-		c.pool.stop()
-		c.pool.start(parts - 1)
+	w := &c.pool
+	if w.n < parts-1 {
+		w.stop()
+		w.start(parts - 1)
 	}
-	chunk := (n + parts - 1) / parts
-	for lo := chunk; lo < n; lo += chunk {
-		c.pool.pending.Add(1)
-		c.pool.tasks <- task{fn: fn, a: &c.args, lo: lo, hi: min(lo+chunk, n), pending: &c.pool.pending}
+	chunks := min(n, maxChunks, parts*chunksPerCore, max(parts, n*cost/minParallel))
+	size := (n + chunks - 1) / chunks
+	chunks = (n + size - 1) / size
+	gen := w.word.Load()>>40 + 1
+	w.fn, w.a, w.size, w.span = fn, &c.args, size, n
+	w.done.Store(0)
+	w.word.Store(gen<<40 | uint64(chunks)<<20)
+	for i := 0; i < parts-1; i++ {
+		select {
+		case w.wake <- struct{}{}:
+		default: // every worker already has a token
+		}
 	}
-	fn(&c.args, 0, chunk)
-	for i := 0; c.pool.pending.Load() != 0; i++ {
+	w.help()
+	for i := 0; w.done.Load() != int64(chunks); i++ {
 		if i >= spinPolls {
 			runtime.Gosched() // a worker may need this P to finish
 		}

@@ -135,13 +135,20 @@ func actBackwardRange(a *kernelArgs, lo, hi int) {
 			dx[i] = g * y[i] * (1 - y[i])
 		}
 	default: // ReLU (alpha 0) and LeakyReLU
+		// dx = dy·s with s = 1 where x > 0, else alpha, chosen on x's
+		// bits: x > 0 exactly when its bits less one lie below those of
+		// +Inf (0 wraps round, negatives and NaNs are above), an integer
+		// compare that compiles to a conditional move. A branch on the
+		// sign of activations is mispredicted about every other value.
 		x := a.x[lo:hi]
+		x = x[:len(dy)]
+		slope, one := math.Float32bits(a.alpha), math.Float32bits(1)
 		for i, g := range dy {
-			if x[i] > 0 {
-				dx[i] = g
-			} else {
-				dx[i] = a.alpha * g
+			s := slope
+			if math.Float32bits(x[i])-1 < 0x7f800000 {
+				s = one
 			}
+			dx[i] = g * math.Float32frombits(s)
 		}
 	}
 }
@@ -178,30 +185,56 @@ func addRowVectorRange(a *kernelArgs, lo, hi int) {
 }
 
 // SumRows computes dst = beta·dst + Σ rows of x.
+//
+// The rows are summed in fixed blocks of sumRowsBlock, each block's column
+// sums kept in float64, and the blocks' sums added in order: a bias
+// gradient over a tall, thin matrix (a convolution's N·OH·OW rows) reads
+// each block's rows whole and in order, on every core, where a split over
+// columns would stride through all of x on each. The order depends on the
+// shape alone, so results do not depend on the number of cores.
 func (c *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst backend.Buffer) {
 	if !c.ok() || !c.dims("SumRows", rows, cols) {
 		return
 	}
 	xd, dd := c.data(x, rows*cols, "SumRows", "x"), c.data(dst, cols, "SumRows", "dst")
-	if c.err != nil {
+	if c.err != nil || cols == 0 {
 		return
 	}
-	// Split over columns: each sum stays in one goroutine, in row order, so
-	// results do not depend on the number of cores.
-	c.args = kernelArgs{x: xd, y: dd, beta: beta, rows: rows, cols: cols}
-	c.run(cols, rows, sumRowsRange)
+	blocks := max(1, (rows+sumRowsBlock-1)/sumRowsBlock)
+	if cap(c.colPartial) < blocks*cols {
+		c.colPartial = make([]float64, blocks*cols)
+	}
+	part := c.colPartial[:blocks*cols]
+	c.args = kernelArgs{x: xd, rows: rows, cols: cols, partial: part}
+	c.run(blocks, sumRowsBlock*cols, sumRowsRange)
+	for j := range dd {
+		var s float64
+		for b := 0; b < blocks; b++ {
+			s += part[b*cols+j]
+		}
+		if beta == 0 {
+			dd[j] = float32(s)
+		} else {
+			dd[j] = float32(float64(beta)*float64(dd[j]) + s)
+		}
+	}
 }
 
+// sumRowsBlock is the number of rows SumRows sums together.
+const sumRowsBlock = 256
+
+// sumRowsRange writes the column sums of blocks [lo, hi).
 func sumRowsRange(a *kernelArgs, lo, hi int) {
-	for j := lo; j < hi; j++ {
-		var s float32
-		for r := 0; r < a.rows; r++ {
-			s += a.x[r*a.cols+j]
-		}
-		if a.beta == 0 {
-			a.y[j] = s
-		} else {
-			a.y[j] = a.beta*a.y[j] + s
+	cols := a.cols
+	for b := lo; b < hi; b++ {
+		s := a.partial[b*cols : (b+1)*cols]
+		clear(s)
+		for r := b * sumRowsBlock; r < min((b+1)*sumRowsBlock, a.rows); r++ {
+			row := a.x[r*cols : (r+1)*cols]
+			row = row[:len(s)]
+			for j, v := range row {
+				s[j] += float64(v)
+			}
 		}
 	}
 }

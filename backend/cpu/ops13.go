@@ -174,6 +174,10 @@ func philox(block, seed uint64) [4]uint32 {
 const twoPow24 = 1.0 / (1 << 24)
 
 func randomRange(a *kernelArgs, lo, hi int) {
+	if a.dist == backend.Bernoulli {
+		bernoulliRange(a, lo, hi)
+		return
+	}
 	out := a.x[lo:hi]
 	var blk [4]uint32
 	have, cur := false, uint64(0)
@@ -210,6 +214,41 @@ func randomRange(a *kernelArgs, lo, hi int) {
 				z = r * math.Sin(2*math.Pi*u2)
 			}
 			out[j] = float32(float64(a.alpha) + float64(a.beta)*z)
+		}
+	}
+}
+
+// bernoulliRange is randomRange for backend.Bernoulli (Dropout's masks, a
+// training step's only draws), the same values faster: a whole Philox block
+// of four at a time, and the choice between beta and 0 made on bits, a
+// conditional move where a branch on random data mispredicts.
+func bernoulliRange(a *kernelArgs, lo, hi int) {
+	betaBits := math.Float32bits(a.beta)
+	put := func(j int, r uint32) {
+		var v uint32
+		if float32(r>>8)*twoPow24 < a.alpha {
+			v = betaBits
+		}
+		a.x[j] = math.Float32frombits(v)
+	}
+	j := lo
+	// The head, up to the first whole block of counters.
+	for ; j < hi && (a.offset+uint64(j))&3 != 0; j++ {
+		ctr := a.offset + uint64(j)
+		put(j, philox(ctr>>2, a.seed)[ctr&3])
+	}
+	for ; j+4 <= hi; j += 4 {
+		blk := philox((a.offset+uint64(j))>>2, a.seed)
+		put(j, blk[0])
+		put(j+1, blk[1])
+		put(j+2, blk[2])
+		put(j+3, blk[3])
+	}
+	if j < hi {
+		ctr := a.offset + uint64(j)
+		blk := philox(ctr>>2, a.seed)
+		for ; j < hi; j++ {
+			put(j, blk[(a.offset+uint64(j))&3])
 		}
 	}
 }

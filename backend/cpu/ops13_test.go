@@ -40,6 +40,29 @@ func TestReductionsIndependentOfCores(t *testing.T) {
 	if math.Float32bits(ss1) != math.Float32bits(ss4) {
 		t.Errorf("SumSquares: %v on 1 core, %v on 4", ss1, ss4)
 	}
+	// SumRows over a tall, thin matrix (a convolution's bias gradient):
+	// blocks of rows on any core, their sums added in a fixed order.
+	const rows, cols = 5003, 33
+	sumRows := func(procs int) []float32 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		b := cpu.New()
+		defer b.Close()
+		x, dst := b.Alloc(rows*cols), b.Alloc(cols)
+		b.Random(backend.Normal, rows*cols, 5, 0, 0, 1, x)
+		b.Fill(cols, 1, dst)
+		b.SumRows(rows, cols, x, 0.5, dst)
+		got := make([]float32, cols)
+		if err := b.Download(got, dst); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	sr1, sr4 := sumRows(1), sumRows(4)
+	for j := range sr1 {
+		if math.Float32bits(sr1[j]) != math.Float32bits(sr4[j]) {
+			t.Fatalf("SumRows column %d: %v on 1 core, %v on 4", j, sr1[j], sr4[j])
+		}
+	}
 	for i := range r1 {
 		if math.Float32bits(r1[i]) != math.Float32bits(r4[i]) {
 			t.Fatalf("Random value %d: %v on 1 core, %v on 4", i, r1[i], r4[i])
