@@ -47,17 +47,27 @@ func NewConv2D(b backend.Backend, in, out, k, stride, pad int, bias bool, rng *r
 	}
 	bound := 1 / math.Sqrt(float64(in*k*k))
 	var err error
-	if c.W, err = newParam(b, rng, "weight", bound, out, in, k, k); err != nil {
+	if c.W, c.B, c.list, err = newWeights(b, rng, bound, bias, out, out, in, k, k); err != nil {
 		return nil, fmt.Errorf("nn: %v: %w", c, err)
 	}
-	c.list = []Param{c.W}
-	if bias {
-		if c.B, err = newParam(b, rng, "bias", bound, out); err != nil {
-			return nil, fmt.Errorf("nn: %v: %w", c, err)
-		}
-		c.list = append(c.list, c.B)
-	}
 	return c, nil
+}
+
+// newWeights returns a layer's weight of shape wshape and, with bias, a
+// bias of out values, both uniform in ±bound (PyTorch's default for
+// convolutions), and the list Params returns.
+func newWeights(b backend.Backend, rng *rand.Rand, bound float64, bias bool, out int, wshape ...int) (w, bb Param, list []Param, err error) {
+	if w, err = newParam(b, rng, "weight", bound, wshape...); err != nil {
+		return w, bb, nil, err
+	}
+	list = []Param{w}
+	if bias {
+		if bb, err = newParam(b, rng, "bias", bound, out); err != nil {
+			return w, bb, nil, err
+		}
+		list = append(list, bb)
+	}
+	return w, bb, list, nil
 }
 
 // newParam returns a parameter of the given shape, uniform in ±bound, with

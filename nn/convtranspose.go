@@ -52,15 +52,8 @@ func NewConvTranspose2D(b backend.Backend, in, out, k, stride, pad, outPad int, 
 	}
 	bound := 1 / math.Sqrt(float64(out*k*k))
 	var err error
-	if c.W, err = newParam(b, rng, "weight", bound, in, out, k, k); err != nil {
+	if c.W, c.B, c.list, err = newWeights(b, rng, bound, bias, out, in, out, k, k); err != nil {
 		return nil, fmt.Errorf("nn: %v: %w", c, err)
-	}
-	c.list = []Param{c.W}
-	if bias {
-		if c.B, err = newParam(b, rng, "bias", bound, out); err != nil {
-			return nil, fmt.Errorf("nn: %v: %w", c, err)
-		}
-		c.list = append(c.list, c.B)
 	}
 	return c, nil
 }
