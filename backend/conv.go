@@ -91,6 +91,15 @@ func fits(fs ...int) bool {
 	return true
 }
 
+// CheckBatch returns an error for an n×c×hw batch shape with a negative
+// dimension: the check of the per-channel operations.
+func CheckBatch(n, c, hw int) error {
+	if n < 0 || c < 0 || hw < 0 {
+		return fmt.Errorf("negative shape %d×%d×%d", n, c, hw)
+	}
+	return nil
+}
+
 // CheckPool is Check with PyTorch's rule for pooling windows: a pad of at
 // most half the window (PadH ≤ KH/2, PadW ≤ KW/2), so that every window
 // holds at least one value of the input.

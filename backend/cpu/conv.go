@@ -20,12 +20,9 @@ import (
 // the ReLU's gradient), and several partial sums where one would wait on
 // its previous addition at every value.
 
-// checkGeom records why g cannot run op, if it cannot.
-func (c *Backend) checkGeom(op string, g backend.ConvGeom, pool bool) bool {
-	err := g.Check()
-	if pool && err == nil {
-		err = g.CheckPool()
-	}
+// valid records err, from one of package backend's checks of a geometry
+// or a batch shape, as op's sticky error, and reports whether there was none.
+func (c *Backend) valid(op string, err error) bool {
 	if err != nil {
 		c.fail("%s: %w", op, err)
 		return false
@@ -45,7 +42,7 @@ func validRange(p0, k, n int) (k0, k1 int) {
 
 // Im2Col writes the (N·OH·OW) × (C·KH·KW) column matrix of x.
 func (c *Backend) Im2Col(g backend.ConvGeom, x, cols backend.Buffer) {
-	if !c.ok() || !c.checkGeom("Im2Col", g, false) {
+	if !c.ok() || !c.valid("Im2Col", g.Check()) {
 		return
 	}
 	xd, cd := c.data(x, g.InLen(), "Im2Col", "x"), c.data(cols, g.ColsLen(), "Im2Col", "cols")
@@ -135,7 +132,7 @@ func im2colInterior(xn, row []float32, g backend.ConvGeom, o int) {
 
 // Col2Im computes x = beta·x + Im2Colᵀ(cols).
 func (c *Backend) Col2Im(g backend.ConvGeom, cols backend.Buffer, beta float32, x backend.Buffer) {
-	if !c.ok() || !c.checkGeom("Col2Im", g, false) {
+	if !c.ok() || !c.valid("Col2Im", g.Check()) {
 		return
 	}
 	cd, xd := c.data(cols, g.ColsLen(), "Col2Im", "cols"), c.data(x, g.InLen(), "Col2Im", "x")
@@ -232,18 +229,9 @@ func col2imInterior3(row, slab []float32, plane, w, o int) {
 	}
 }
 
-// nchw checks the shape of an n×c×hw batch.
-func (c *Backend) nchw(op string, n, ch, hw int) bool {
-	if n < 0 || ch < 0 || hw < 0 {
-		c.fail("%s: negative shape %d×%d×%d", op, n, ch, hw)
-		return false
-	}
-	return true
-}
-
 // TransposeBatch transposes n rows×cols matrices.
 func (c *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
-	if !c.ok() || !c.nchw("TransposeBatch", n, rows, cols) {
+	if !c.ok() || !c.valid("TransposeBatch", backend.CheckBatch(n, rows, cols)) {
 		return
 	}
 	xd, yd := c.data(x, n*rows*cols, "TransposeBatch", "x"), c.data(y, n*rows*cols, "TransposeBatch", "y")
@@ -308,7 +296,7 @@ func transpose8(src, dst []float32, ss, ds int) {
 
 // AddChannels adds v[ch] to channel ch of x.
 func (c *Backend) AddChannels(n, ch, hw int, v, x backend.Buffer) {
-	if !c.ok() || !c.nchw("AddChannels", n, ch, hw) {
+	if !c.ok() || !c.valid("AddChannels", backend.CheckBatch(n, ch, hw)) {
 		return
 	}
 	vd, xd := c.data(v, ch, "AddChannels", "v"), c.data(x, n*ch*hw, "AddChannels", "x")
@@ -332,7 +320,7 @@ func addChannelsRange(a *kernelArgs, lo, hi int) {
 // SumChannels computes dst = beta·dst + the per-channel sums of x, in
 // float64, plane by plane in order.
 func (c *Backend) SumChannels(n, ch, hw int, x backend.Buffer, beta float32, dst backend.Buffer) {
-	if !c.ok() || !c.nchw("SumChannels", n, ch, hw) {
+	if !c.ok() || !c.valid("SumChannels", backend.CheckBatch(n, ch, hw)) {
 		return
 	}
 	xd, dd := c.data(x, n*ch*hw, "SumChannels", "x"), c.data(dst, ch, "SumChannels", "dst")
@@ -401,7 +389,7 @@ func sumChannelsRange(a *kernelArgs, lo, hi int) {
 
 // MaxPoolForward computes the maximum of each window and its index.
 func (c *Backend) MaxPoolForward(g backend.ConvGeom, x, y, argmax backend.Buffer) {
-	if !c.ok() || !c.checkGeom("MaxPoolForward", g, true) {
+	if !c.ok() || !c.valid("MaxPoolForward", g.CheckPool()) {
 		return
 	}
 	xd := c.data(x, g.InLen(), "MaxPoolForward", "x")
@@ -514,7 +502,7 @@ func maxWindow2(xp []float32, o, w int) (float32, int) {
 
 // MaxPoolBackward routes dy to each window's argmax.
 func (c *Backend) MaxPoolBackward(g backend.ConvGeom, dy, argmax, dx backend.Buffer) {
-	if !c.ok() || !c.checkGeom("MaxPoolBackward", g, true) {
+	if !c.ok() || !c.valid("MaxPoolBackward", g.CheckPool()) {
 		return
 	}
 	dyd, ad := c.data(dy, g.OutLen(), "MaxPoolBackward", "dy"), c.data(argmax, g.OutLen(), "MaxPoolBackward", "argmax")
@@ -544,7 +532,7 @@ func maxPoolBackwardRange(a *kernelArgs, lo, hi int) {
 
 // AvgPoolForward computes the mean of each window, padding counted.
 func (c *Backend) AvgPoolForward(g backend.ConvGeom, x, y backend.Buffer) {
-	if !c.ok() || !c.checkGeom("AvgPoolForward", g, true) {
+	if !c.ok() || !c.valid("AvgPoolForward", g.CheckPool()) {
 		return
 	}
 	xd, yd := c.data(x, g.InLen(), "AvgPoolForward", "x"), c.data(y, g.OutLen(), "AvgPoolForward", "y")
@@ -582,7 +570,7 @@ func avgPoolForwardRange(a *kernelArgs, lo, hi int) {
 
 // AvgPoolBackward spreads dy/(KH·KW) over each window.
 func (c *Backend) AvgPoolBackward(g backend.ConvGeom, dy, dx backend.Buffer) {
-	if !c.ok() || !c.checkGeom("AvgPoolBackward", g, true) {
+	if !c.ok() || !c.valid("AvgPoolBackward", g.CheckPool()) {
 		return
 	}
 	dyd, dxd := c.data(dy, g.OutLen(), "AvgPoolBackward", "dy"), c.data(dx, g.InLen(), "AvgPoolBackward", "dx")
@@ -622,7 +610,7 @@ func avgPoolBackwardRange(a *kernelArgs, lo, hi int) {
 // BatchNormStats computes per-channel means and biased variances, in
 // float64, two passes, one goroutine per channel.
 func (c *Backend) BatchNormStats(n, ch, hw int, x, mean, variance backend.Buffer) {
-	if !c.ok() || !c.nchw("BatchNormStats", n, ch, hw) {
+	if !c.ok() || !c.valid("BatchNormStats", backend.CheckBatch(n, ch, hw)) {
 		return
 	}
 	if n*hw == 0 && ch > 0 {
@@ -655,7 +643,7 @@ func invStd(variance, eps float32) float64 {
 // BatchNormForward normalizes x with the given statistics, scales and
 // shifts.
 func (c *Backend) BatchNormForward(n, ch, hw int, eps float32, x, mean, variance, gamma, beta, y backend.Buffer) {
-	if !c.ok() || !c.nchw("BatchNormForward", n, ch, hw) {
+	if !c.ok() || !c.valid("BatchNormForward", backend.CheckBatch(n, ch, hw)) {
 		return
 	}
 	const op = "BatchNormForward"
@@ -686,7 +674,7 @@ func batchNormForwardRange(a *kernelArgs, lo, hi int) {
 // BatchNormBackward accumulates dgamma and dbeta and writes dx, one
 // goroutine per channel, sums in float64.
 func (c *Backend) BatchNormBackward(n, ch, hw int, eps float32, batchStats bool, x, dy, mean, variance, gamma, dx, dgamma, dbeta backend.Buffer) {
-	if !c.ok() || !c.nchw("BatchNormBackward", n, ch, hw) {
+	if !c.ok() || !c.valid("BatchNormBackward", backend.CheckBatch(n, ch, hw)) {
 		return
 	}
 	const op = "BatchNormBackward"

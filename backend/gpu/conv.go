@@ -6,12 +6,9 @@ import "github.com/diynn/diynn/backend"
 // twelve ints (convArgs' order, the kernels' N … OW), and the per-channel
 // reductions run one work-group of 256 per channel.
 
-// geom checks g for op (pooling: CheckPool) and records why not.
-func (b *Backend) geom(op string, g backend.ConvGeom, pool bool) bool {
-	err := g.Check()
-	if pool && err == nil {
-		err = g.CheckPool()
-	}
+// valid records err, from one of package backend's checks of a geometry
+// or a batch shape, as op's sticky error, and reports whether there was none.
+func (b *Backend) valid(op string, err error) bool {
 	if err != nil {
 		b.fail("%s: %w", op, err)
 		return false
@@ -19,18 +16,9 @@ func (b *Backend) geom(op string, g backend.ConvGeom, pool bool) bool {
 	return true
 }
 
-// nchw checks the shape of an n×c×hw batch.
-func (b *Backend) nchw(op string, n, c, hw int) bool {
-	if n < 0 || c < 0 || hw < 0 {
-		b.fail("%s: negative shape %d×%d×%d", op, n, c, hw)
-		return false
-	}
-	return true
-}
-
 // Im2Col writes the column matrix of x, one work-item per value.
 func (b *Backend) Im2Col(g backend.ConvGeom, x, cols backend.Buffer) {
-	if !b.ok() || !b.geom("Im2Col", g, false) {
+	if !b.ok() || !b.valid("Im2Col", g.Check()) {
 		return
 	}
 	xb, cb := b.buf(x, g.InLen(), "Im2Col", "x"), b.buf(cols, g.ColsLen(), "Im2Col", "cols")
@@ -39,7 +27,7 @@ func (b *Backend) Im2Col(g backend.ConvGeom, x, cols backend.Buffer) {
 
 // Col2Im computes x = beta·x + Im2Colᵀ(cols), one work-item per value of x.
 func (b *Backend) Col2Im(g backend.ConvGeom, cols backend.Buffer, beta float32, x backend.Buffer) {
-	if !b.ok() || !b.geom("Col2Im", g, false) {
+	if !b.ok() || !b.valid("Col2Im", g.Check()) {
 		return
 	}
 	cb, xb := b.buf(cols, g.ColsLen(), "Col2Im", "cols"), b.buf(x, g.InLen(), "Col2Im", "x")
@@ -48,7 +36,7 @@ func (b *Backend) Col2Im(g backend.ConvGeom, cols backend.Buffer, beta float32, 
 
 // TransposeBatch transposes n rows×cols matrices.
 func (b *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
-	if !b.ok() || !b.nchw("TransposeBatch", n, rows, cols) {
+	if !b.ok() || !b.valid("TransposeBatch", backend.CheckBatch(n, rows, cols)) {
 		return
 	}
 	xb, yb := b.buf(x, n*rows*cols, "TransposeBatch", "x"), b.buf(y, n*rows*cols, "TransposeBatch", "y")
@@ -57,7 +45,7 @@ func (b *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
 
 // AddChannels adds v[ch] to channel ch of x.
 func (b *Backend) AddChannels(n, c, hw int, v, x backend.Buffer) {
-	if !b.ok() || !b.nchw("AddChannels", n, c, hw) {
+	if !b.ok() || !b.valid("AddChannels", backend.CheckBatch(n, c, hw)) {
 		return
 	}
 	vb, xb := b.buf(v, c, "AddChannels", "v"), b.buf(x, n*c*hw, "AddChannels", "x")
@@ -73,7 +61,7 @@ func (b *Backend) perChannel(name string, c int, args ...any) {
 
 // SumChannels computes dst = beta·dst + the per-channel sums of x.
 func (b *Backend) SumChannels(n, c, hw int, x backend.Buffer, beta float32, dst backend.Buffer) {
-	if !b.ok() || !b.nchw("SumChannels", n, c, hw) {
+	if !b.ok() || !b.valid("SumChannels", backend.CheckBatch(n, c, hw)) {
 		return
 	}
 	xb, db := b.buf(x, n*c*hw, "SumChannels", "x"), b.buf(dst, c, "SumChannels", "dst")
@@ -82,7 +70,7 @@ func (b *Backend) SumChannels(n, c, hw int, x backend.Buffer, beta float32, dst 
 
 // MaxPoolForward computes each window's maximum and its index.
 func (b *Backend) MaxPoolForward(g backend.ConvGeom, x, y, argmax backend.Buffer) {
-	if !b.ok() || !b.geom("MaxPoolForward", g, true) {
+	if !b.ok() || !b.valid("MaxPoolForward", g.CheckPool()) {
 		return
 	}
 	xb := b.buf(x, g.InLen(), "MaxPoolForward", "x")
@@ -93,7 +81,7 @@ func (b *Backend) MaxPoolForward(g backend.ConvGeom, x, y, argmax backend.Buffer
 // MaxPoolBackward gathers, for each input value, dy of the windows whose
 // argmax it is.
 func (b *Backend) MaxPoolBackward(g backend.ConvGeom, dy, argmax, dx backend.Buffer) {
-	if !b.ok() || !b.geom("MaxPoolBackward", g, true) {
+	if !b.ok() || !b.valid("MaxPoolBackward", g.CheckPool()) {
 		return
 	}
 	dyb, ab := b.buf(dy, g.OutLen(), "MaxPoolBackward", "dy"), b.buf(argmax, g.OutLen(), "MaxPoolBackward", "argmax")
@@ -103,7 +91,7 @@ func (b *Backend) MaxPoolBackward(g backend.ConvGeom, dy, argmax, dx backend.Buf
 
 // AvgPoolForward computes each window's mean, padding counted.
 func (b *Backend) AvgPoolForward(g backend.ConvGeom, x, y backend.Buffer) {
-	if !b.ok() || !b.geom("AvgPoolForward", g, true) {
+	if !b.ok() || !b.valid("AvgPoolForward", g.CheckPool()) {
 		return
 	}
 	xb, yb := b.buf(x, g.InLen(), "AvgPoolForward", "x"), b.buf(y, g.OutLen(), "AvgPoolForward", "y")
@@ -112,7 +100,7 @@ func (b *Backend) AvgPoolForward(g backend.ConvGeom, x, y backend.Buffer) {
 
 // AvgPoolBackward gathers dy/(KH·KW) over the windows of each input value.
 func (b *Backend) AvgPoolBackward(g backend.ConvGeom, dy, dx backend.Buffer) {
-	if !b.ok() || !b.geom("AvgPoolBackward", g, true) {
+	if !b.ok() || !b.valid("AvgPoolBackward", g.CheckPool()) {
 		return
 	}
 	dyb, dxb := b.buf(dy, g.OutLen(), "AvgPoolBackward", "dy"), b.buf(dx, g.InLen(), "AvgPoolBackward", "dx")
@@ -121,7 +109,7 @@ func (b *Backend) AvgPoolBackward(g backend.ConvGeom, dy, dx backend.Buffer) {
 
 // BatchNormStats computes per-channel means and biased variances.
 func (b *Backend) BatchNormStats(n, c, hw int, x, mean, variance backend.Buffer) {
-	if !b.ok() || !b.nchw("BatchNormStats", n, c, hw) {
+	if !b.ok() || !b.valid("BatchNormStats", backend.CheckBatch(n, c, hw)) {
 		return
 	}
 	if n*hw == 0 && c > 0 {
@@ -135,7 +123,7 @@ func (b *Backend) BatchNormStats(n, c, hw int, x, mean, variance backend.Buffer)
 
 // BatchNormForward normalizes, scales and shifts x.
 func (b *Backend) BatchNormForward(n, c, hw int, eps float32, x, mean, variance, gamma, beta, y backend.Buffer) {
-	if !b.ok() || !b.nchw("BatchNormForward", n, c, hw) {
+	if !b.ok() || !b.valid("BatchNormForward", backend.CheckBatch(n, c, hw)) {
 		return
 	}
 	const op = "BatchNormForward"
@@ -147,7 +135,7 @@ func (b *Backend) BatchNormForward(n, c, hw int, eps float32, x, mean, variance,
 
 // BatchNormBackward accumulates dgamma and dbeta and writes dx.
 func (b *Backend) BatchNormBackward(n, c, hw int, eps float32, batchStats bool, x, dy, mean, variance, gamma, dx, dgamma, dbeta backend.Buffer) {
-	if !b.ok() || !b.nchw("BatchNormBackward", n, c, hw) {
+	if !b.ok() || !b.valid("BatchNormBackward", backend.CheckBatch(n, c, hw)) {
 		return
 	}
 	const op = "BatchNormBackward"
