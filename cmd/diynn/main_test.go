@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -214,5 +215,32 @@ func TestReproduceQuick(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+	if !strings.Contains(string(readme), "| **all** |") {
+		t.Errorf("README.md lacks the time table")
+	}
+
+	// -resume reuses every completed step and runs again only the one
+	// whose record is gone (as an interrupted step has none).
+	if err := os.Remove(filepath.Join(out, "logs", "exp5-latent.done")); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("reproduce", "-quick", "-resume", "-out", out, "-data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("-resume: exit %d\n%s\n%s", code, lastLines(stdout, 20), stderr)
+	}
+	ran := regexp.MustCompile(`(?m)^  (\S+) +diynn `).FindAllStringSubmatch(stdout, -1)
+	if len(ran) != 1 || ran[0][1] != "exp5-latent" {
+		t.Errorf("-resume ran %v; want only exp5-latent", ran)
+	}
+	if !strings.Contains(stdout, "exp2-fmnist-relu             reused") {
+		t.Errorf("-resume did not say it reused exp2-fmnist-relu:\n%s", lastLines(stdout, 40))
+	}
+	again, err := os.ReadFile(filepath.Join(out, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(again), "earlier, interrupted run") || !strings.Contains(string(again), "| ae2 latent |") {
+		t.Errorf("README.md after -resume lacks the reuse note or Table 5:\n%s", lastLines(string(again), 30))
 	}
 }
