@@ -15,7 +15,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg          Config
 		field, value string
 	}{
-		{Config{Dims: 1}, "Dims", "1"},
+		{Config{Dims: 4}, "Dims", "4"},
 		{Config{Dims: -2}, "Dims", "-2"},
 		{Config{Perplexity: -5}, "Perplexity", "-5"},
 		{Config{Perplexity: 0.5}, "Perplexity", "0.5"},
@@ -36,6 +36,11 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Iters: 100, ExaggerationIters: 101}, "ExaggerationIters", "101"},
 		{Config{ExaggerationIters: 1001}, "ExaggerationIters", "1001"}, // default Iters is 1000
 		{Config{LearningRate: -5}, "LearningRate", "-5"},
+		{Config{LearningRate: -0.5}, "LearningRate", "-0.5"},
+		{Config{Method: "barnes-hut"}, "Method", `"barnes-hut"`},
+		{Config{Method: MethodFFT, Dims: 3}, "Method", `"fft"`},
+		{Config{Method: MethodBH, Theta: Exact}, "Method", `"bh"`},
+		{Config{Method: MethodFFT, Theta: Exact}, "Method", `"fft"`},
 		{Config{LearningRate: nan}, "LearningRate", "NaN"},
 		{Config{LearningRate: inf}, "LearningRate", "+Inf"},
 		{Config{LearningRate: 1e308}, "LearningRate", "1e+308"},
@@ -69,6 +74,9 @@ func TestConfigAccepts(t *testing.T) {
 		{Iters: 10, ExaggerationIters: 10},
 		{Iters: 10}, // the default 250 exaggeration iterations shrink to fit
 		{Dims: 3, EarlyExaggeration: MaxRate},
+		{Dims: 1, Method: MethodFFT, LearningRate: AutoLearningRate},
+		{Method: MethodExact},
+		{Method: MethodAuto, Theta: Exact},
 	} {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("%+v: %v", cfg, err)
@@ -101,7 +109,7 @@ func TestDivergenceIsAnError(t *testing.T) {
 	cfg.LearningRate = 1e300
 	p := sparseAffinities(normalize(x, n, d), n, d, cfg.Perplexity, 1, 1)
 	o := newOptimizer(n, cfg, p)
-	err := o.run(false)
+	err := o.run()
 	if err == nil || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("error %v, want one saying the embedding diverged", err)
 	}

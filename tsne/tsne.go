@@ -22,17 +22,24 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"time"
 )
 
 // Config holds t-SNE's parameters; zero values take the defaults noted.
 // Run refuses any other value outside the range noted with a *ConfigError.
 type Config struct {
-	Dims       int     // 2 or 3 (default 2)
+	Dims       int     // 1, 2 or 3 (default 2)
 	Perplexity float64 // the effective number of neighbours: at least 1, below n/3 (default 30)
 	Iters      int     // gradient-descent iterations, at least 0 (default 1000)
+	// Method computes the repulsive forces: MethodBH (Barnes-Hut, any
+	// Dims), MethodFFT (FIt-SNE's interpolation, Dims 1 or 2), MethodExact,
+	// or MethodAuto (the default, also for ""), which picks FFT in 1-D and
+	// in 2-D from FFTCrossover points, exact t-SNE when Theta is Exact, and
+	// Barnes-Hut otherwise. Result.Method says which ran.
+	Method Method
 	// Theta is the Barnes-Hut accuracy, in (0, 1] as in scikit-learn
 	// (default 0.5; smaller is more exact and slower), or Exact for exact
-	// t-SNE.
+	// t-SNE. The FFT method ignores it.
 	Theta float64
 	// EarlyExaggeration multiplies the input affinities for the first
 	// ExaggerationIters iterations: 1 (none) to MaxRate, as scikit-learn
@@ -42,20 +49,66 @@ type Config struct {
 	// Iters if that is smaller). Zero takes the default; to turn early
 	// exaggeration off, set EarlyExaggeration to 1.
 	ExaggerationIters int
-	LearningRate      float64 // positive, at most MaxRate (default 200)
-	Seed              uint64
-	Workers           int       // default GOMAXPROCS
-	Progress          io.Writer // the KL divergence every 50 iterations; nil is silent
+	// LearningRate is positive, at most MaxRate (default 200), or
+	// AutoLearningRate for scikit-learn's rule (see LearningRateFor).
+	LearningRate float64
+	Seed         uint64
+	// Workers is the number of goroutines that compute the forces (default
+	// GOMAXPROCS). The result does not depend on it: every sum is done in
+	// an order fixed by the data.
+	Workers int
+	// Progress, when not nil, receives a line when the affinities are
+	// ready and, every 50 iterations, the iteration, the KL divergence,
+	// the time so far and an estimate of the time left.
+	Progress io.Writer
+}
+
+// Method is a way of computing t-SNE's repulsive forces.
+type Method string
+
+// The methods. Barnes-Hut costs O(n log n) per iteration with a constant
+// that grows with the dimension; the FFT method O(n) plus a grid transform
+// whose size depends on the embedding's extent only, which wins in 2-D on
+// large inputs (FFTCrossover) and always in 1-D.
+const (
+	MethodAuto  Method = "auto"
+	MethodBH    Method = "bh"
+	MethodFFT   Method = "fft"
+	MethodExact Method = "exact"
+)
+
+// FFTCrossover is the number of points from which MethodAuto uses the FFT
+// method for 2-D maps: below it Barnes-Hut was faster on this project's
+// benchmark machine (docs/BENCHMARKS.md, ci/bench-tsne.sh).
+const FFTCrossover = 10000
+
+// AutoLearningRate, as Config.LearningRate, selects LearningRateFor's rule.
+const AutoLearningRate = -1.0
+
+// LearningRateFor is the learning rate of scikit-learn's
+// learning_rate="auto" (since 1.2; Belkina et al. 2019):
+// max(n / earlyExaggeration / 4, 50). openTSNE's rule is n /
+// earlyExaggeration, because its gradient omits the factor 4 that
+// scikit-learn's and this package's include: the two are the same step.
+// At 10 000 points and exaggeration 12 it is 208, near the old fixed 200;
+// at 70 000, 1458, which large maps need to converge in 1000 iterations.
+func LearningRateFor(n int, earlyExaggeration float64) float64 {
+	if earlyExaggeration <= 0 {
+		earlyExaggeration = 12
+	}
+	return math.Max(float64(n)/earlyExaggeration/4, 50)
 }
 
 // Result is an embedding.
 type Result struct {
-	Y    []float64 // n×Dims, row-major
-	Dims int
+	Y            []float64 // n×Dims, row-major
+	Dims         int
+	Method       Method  // the method that ran (never MethodAuto)
+	LearningRate float64 // the learning rate used (LearningRateFor's, if AutoLearningRate)
 	// KL is the Kullback-Leibler divergence of the final embedding: exact in
-	// exact mode; in Barnes-Hut mode computed over the sparse input
-	// affinities with the tree's estimate of the normalisation, as the
-	// reference implementation reports it.
+	// exact mode; in Barnes-Hut and FFT modes computed over the sparse input
+	// affinities with the method's estimate of the normalisation, as the
+	// reference implementations report it.
 	KL float64
 }
 
@@ -113,8 +166,19 @@ func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // number of points, and Exact for more than MaxExactPoints. Zero values,
 // which take the defaults, are valid.
 func (c Config) Validate() error {
-	if c.Dims != 0 && c.Dims != 2 && c.Dims != 3 {
-		return badInt("Dims", c.Dims, "want 2 or 3 output dimensions")
+	if c.Dims < 0 || c.Dims > 3 {
+		return badInt("Dims", c.Dims, "want 1, 2 or 3 output dimensions")
+	}
+	switch c.Method {
+	case "", MethodAuto, MethodBH, MethodFFT, MethodExact:
+	default:
+		return &ConfigError{Field: "Method", Value: strconv.Quote(string(c.Method)), Want: `want "auto", "bh", "fft" or "exact"`}
+	}
+	if c.Method == MethodFFT && c.Dims == 3 {
+		return &ConfigError{Field: "Method", Value: `"fft"`, Want: "the FFT method embeds in 1 or 2 dimensions; use Barnes-Hut for 3"}
+	}
+	if c.Theta == Exact && (c.Method == MethodBH || c.Method == MethodFFT) {
+		return &ConfigError{Field: "Method", Value: strconv.Quote(string(c.Method)), Want: "conflicts with Theta -1 (Exact)"}
 	}
 	if p := c.Perplexity; p != 0 && !(finite(p) && p >= 1) {
 		return badFloat("Perplexity", p, "want a finite number, at least 1 (the effective number of neighbours)")
@@ -138,8 +202,8 @@ func (c Config) Validate() error {
 	if c.ExaggerationIters > iters {
 		return badInt("ExaggerationIters", c.ExaggerationIters, fmt.Sprintf("more than the %d iterations in all (Iters)", iters))
 	}
-	if lr := c.LearningRate; lr != 0 && !(lr > 0 && lr <= MaxRate) {
-		return badFloat("LearningRate", lr, "want a positive finite number, at most 1e9")
+	if lr := c.LearningRate; lr != 0 && lr != AutoLearningRate && !(lr > 0 && lr <= MaxRate) {
+		return badFloat("LearningRate", lr, "want a positive finite number, at most 1e9, or -1 (AutoLearningRate)")
 	}
 	return nil
 }
@@ -169,6 +233,18 @@ func (c *Config) defaults(n int) error {
 	if c.LearningRate == 0 {
 		c.LearningRate = 200
 	}
+	if c.LearningRate == AutoLearningRate {
+		c.LearningRate = LearningRateFor(n, c.EarlyExaggeration)
+	}
+	switch {
+	case c.Theta == Exact || c.Method == MethodExact:
+		c.Method = MethodExact
+	case c.Method == MethodBH || c.Method == MethodFFT:
+	case c.Dims == 1 || c.Dims == 2 && n >= FFTCrossover:
+		c.Method = MethodFFT
+	default:
+		c.Method = MethodBH
+	}
 	if c.Workers <= 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -181,7 +257,11 @@ func (c *Config) defaults(n int) error {
 	if 3*c.Perplexity > float64(n-1) {
 		return badFloat("Perplexity", c.Perplexity, fmt.Sprintf("too large for %d points (3·perplexity must be below n)", n))
 	}
-	if c.Theta == Exact && n > MaxExactPoints {
+	if c.Method == MethodExact && n > MaxExactPoints {
+		if c.Theta != Exact {
+			return &ConfigError{Field: "Method", Value: `"exact"`,
+				Want: fmt.Sprintf("exact t-SNE of %d points needs 24·n² bytes of memory: at most %d points; use Barnes-Hut or FFT", n, MaxExactPoints)}
+		}
 		return badFloat("Theta", c.Theta, fmt.Sprintf("exact t-SNE of %d points needs 24·n² bytes of memory: at most %d points; use Barnes-Hut", n, MaxExactPoints))
 	}
 	return nil
@@ -201,36 +281,44 @@ func Run(x []float64, n, d int, cfg Config) (*Result, error) {
 	if err := cfg.defaults(n); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	x = normalize(x, n, d)
-	exact := cfg.Theta < 0
 	var p affinities
-	if exact {
+	if cfg.Method == MethodExact {
 		p = exactAffinities(x, n, d, cfg.Perplexity)
 	} else {
 		p = sparseAffinities(x, n, d, cfg.Perplexity, cfg.Seed, cfg.Workers)
 	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "affinities of %d points (%d pairs) in %.1fs; %s method, learning rate %.4g\n",
+			n, len(p.val), time.Since(start).Seconds(), cfg.Method, cfg.LearningRate)
+	}
 	o := newOptimizer(n, cfg, p)
-	if err := o.run(exact); err != nil {
+	if err := o.run(); err != nil {
 		return nil, err
 	}
-	return &Result{Y: o.y, Dims: cfg.Dims, KL: o.kl(exact)}, nil
+	return &Result{Y: o.y, Dims: cfg.Dims, Method: cfg.Method, LearningRate: cfg.LearningRate, KL: o.kl()}, nil
 }
 
 // run does the gradient descent. Coordinates that stop being finite end
 // it with an error rather than an embedding of NaNs.
-func (o *optimizer) run(exact bool) error {
+func (o *optimizer) run() error {
 	cfg := o.cfg
+	start := time.Now()
 	for it := 0; it < cfg.Iters; it++ {
 		if it == cfg.ExaggerationIters {
 			o.exaggeration = 1
 			o.momentum = 0.8
 		}
-		if !o.step(exact) {
+		if !o.step() {
 			return fmt.Errorf("tsne: the embedding diverged at iteration %d (its coordinates are no longer finite): "+
 				"try a smaller learning rate (%g) or early exaggeration (%g)", it+1, cfg.LearningRate, cfg.EarlyExaggeration)
 		}
 		if cfg.Progress != nil && ((it+1)%50 == 0 || it == cfg.Iters-1) {
-			fmt.Fprintf(cfg.Progress, "iteration %4d: KL divergence %.4f\n", it+1, o.kl(exact))
+			took := time.Since(start)
+			left := time.Duration(float64(took) / float64(it+1) * float64(cfg.Iters-it-1))
+			fmt.Fprintf(cfg.Progress, "iteration %4d of %d: KL divergence %.4f (%.1fs, about %.0fs left)\n",
+				it+1, cfg.Iters, o.kl(), took.Seconds(), left.Seconds())
 		}
 	}
 	return nil
@@ -427,6 +515,7 @@ type optimizer struct {
 	tree         spTree    // rebuilt in place every iteration
 	order        []int32   // points in Morton order, for cache locality
 	keys         []uint64
+	fft          *fftGrid // the FFT method's grid, reused every iteration
 }
 
 func newOptimizer(n int, cfg Config, p affinities) *optimizer {
@@ -435,6 +524,9 @@ func newOptimizer(n int, cfg Config, p affinities) *optimizer {
 	o.y, o.update, o.gains, o.grad = make([]float64, size), make([]float64, size), make([]float64, size), make([]float64, size)
 	o.rep, o.sumQ = make([]float64, size), make([]float64, n)
 	o.order, o.keys = make([]int32, n), make([]uint64, n)
+	if cfg.Method == MethodFFT {
+		o.fft = newFFTGrid(cfg.Dims, fftNodes, fftMaxBox, fftMinBoxes)
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x751e))
 	for i := range o.y {
 		o.y[i] = 1e-4 * rng.NormFloat64()
@@ -447,8 +539,20 @@ func newOptimizer(n int, cfg Config, p affinities) *optimizer {
 func (o *optimizer) parallel(fn func(lo, hi int)) { parallelRange(o.n, o.cfg.Workers, fn) }
 
 // gradient fills o.grad with dKL/dy (with the current exaggeration).
-func (o *optimizer) gradient(exact bool) {
+func (o *optimizer) gradient() {
+	var z float64
+	if o.fft != nil {
+		z = o.fft.repulsion(o.y, o.n, o.cfg.Workers, o.rep)
+	} else {
+		z = o.treeRepulsion()
+	}
+	o.attract(z)
+}
+
+// treeRepulsion fills o.rep by Barnes-Hut or exactly, and returns Z.
+func (o *optimizer) treeRepulsion() float64 {
 	d := o.dims
+	exact := o.cfg.Method == MethodExact
 	mortonOrder(o.y, o.n, d, o.order, o.keys)
 	var tree *spTree
 	if !exact {
@@ -484,6 +588,12 @@ func (o *optimizer) gradient(exact bool) {
 	for _, s := range o.sumQ { // in order: the result does not depend on the workers
 		z += s
 	}
+	return z
+}
+
+// attract adds the attractive forces of the sparse P and fills o.grad.
+func (o *optimizer) attract(z float64) {
+	d := o.dims
 	// Attraction from the sparse P, then the gradient. Coordinates are
 	// held in fixed 3-vectors (z = 0 in 2-D): this loop runs over every
 	// edge of P each iteration.
@@ -492,7 +602,13 @@ func (o *optimizer) gradient(exact bool) {
 		for i := lo; i < hi; i++ {
 			var g [3]float64
 			start, end := o.p.rowStart[i], o.p.rowStart[i+1]
-			if d == 2 {
+			if d == 1 {
+				y0 := y[i]
+				for a := start; a < end; a++ {
+					dx := y0 - y[col[a]]
+					g[0] += val[a] / (1 + dx*dx) * dx
+				}
+			} else if d == 2 {
 				y0, y1 := y[2*i], y[2*i+1]
 				for a := start; a < end; a++ {
 					j := 2 * col[a]
@@ -522,8 +638,8 @@ func (o *optimizer) gradient(exact bool) {
 // step applies one update with momentum and gains, then recentres. It
 // reports whether the coordinates are still finite (a NaN or an infinity
 // makes a mean non-finite).
-func (o *optimizer) step(exact bool) bool {
-	o.gradient(exact)
+func (o *optimizer) step() bool {
+	o.gradient()
 	eta := o.cfg.LearningRate
 	for i, g := range o.grad {
 		if (g > 0) != (o.update[i] > 0) {
@@ -553,10 +669,12 @@ func (o *optimizer) step(exact bool) bool {
 }
 
 // kl returns KL(P‖Q) for the current embedding, without exaggeration.
-func (o *optimizer) kl(exact bool) float64 {
+func (o *optimizer) kl() float64 {
 	d := o.dims
 	var z float64
-	if exact {
+	if o.fft != nil {
+		z = o.fft.normalisation(o.y, o.n, o.cfg.Workers)
+	} else if o.cfg.Method == MethodExact {
 		for i := 0; i < o.n; i++ {
 			for j := 0; j < o.n; j++ {
 				if i != j {

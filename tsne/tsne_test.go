@@ -110,7 +110,8 @@ func TestGradients(t *testing.T) {
 			o.y[i] = rng.NormFloat64()
 		}
 		o.exaggeration = 1
-		o.gradient(true)
+		o.cfg.Method = MethodExact
+		o.gradient()
 		const h = 1e-6
 		for i := range o.y {
 			orig := o.y[i]
@@ -124,8 +125,8 @@ func TestGradients(t *testing.T) {
 			}
 		}
 		exact := append([]float64(nil), o.grad...)
-		o.cfg.Theta = 0.05
-		o.gradient(false)
+		o.cfg.Theta, o.cfg.Method = 0.05, MethodBH
+		o.gradient()
 		var diff, norm float64
 		for i := range exact {
 			diff += (o.grad[i] - exact[i]) * (o.grad[i] - exact[i])

@@ -36,8 +36,18 @@ type reproducer struct {
 	tsneIters, tsnePoints string
 	reportSettings        bool
 	progress              io.Writer
-	md                    strings.Builder
-	costs                 []stepCost
+	// md is the README section being written: the experiment's, which
+	// experiment starts. Sections run in an order that reuses the slow
+	// steps' outputs early, and are written in the report's order.
+	md       *strings.Builder
+	sections []section
+	costs    []stepCost
+}
+
+// section is one experiment's part of the README, with its rank in it.
+type section struct {
+	rank int
+	text *strings.Builder
 }
 
 // stepCost is one step's wall time, for the README's account of where the
@@ -59,6 +69,30 @@ type stepRecord struct {
 func (r *reproducer) experiment(title string) {
 	fmt.Fprintln(r.progress, title)
 	r.costs = append(r.costs, stepCost{experiment: title})
+}
+
+// runExperiments runs each experiment in the order given, each writing its
+// README section, and returns the sections in the order of their ranks.
+func (r *reproducer) runExperiments(exps []rankedExperiment) (string, error) {
+	for _, e := range exps {
+		r.md = &strings.Builder{}
+		r.sections = append(r.sections, section{rank: e.rank, text: r.md})
+		if err := e.run(); err != nil {
+			return "", err
+		}
+	}
+	slices.SortStableFunc(r.sections, func(a, b section) int { return a.rank - b.rank })
+	var all strings.Builder
+	for _, s := range r.sections {
+		all.WriteString(s.text.String())
+	}
+	return all.String(), nil
+}
+
+// rankedExperiment is an experiment and its section's rank in the README.
+type rankedExperiment struct {
+	rank int
+	run  func() error
 }
 
 // step runs `diynn args…` with its output in DIR/logs/NAME.log and returns
@@ -278,16 +312,20 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	if *quick {
 		flags = " -quick"
 	}
-	fmt.Fprintf(&r.md, reproduceHeading+"\nWritten by `diynn reproduce -out %s%s` on %s. Each run's outputs are in its folder, its log in `logs/`.\n\n",
+	var head strings.Builder
+	fmt.Fprintf(&head, reproduceHeading+"\nWritten by `diynn reproduce -out %s%s` on %s. Each run's outputs are in its folder, its log in `logs/`.\n\n",
 		*out, flags, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	if *quick {
-		r.md.WriteString("**Quick mode**: subsets of 3000 training and 600 evaluation samples, 2 epochs, t-SNE on 600 points for 300 iterations. The numbers show that the pipeline works, not what the models reach.\n\n")
+		head.WriteString("**Quick mode**: subsets of 3000 training and 600 evaluation samples, 2 epochs, t-SNE on 600 points for 300 iterations. The numbers show that the pipeline works, not what the models reach.\n\n")
 	}
-	for _, exp := range []func() error{r.dots, r.table2, r.table3, r.table4, r.table5, r.perspectives} {
-		if err := exp(); err != nil {
-			return err
-		}
+	// The autoencoders first: Tables 4 and 5 and the perspectives use them;
+	// the convolutional networks, the slowest, last.
+	body, err := r.runExperiments([]rankedExperiment{{1, r.dots}, {3, r.table3}, {2, r.table2}, {5, r.table5}, {4, r.table4}, {6, r.perspectives}})
+	if err != nil {
+		return err
 	}
+	r.md = &head
+	r.md.WriteString(body)
 	r.writeCosts(time.Since(started))
 	if err := writeFileAtomic(filepath.Join(*out, "README.md"), []byte(r.md.String())); err != nil {
 		return err
@@ -311,12 +349,12 @@ func (r *reproducer) writeCosts(wall time.Duration) {
 			}
 		}
 		total += secs
-		fmt.Fprintf(&r.md, "| %s | %d | %.0f |\n", title, steps, secs)
+		fmt.Fprintf(r.md, "| %s | %d | %.0f |\n", title, steps, secs)
 	}
-	fmt.Fprintf(&r.md, "| **all** | | **%.0f** |\n\n", total)
+	fmt.Fprintf(r.md, "| **all** | | **%.0f** |\n\n", total)
 	if reused > 0 {
-		fmt.Fprintf(&r.md, "This invocation ran for %.0f s; %.0f s of the total are steps an earlier, interrupted run completed (`-resume`), counted at the time they took then.\n\n", wall.Seconds(), reused)
+		fmt.Fprintf(r.md, "This invocation ran for %.0f s; %.0f s of the total are steps an earlier, interrupted run completed (`-resume`), counted at the time they took then.\n\n", wall.Seconds(), reused)
 	} else {
-		fmt.Fprintf(&r.md, "Wall time of the whole run: %.0f s.\n\n", wall.Seconds())
+		fmt.Fprintf(r.md, "Wall time of the whole run: %.0f s.\n\n", wall.Seconds())
 	}
 }

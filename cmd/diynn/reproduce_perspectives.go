@@ -15,7 +15,7 @@ func (r *reproducer) perspectives() error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(&r.md, "| %s | %s | %s | %s | %s | %.0f |\n", c.name, c.data, f4(num(m, "accuracy")), f4(num(m, "macro_f1")),
+		fmt.Fprintf(r.md, "| %s | %s | %s | %s | %s | %.0f |\n", c.name, c.data, f4(num(m, "accuracy")), f4(num(m, "macro_f1")),
 			f4(num(m, "eval_loss")), num(m, "seconds"))
 	}
 	conv, err := r.train("exp6-conv-ae", append([]string{"-data", "fashion-mnist", "-model", "conv-ae"}, r.aeExtra...)...)
@@ -30,7 +30,7 @@ func (r *reproducer) perspectives() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&r.md, "\nConvolutional autoencoder `conv-ae` (a 32-value code), test binary cross-entropy %s, beside ae2 (30 values) %s and ae3 (32 values) %s of Table 3.\n\n![conv-ae reconstructions](exp6-conv-ae/reconstructions.png)\n\n",
+	fmt.Fprintf(r.md, "\nConvolutional autoencoder `conv-ae` (a 32-value code), test binary cross-entropy %s, beside ae2 (30 values) %s and ae3 (32 values) %s of Table 3.\n\n![conv-ae reconstructions](exp6-conv-ae/reconstructions.png)\n\n",
 		f4(num(conv, "eval_bce")), f4(num(ae2, "eval_bce")), f4(num(ae3, "eval_bce")))
 	if _, err := r.embed("exp6-conv-ae-latents", "exp6-conv-ae", r.tsnePoints); err != nil {
 		return err

@@ -92,7 +92,7 @@ func (r *reproducer) dots() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&r.md, "## Experiment 1: two-layer network on dots\n\nFour Gaussian blobs, `linear(2,16) tanh linear(16,4)`: test accuracy %s.\n\n![curves](exp1-dots/curves.png)\n\n", f4(num(m1, "accuracy")))
+	fmt.Fprintf(r.md, "## Experiment 1: two-layer network on dots\n\nFour Gaussian blobs, `linear(2,16) tanh linear(16,4)`: test accuracy %s.\n\n![curves](exp1-dots/curves.png)\n\n", f4(num(m1, "accuracy")))
 
 	return nil
 }
@@ -141,9 +141,9 @@ func (r *reproducer) table2() error {
 			set = "official test file"
 		}
 		row := func(who, eval string, v [6]float64) {
-			fmt.Fprintf(&r.md, "| %s | %s | %s | %s |", c.name, data, who, eval)
+			fmt.Fprintf(r.md, "| %s | %s | %s | %s |", c.name, data, who, eval)
 			for _, x := range v {
-				fmt.Fprintf(&r.md, " %s |", f4(x))
+				fmt.Fprintf(r.md, " %s |", f4(x))
 			}
 			r.md.WriteString("\n")
 		}
@@ -152,7 +152,7 @@ func (r *reproducer) table2() error {
 		row(runs[1].label, "80/20 of the "+map[bool]string{true: "test", false: "training"}[c.data == "kmnist"]+" file", got[1])
 		row(runs[2].label, set, got[2])
 		nearer, da, db := nearerReading(reportTable2[c.name], got[0], got[1])
-		fmt.Fprintf(&r.md, "| %s | | nearer the report: %s (mean absolute difference: epochs %.3f, steps %.3f) | | | | | | | |\n", c.name, nearer, da, db)
+		fmt.Fprintf(r.md, "| %s | | nearer the report: %s (mean absolute difference: epochs %.3f, steps %.3f) | | | | | | | |\n", c.name, nearer, da, db)
 		for i, reading := range []string{"epochs", "steps"} {
 			for _, cell := range farCells(reportTable2[c.name], got[i], 0.05) {
 				far = append(far, fmt.Sprintf("%s (%s) %s", c.name, reading, cell))
@@ -162,7 +162,7 @@ func (r *reproducer) table2() error {
 	r.md.WriteString("\nEvery precision, recall and F1 is the macro average (the unweighted mean over the classes); the report does not say which averaging it used. " +
 		"The report's runs evaluate on 20% of the training file; our defaults on the official test file (Iris has none: 80/20 of its 150; kmnist: 80/20 of its test file, whose training images are not here).\n\n")
 	if len(far) > 0 {
-		fmt.Fprintf(&r.md, "Not within 0.05 of the report at its settings: %s.\n\n", strings.Join(far, "; "))
+		fmt.Fprintf(r.md, "Not within 0.05 of the report at its settings: %s.\n\n", strings.Join(far, "; "))
 	} else {
 		r.md.WriteString("Every cell at the report's settings is within 0.05 of the report's.\n\n")
 	}
@@ -188,7 +188,7 @@ func (r *reproducer) table3() error {
 			}
 			theirs = num(m, "eval_bce")
 		}
-		fmt.Fprintf(&r.md, "| %s | %s | %s | %.3f |\n", ae, f4(num(ours, "eval_bce")), f4(theirs), reportBCE[ae])
+		fmt.Fprintf(r.md, "| %s | %s | %s | %.3f |\n", ae, f4(num(ours, "eval_bce")), f4(theirs), reportBCE[ae])
 	}
 	r.md.WriteString("\n![ae2 reconstructions](exp3-ae2/reconstructions.png)\n\n")
 

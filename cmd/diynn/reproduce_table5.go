@@ -14,7 +14,7 @@ func (r *reproducer) table5() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&r.md, "| raw pixels | 784 | %s | %s |\n", f4(num(raw, "accuracy")), f4(num(raw, "macro_f1")))
+	fmt.Fprintf(r.md, "| raw pixels | 784 | %s | %s |\n", f4(num(raw, "accuracy")), f4(num(raw, "macro_f1")))
 	for _, feat := range []string{"recon", "latent"} {
 		m, err := r.train("exp5-"+feat, append([]string{"-data", "fashion-mnist", "-model", "fmnist-relu",
 			"-preprocess", filepath.Join(r.dir, "exp3-ae2", "model.safetensors"), "-features", feat}, r.trainExtra...)...)
@@ -25,7 +25,7 @@ func (r *reproducer) table5() error {
 		if feat == "latent" {
 			width = "30"
 		}
-		fmt.Fprintf(&r.md, "| ae2 %s | %s | %s | %s |\n", feat, width, f4(num(m, "accuracy")), f4(num(m, "macro_f1")))
+		fmt.Fprintf(r.md, "| ae2 %s | %s | %s | %s |\n", feat, width, f4(num(m, "accuracy")), f4(num(m, "macro_f1")))
 	}
 	return nil
 }

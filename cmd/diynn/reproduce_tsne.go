@@ -26,7 +26,7 @@ func (r *reproducer) table4() error {
 				kl[v.dims] = m[1]
 			}
 		}
-		fmt.Fprintf(&r.md, "| %s | %s | %.3f | %s | %.3f |\n", ae, kl["2"], reportKL[ae+"-2d"], kl["3"], reportKL[ae+"-3d"])
+		fmt.Fprintf(r.md, "| %s | %s | %.3f | %s | %.3f |\n", ae, kl["2"], reportKL[ae+"-2d"], kl["3"], reportKL[ae+"-3d"])
 	}
 	r.md.WriteString("\nThe report's four values are given in one list; we read them as ae2 2-D, ae2 3-D, ae4 2-D, ae4 3-D.\n\n![ae2 2-D](exp4-ae2-tsne-2d.png)\n![ae4 3-D](exp4-ae4-tsne-3d.png)\n\n")
 
