@@ -318,6 +318,13 @@ type Backend interface {
 	// TransposeBatch transposes each of the n row-major rows×cols matrices
 	// of x into y, n matrices of cols×rows: NHWC ↔ NCHW. y must not be x.
 	TransposeBatch(n, rows, cols int, x, y Buffer)
+	// CopyColumns copies a block of columns between row-major matrices: for
+	// each of rows rows r, the width values src[r·srcCols + srcCol + j]
+	// (j < width) go to dst[r·dstCols + dstCol + j]; dst's other columns are
+	// left as they are. It splits a batch's features into parts and joins
+	// parts into one batch (nn.Concat, nn.SplitLoss). src must not be dst.
+	// Columns that do not fit their matrix (CheckColumns) are an error.
+	CopyColumns(rows, width int, src Buffer, srcCols, srcCol int, dst Buffer, dstCols, dstCol int)
 	// AddChannels adds v[ch] to every value of channel ch of x, an n×c×hw
 	// batch: a convolution's bias.
 	AddChannels(n, c, hw int, v, x Buffer)

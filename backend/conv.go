@@ -100,6 +100,20 @@ func CheckBatch(n, c, hw int) error {
 	return nil
 }
 
+// CheckColumns checks CopyColumns' block: a non-negative shape, and
+// width columns from srcCol (dstCol) inside a row of srcCols (dstCols).
+func CheckColumns(rows, width, srcCols, srcCol, dstCols, dstCol int) error {
+	switch {
+	case rows < 0 || width < 0 || srcCols < 0 || dstCols < 0:
+		return fmt.Errorf("negative shape: %d rows, %d columns of %d into %d", rows, width, srcCols, dstCols)
+	case srcCol < 0 || srcCol+width > srcCols:
+		return fmt.Errorf("source columns [%d, %d) outside rows of %d", srcCol, srcCol+width, srcCols)
+	case dstCol < 0 || dstCol+width > dstCols:
+		return fmt.Errorf("destination columns [%d, %d) outside rows of %d", dstCol, dstCol+width, dstCols)
+	}
+	return nil
+}
+
 // CheckPool is Check with PyTorch's rule for pooling windows: a pad of at
 // most half the window (PadH ≤ KH/2, PadW ≤ KW/2), so that every window
 // holds at least one value of the input.

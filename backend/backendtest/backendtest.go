@@ -672,6 +672,9 @@ func stickyErrors(t *testing.T, open Opener) {
 			g := backend.ConvGeom{N: 1, C: 1, H: 4, W: 4, KH: 2, KW: 2, StrideH: 2, StrideW: 2, PadH: 2}
 			b.MaxPoolForward(g, b.Alloc(16), b.Alloc(100), b.Alloc(100))
 		}},
+		{"columns outside the row", func(b backend.Backend) {
+			b.CopyColumns(2, 3, b.Alloc(8), 4, 2, b.Alloc(8), 4, 0)
+		}},
 		{"unknown distribution", func(b backend.Backend) {
 			b.Random(backend.Distribution(7), 4, 1, 0, 0, 1, b.Alloc(4))
 		}},

@@ -158,7 +158,7 @@ func (s *suite) convolution(t *testing.T) {
 	}
 }
 
-// channels checks TransposeBatch, AddChannels and SumChannels on their
+// channels checks TransposeBatch, CopyColumns, AddChannels and SumChannels on their
 // own, on sizes that span several of a work-group's strides.
 func (s *suite) channels(t *testing.T) {
 	for _, n := range []int{1, 3} {
@@ -180,6 +180,27 @@ func (s *suite) channels(t *testing.T) {
 				s.b.Free(yb)
 			}
 		}
+	}
+	// CopyColumns: blocks at the start, middle and end of rows of awkward
+	// widths; the destination's other columns must keep their values.
+	for _, c := range []struct{ rows, width, srcCols, srcCol, dstCols, dstCol int }{
+		{1, 1, 1, 0, 1, 0}, {7, 3, 10, 7, 33, 0}, {33, 257, 257, 0, 300, 43}, {257, 1, 7, 6, 8, 7}, {5, 0, 4, 4, 4, 0}, {0, 3, 3, 0, 3, 0},
+	} {
+		src, dst := s.random(c.rows*c.srcCols, -1, 1), s.random(c.rows*c.dstCols, -1, 1)
+		sb, db := s.upload(src), s.upload(dst)
+		s.b.CopyColumns(c.rows, c.width, sb, c.srcCols, c.srcCol, db, c.dstCols, c.dstCol)
+		want := make([]float64, len(dst))
+		for i, v := range dst {
+			want[i] = float64(v)
+		}
+		for r := range c.rows {
+			for j := range c.width {
+				want[r*c.dstCols+c.dstCol+j] = float64(src[r*c.srcCols+c.srcCol+j])
+			}
+		}
+		check(t, fmt.Sprintf("CopyColumns(%+v)", c), s.download(t, db, len(dst)), want, 0, 0)
+		s.b.Free(sb)
+		s.b.Free(db)
 	}
 	for _, sh := range [][3]int{{1, 1, 1}, {3, 7, 33}, {2, 1, 257}, {1, 5, 1}, {5, 3, 2000}, {0, 3, 4}} {
 		n, c, hw := sh[0], sh[1], sh[2]

@@ -242,6 +242,21 @@ func (c *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
 	c.run(n*((rows+transposeTile-1)/transposeTile), cols*transposeTile, transposeRange)
 }
 
+// CopyColumns copies width columns of each row from src to dst.
+func (c *Backend) CopyColumns(rows, width int, src backend.Buffer, srcCols, srcCol int, dst backend.Buffer, dstCols, dstCol int) {
+	if !c.ok() || !c.valid("CopyColumns", backend.CheckColumns(rows, width, srcCols, srcCol, dstCols, dstCol)) {
+		return
+	}
+	sd, dd := c.data(src, rows*srcCols, "CopyColumns", "src"), c.data(dst, rows*dstCols, "CopyColumns", "dst")
+	if c.err != nil || width == 0 {
+		return
+	}
+	// A memory-bound copy of a few rows of a batch: one core saturates it.
+	for r := range rows {
+		copy(dd[r*dstCols+dstCol:r*dstCols+dstCol+width], sd[r*srcCols+srcCol:r*srcCols+srcCol+width])
+	}
+}
+
 // transposeTile is the side of the square blocks TransposeBatch moves at
 // a time: transposeTile input rows of transposeTile values become as many
 // output rows of as many values, so that every cache line it reads or

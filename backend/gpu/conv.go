@@ -43,6 +43,15 @@ func (b *Backend) TransposeBatch(n, rows, cols int, x, y backend.Buffer) {
 	b.launch1D("transpose_batch", n*rows*cols, n, rows, cols, xb, yb)
 }
 
+// CopyColumns copies width columns of each row from src to dst.
+func (b *Backend) CopyColumns(rows, width int, src backend.Buffer, srcCols, srcCol int, dst backend.Buffer, dstCols, dstCol int) {
+	if !b.ok() || !b.valid("CopyColumns", backend.CheckColumns(rows, width, srcCols, srcCol, dstCols, dstCol)) {
+		return
+	}
+	sb, db := b.buf(src, rows*srcCols, "CopyColumns", "src"), b.buf(dst, rows*dstCols, "CopyColumns", "dst")
+	b.launch1D("copy_columns", rows*width, rows, width, sb, srcCols, srcCol, db, dstCols, dstCol)
+}
+
 // AddChannels adds v[ch] to channel ch of x.
 func (b *Backend) AddChannels(n, c, hw int, v, x backend.Buffer) {
 	if !b.ok() || !b.valid("AddChannels", backend.CheckBatch(n, c, hw)) {

@@ -144,6 +144,7 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 		"Im2Col":          func() { b.Im2Col(geom, x, colsBuf) },
 		"Col2Im":          func() { b.Col2Im(geom, colsBuf, 0, x); b.Col2Im(geom, colsBuf, 1, x) },
 		"TransposeBatch":  func() { b.TransposeBatch(2, 3, 4, x, y) },
+		"CopyColumns":     func() { b.CopyColumns(2, 3, x, 4, 1, y, 5, 2) },
 		"AddChannels":     func() { b.AddChannels(2, 3, 4, x, y) },
 		"SumChannels":     func() { b.SumChannels(2, 3, 4, x, 0, y); b.SumChannels(2, 3, 4, x, 1, y) },
 		"MaxPoolForward":  func() { b.MaxPoolForward(geom, x, y, z) },
