@@ -139,6 +139,27 @@ func softmaxRef(log bool) refFunc {
 }
 
 // chain composes references that all read the same parameter list.
+// concatRef joins the outputs of heads (widths[h] values per sample) on
+// one input, row by row.
+func concatRef(widths []int, heads ...refFunc) refFunc {
+	return func(x []float64, rows int, p [][]float64) []float64 {
+		total := 0
+		for _, w := range widths {
+			total += w
+		}
+		y := make([]float64, rows*total)
+		col := 0
+		for h, f := range heads {
+			out := f(x, rows, p)
+			for r := range rows {
+				copy(y[r*total+col:r*total+col+widths[h]], out[r*widths[h]:(r+1)*widths[h]])
+			}
+			col += widths[h]
+		}
+		return y
+	}
+}
+
 func chain(fs ...refFunc) refFunc {
 	return func(x []float64, rows int, p [][]float64) []float64 {
 		for _, f := range fs {
@@ -214,6 +235,36 @@ func moduleCases() []moduleCase {
 		}},
 	)
 	cases = append(cases,
+		// A joint autoencoder: one code, a tied decoder and a classifier
+		// head; the encoder's weight gets gradients from the code's two
+		// consumers and from the decoder that shares it.
+		moduleCase{name: "Sequential(joint autoencoder, Concat)", rows: 5, in: 7, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			enc, err1 := nn.NewLinear(b, 7, 3, nn.InitDefault, rng)
+			cls, err2 := nn.NewLinear(b, 3, 4, nn.InitDefault, rng)
+			if err := firstErr(err1, err2); err != nil {
+				return nil, nil, nil, err
+			}
+			dec, err := nn.NewTiedLinear(enc, rng)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			s := nn.NewSequential(enc, nn.Tanh(), nn.NewConcat(nn.NewSequential(dec, nn.Sigmoid()), cls))
+			// Params: 0.weight, 0.bias, 2.0.0.bias (the decoder's), 2.1.weight, 2.1.bias.
+			code := chain(linearRef(7, 3, 0, 1), actRef(backend.Tanh, 0))
+			recon := chain(tiedRef(7, 3, 0, 2), actRef(backend.Sigmoid, 0))
+			ref := chain(code, concatRef([]int{7, 4}, recon, linearRef(3, 4, 3, 4)))
+			return s, s.Params(), ref, nil
+		}},
+		moduleCase{name: "Concat(three heads, one with dropout)", rows: 4, in: 6, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			l1, err1 := nn.NewLinear(b, 6, 1, nn.InitDefault, rng)
+			l2, err2 := nn.NewLinear(b, 6, 5, nn.InitDefault, rng)
+			d, err3 := nn.NewDropout(0.3, 2)
+			if err := firstErr(err1, err2, err3); err != nil {
+				return nil, nil, nil, err
+			}
+			c := nn.NewConcat(l1, nn.NewSequential(d, l2), nn.Tanh())
+			return c, c.Params(), nil, nil
+		}},
 		moduleCase{name: "Flatten", shape: []int{3, 2, 1, 7}, build: single(nn.NewFlatten(), identityRef)},
 		moduleCase{name: "Linear(12,5) on a 4-D input", shape: []int{3, 2, 2, 3}, build: linear(12, 5, nn.InitDefault)},
 		moduleCase{name: "TiedLinear(6,4) on a 3-D input", shape: []int{2, 3, 2}, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
