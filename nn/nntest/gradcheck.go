@@ -491,16 +491,21 @@ func CheckLosses(t *testing.T, b backend.Backend) {
 		predLo, high float64
 		labels       bool
 		ref          lossRef
+		// splitLabel: the target is cols-1 values in (0, 1) and a
+		// label in [0, splitLabel) per row, for a SplitLoss.
+		splitLabel int
+	}
+	bce := func(p, t float64) float64 { return -(t*math.Log(p) + (1-t)*math.Log(1-p)) }
+	ce := func(p []float64, label int) float64 { // of one row of logits
+		return -softmaxRef(true)(p, 1, nil)[label]
 	}
 	cases := []lossCase{
-		{"MSE", 5, 7, nn.MSELoss(), -2, 2, false, pointwiseRef(func(p, t float64) float64 { return (p - t) * (p - t) })},
-		{"BCE", 7, 3, nn.BCELoss(), 0.05, 0.95, false, pointwiseRef(func(p, t float64) float64 {
-			return -(t*math.Log(p) + (1-t)*math.Log(1-p))
-		})},
+		{"MSE", 5, 7, nn.MSELoss(), -2, 2, false, pointwiseRef(func(p, t float64) float64 { return (p - t) * (p - t) }), 0},
+		{"BCE", 7, 3, nn.BCELoss(), 0.05, 0.95, false, pointwiseRef(bce), 0},
 		{"BCEWithLogits", 1, 33, nn.BCEWithLogitsLoss(), -6, 6, false, pointwiseRef(func(x, t float64) float64 {
 			s := 1 / (1 + math.Exp(-x))
 			return -(t*math.Log(s) + (1-t)*math.Log(1-s))
-		})},
+		}), 0},
 		{"CrossEntropy", 7, 5, nn.NewCrossEntropyLoss(), -4, 4, true, func(p, y []float64, rows int) float64 {
 			cols := len(p) / rows
 			ls := softmaxRef(true)(p, rows, nil)
@@ -509,7 +514,22 @@ func CheckLosses(t *testing.T, b backend.Backend) {
 				s -= ls[r*cols+int(y[r])]
 			}
 			return s / float64(rows)
-		}},
+		}, 0},
+		// A joint autoencoder's loss: BCE on 7 reconstructed values and
+		// 0.3·cross-entropy on 4 class scores, against [7 values | label].
+		{"Split(BCE, 0.3·CrossEntropy)", 5, 11, nn.NewSplitLoss(
+			nn.LossPart{Width: 7, TargetWidth: 7, Loss: nn.BCELoss(), Weight: 1},
+			nn.LossPart{Width: 4, TargetWidth: 1, Labels: true, Loss: nn.NewCrossEntropyLoss(), Weight: 0.3}), 0.05, 0.95, false,
+			func(p, y []float64, rows int) float64 {
+				var sb, sc float64
+				for r := range rows {
+					for j := range 7 {
+						sb += bce(p[r*11+j], y[r*8+j])
+					}
+					sc += ce(p[r*11+7:r*11+11], int(y[r*8+7]))
+				}
+				return sb/float64(rows*7) + 0.3*sc/float64(rows)
+			}, 4},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -519,13 +539,25 @@ func CheckLosses(t *testing.T, b backend.Backend) {
 				t.Fatal(err)
 			}
 			var target *tensor.Tensor
-			if c.labels {
+			switch {
+			case c.splitLabel > 0:
+				y := make([]float32, c.rows*(c.cols-c.splitLabel+1))
+				w := c.cols - c.splitLabel + 1
+				for j := range y {
+					if j%w == w-1 {
+						y[j] = float32(rng.IntN(c.splitLabel))
+					} else {
+						y[j] = float32(0.05 + 0.9*rng.Float64())
+					}
+				}
+				target, err = tensor.FromSlice(b, y, c.rows, w)
+			case c.labels:
 				lab := make([]float32, c.rows)
 				for j := range lab {
 					lab[j] = float32(rng.IntN(c.cols))
 				}
 				target, err = tensor.FromSlice(b, lab, c.rows)
-			} else {
+			default:
 				target, err = tensor.Uniform(b, rng, 0, 1, c.rows, c.cols)
 			}
 			if err != nil {
