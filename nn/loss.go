@@ -67,8 +67,10 @@ func BCEWithLogitsLoss() *PointwiseLoss { return &PointwiseLoss{Kind: backend.BC
 
 // Forward computes the mean loss.
 func (l *PointwiseLoss) Forward(pred, target *tensor.Tensor) (*tensor.Tensor, error) {
-	if err := tensor.SameShape(l.Kind.String()+" loss: prediction and target", pred, target); err != nil {
-		return nil, err
+	// The loss's name is joined into the message only on error: a string
+	// built for every call would be a heap allocation per training step.
+	if err := tensor.SameShape("loss: prediction and target", pred, target); err != nil {
+		return nil, fmt.Errorf("%v %w", l.Kind, err)
 	}
 	if err := tensor.SameBackend(pred, target); err != nil {
 		return nil, err

@@ -33,16 +33,65 @@ func Evaluate(net nn.Module, d *data.Dataset) (loss float64, r *metrics.Report, 
 	lossFn := defaultLoss(Classify)
 	defer lossFn.Free() // a fresh loss each pass: its buffers must not pile up on the device
 	nn.SetTraining(net, false)
-	loss, _, preds, err = evaluate(net, od, 1000, Classify, lossFn, nil)
+	res, err := evaluate(net, od, 1000, Classify, lossFn, nil)
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	r, err = report(d, res.preds)
+	return res.loss, r, res.preds, err
+}
+
+// report is the metrics report of predicted classes against d's labels.
+func report(d *data.Dataset, preds []int) (*metrics.Report, error) {
 	labels := make([]int, d.N)
 	for i, y := range d.Y {
 		labels[i] = int(y)
 	}
-	r, err = metrics.Evaluate(labels, preds, d.ClassNames)
-	return loss, r, preds, err
+	return metrics.Evaluate(labels, preds, d.ClassNames)
+}
+
+// JointResult is what EvaluateJoint measures of a joint autoencoder.
+type JointResult struct {
+	// BCE is the reconstruction's mean binary cross-entropy over every
+	// value, as EvaluateReconstruction's; CrossEntropy the classifier's
+	// mean over the samples, as Evaluate's.
+	BCE, CrossEntropy float64
+	Report            *metrics.Report // the classifier's
+	Preds             []int
+}
+
+// EvaluateJoint evaluates a joint autoencoder (Task Joint: the outputs are
+// the reconstruction followed by the class logits) on d, in evaluation
+// mode (which it leaves set): each head's loss and the classifier's
+// metrics.
+func EvaluateJoint(net nn.Module, d *data.Dataset) (*JointResult, error) {
+	if err := checkEvalSet(d, "EvaluateJoint"); err != nil {
+		return nil, err
+	}
+	b, _, err := backendOf(net)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkData(net, d, Joint, true); err != nil {
+		return nil, err
+	}
+	od, err := upload(b, d)
+	if err != nil {
+		return nil, err
+	}
+	defer od.free()
+	lossFn := jointLoss(d.Features, d.Classes(), 1)
+	defer lossFn.Free()
+	nn.SetTraining(net, false)
+	res, err := evaluate(net, od, 1000, Joint, lossFn, nil)
+	if err != nil {
+		return nil, err
+	}
+	r, err := report(d, res.preds)
+	if err != nil {
+		return nil, err
+	}
+	return &JointResult{BCE: res.parts[0], CrossEntropy: res.parts[1], Report: r, Preds: res.preds}, nil
 }
 
 // EvaluateReconstruction returns an autoencoder's mean binary cross-entropy
@@ -67,8 +116,17 @@ func EvaluateReconstruction(net nn.Module, d *data.Dataset) (float64, error) {
 	lossFn := defaultLoss(Reconstruct)
 	defer lossFn.Free()
 	nn.SetTraining(net, false)
-	loss, _, _, err := evaluate(net, od, 1000, Reconstruct, lossFn, nil)
-	return loss, err
+	res, err := evaluate(net, od, 1000, Reconstruct, lossFn, nil)
+	return res.loss, err
+}
+
+// evalResult is what one evaluation pass measures: the mean loss, and
+// (Classify, Joint) the accuracy and predicted classes; accuracy is NaN
+// for Reconstruct. parts are the mean of each part of a SplitLoss.
+type evalResult struct {
+	loss, acc float64
+	preds     []int
+	parts     []float64
 }
 
 // evaluate runs net over a device-resident dataset in batches, as it is
@@ -78,7 +136,7 @@ func EvaluateReconstruction(net nn.Module, d *data.Dataset) (float64, error) {
 // Config.Transform; else the target is the labels (Classify) or the input
 // (Reconstruct).
 func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
-	transform func(x, y *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, error)) (loss, acc float64, preds []int, err error) {
+	transform func(x, y *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, error)) (res evalResult, err error) {
 	b := d.x.Backend()
 	batch = min(batch, d.n)
 	idx := make([]float32, d.n)
@@ -92,7 +150,7 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 	pred, err4 := tensor.New(b, batch)
 	defer func() { order.Free(); x.Free(); y.Free(); pred.Free() }()
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return 0, 0, nil, err
+		return res, err
 	}
 	features := d.x.Cols()
 	var xt *tensor.Tensor // Reconstruct: x viewed in the output's shape (a view: never freed)
@@ -100,11 +158,31 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 	if task == Reconstruct {
 		tdims = append([]int{batch}, reconShape(net, d.shape)...)
 		if xt, err = x.View(tdims...); err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 	}
-	if task == Classify {
+	var loss float64
+	var preds []int
+	if task != Reconstruct {
 		preds = make([]int, 0, d.n)
+	}
+	// Joint: the target is x's values and the label side by side, and the
+	// classes are the argmax of the outputs after the reconstruction's.
+	var jt, logits *tensor.Tensor
+	classes := 0
+	if task == Joint {
+		classes = d.host.Classes()
+		var err1, err2 error
+		jt, err1 = tensor.New(b, batch, features+1)
+		logits, err2 = tensor.New(b, batch, max(classes, 1))
+		defer func() { jt.Free(); logits.Free() }()
+		if err := errors.Join(err1, err2); err != nil {
+			return res, err
+		}
+	}
+	split, _ := lossFn.(*nn.SplitLoss)
+	if split != nil {
+		res.parts = make([]float64, len(split.Parts))
 	}
 	host := make([]float32, batch)
 	one := make([]float32, 1)
@@ -113,7 +191,7 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 		n := min(batch, d.n-off)
 		dims[0] = n
 		if err := errors.Join(x.Resize(dims...), y.Resize(n), pred.Resize(n)); err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 		b.GatherRows(n, features, d.x.Buffer(), order.Buffer(), off, x.Buffer())
 		b.GatherRows(n, 1, d.y.Buffer(), order.Buffer(), off, y.Buffer())
@@ -121,36 +199,57 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 		if xt != nil {
 			tdims[0] = n
 			if err := xt.Resize(tdims...); err != nil {
-				return 0, 0, nil, err
+				return res, err
 			}
 			target = xt
 		}
+		if jt != nil {
+			if err := jt.Resize(n, features+1); err != nil {
+				return res, err
+			}
+			jointTarget(b, n, features, x, y, jt)
+			target = jt
+		}
 		if transform != nil {
 			if input, target, err = transform(x, y); err != nil {
-				return 0, 0, nil, fmt.Errorf("EvalTransform: %w", err)
+				return res, fmt.Errorf("EvalTransform: %w", err)
 			}
 			if err := checkTransformed(input, target); err != nil {
-				return 0, 0, nil, fmt.Errorf("EvalTransform: %w", err)
+				return res, fmt.Errorf("EvalTransform: %w", err)
 			}
 		}
 		out, err := net.Forward(input)
 		if err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 		l, err := lossFn.Forward(out, target)
 		if err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 		if err := b.Download(one, l.Buffer()); err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 		loss += float64(one[0]) * float64(n)
-		if task == Reconstruct {
-			continue
+		for i := range res.parts {
+			if err := b.Download(one, split.Value(i).Buffer()); err != nil {
+				return res, err
+			}
+			res.parts[i] += float64(one[0]) * float64(n)
 		}
-		b.ArgmaxRows(n, out.Cols(), out.Buffer(), pred.Buffer())
+		switch task {
+		case Reconstruct:
+			continue
+		case Joint:
+			if err := logits.Resize(n, classes); err != nil {
+				return res, err
+			}
+			b.CopyColumns(n, classes, out.Buffer(), out.Cols(), out.Cols()-classes, logits.Buffer(), classes, 0)
+			b.ArgmaxRows(n, classes, logits.Buffer(), pred.Buffer())
+		default:
+			b.ArgmaxRows(n, out.Cols(), out.Buffer(), pred.Buffer())
+		}
 		if err := b.Download(host[:n], pred.Buffer()); err != nil {
-			return 0, 0, nil, err
+			return res, err
 		}
 		for i, p := range host[:n] {
 			preds = append(preds, int(p))
@@ -159,10 +258,13 @@ func evaluate(net nn.Module, d *onDevice, batch int, task Task, lossFn nn.Loss,
 			}
 		}
 	}
-	if task == Reconstruct {
-		return loss / float64(d.n), math.NaN(), nil, nil
+	for i := range res.parts {
+		res.parts[i] /= float64(d.n)
 	}
-	return loss / float64(d.n), float64(right) / float64(d.n), preds, nil
+	if task == Reconstruct {
+		return evalResult{loss: loss / float64(d.n), acc: math.NaN(), parts: res.parts}, nil
+	}
+	return evalResult{loss: loss / float64(d.n), acc: float64(right) / float64(d.n), preds: preds, parts: res.parts}, nil
 }
 
 // checkEvalSet refuses a missing or empty dataset to evaluate on: its mean

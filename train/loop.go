@@ -137,6 +137,7 @@ type trainer struct {
 	dims         []int          // (batch, sample shape…), for resizing x
 	xt           *tensor.Tensor // Reconstruct: x viewed in the output's shape, the target
 	tdims        []int
+	jt           *tensor.Tensor // Joint: the target, x's values and the label side by side
 	order, sum   *tensor.Tensor
 	loss         nn.Loss
 	freeLoss     func()
@@ -183,7 +184,17 @@ func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR flo
 			return nil, err
 		}
 	}
-	if t.loss == nil {
+	if cfg.Task == Joint {
+		if t.jt, err = tensor.New(b, t.batch, train.Features+1); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case t.loss != nil:
+	case cfg.Task == Joint:
+		l := jointLoss(train.Features, train.Classes(), cfg.ClassWeight)
+		t.loss, t.freeLoss = l, l.Free
+	default:
 		l := defaultLoss(cfg.Task)
 		t.loss, t.freeLoss = l, l.Free
 	}
@@ -215,6 +226,9 @@ func (t *trainer) free() {
 	t.y.Free()
 	t.order.Free()
 	t.sum.Free()
+	if t.jt != nil {
+		t.jt.Free()
+	}
 	if t.freeLoss != nil {
 		t.freeLoss()
 	}
@@ -274,6 +288,13 @@ func (t *trainer) step(epoch, step int) error {
 		}
 		target = t.xt
 	}
+	if t.jt != nil {
+		if err := t.jt.Resize(n, features+1); err != nil {
+			return err
+		}
+		jointTarget(b, n, features, t.x, t.y, t.jt)
+		target = t.jt
+	}
 	if t.cfg.Transform != nil {
 		var err error
 		if input, target, err = t.cfg.Transform(t.x, t.y); err != nil {
@@ -306,8 +327,8 @@ func (t *trainer) step(epoch, step int) error {
 func (t *trainer) evaluate(d *onDevice, transform func(x, y *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor, error)) (loss, acc float64, err error) {
 	nn.SetTraining(t.net, false)
 	defer nn.SetTraining(t.net, true)
-	loss, acc, _, err = evaluate(t.net, d, t.cfg.EvalBatch, t.cfg.Task, t.loss, transform)
-	return loss, acc, err
+	res, err := evaluate(t.net, d, t.cfg.EvalBatch, t.cfg.Task, t.loss, transform)
+	return res.loss, res.acc, err
 }
 
 // run trains from start to the end of the run, an early stop, or an

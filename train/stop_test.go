@@ -192,7 +192,7 @@ func TestEvaluateFreesItsBuffers(t *testing.T) {
 		evaluate(m, od, 16, task, loss, nil) // the first pass sizes the model's and the loss's own buffers
 		before := b.MemStats().LiveBytes
 		for range 3 {
-			if _, _, _, err := evaluate(m, od, 16, task, loss, nil); err != nil {
+			if _, err := evaluate(m, od, 16, task, loss, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -52,6 +52,14 @@ const (
 	// Reconstruct: an autoencoder's sigmoid outputs against its own input,
 	// binary cross-entropy; accuracies are not measured.
 	Reconstruct
+	// Joint: a joint autoencoder, whose output is a reconstruction of the
+	// input (sigmoid outputs, as many as the input's values) followed by
+	// class logits (one per class), as an nn.Concat of a decoder and a
+	// classifier on one code gives it. The loss is the reconstruction's
+	// binary cross-entropy plus ClassWeight times the cross-entropy of the
+	// logits (an nn.SplitLoss against the input followed by the label);
+	// accuracies are the classifier's.
+	Joint
 )
 
 // Config controls Fit.
@@ -73,10 +81,16 @@ type Config struct {
 	Seed uint64
 
 	// Loss is the training loss. Nil means the task's: cross-entropy of
-	// logits against class labels (Classify) or binary cross-entropy of
-	// the output against the input (Reconstruct). Evaluation in Fit uses it
-	// too. With a loss of another scale, set MaxLoss.
+	// logits against class labels (Classify), binary cross-entropy of
+	// the output against the input (Reconstruct), or both (Joint; the
+	// target is then the input followed by the label, batch × (values+1)).
+	// Evaluation in Fit uses it too. With a loss of another scale, set
+	// MaxLoss.
 	Loss nn.Loss
+	// ClassWeight is Joint's weight of the classifier's cross-entropy
+	// beside the reconstruction's binary cross-entropy (weight 1): positive
+	// and finite; 0 means 1. Other tasks ignore it.
+	ClassWeight float64
 	// Transform, if set, runs on every training batch before the step: x
 	// holds the batch's inputs (gathered on the device, batch × the
 	// dataset's sample shape), y its labels (batch values). It returns the
@@ -299,8 +313,30 @@ func checkData(net nn.Module, d *data.Dataset, task Task, outputs bool) error {
 		if volume(out) != d.Features {
 			return fmt.Errorf("train: an autoencoder for %s must output its %d features, but %s gives %d", d.Name, d.Features, describe(net), volume(out))
 		}
+	case Joint:
+		if volume(out) != d.Features+d.Classes() {
+			return fmt.Errorf("train: a joint autoencoder for %s must output its %d features and %d class scores (%d values), but %s gives %d",
+				d.Name, d.Features, d.Classes(), d.Features+d.Classes(), describe(net), volume(out))
+		}
 	}
 	return nil
+}
+
+// jointLoss is Joint's loss for samples of features values and classes
+// classes: BCE on the reconstruction plus weight·cross-entropy.
+func jointLoss(features, classes int, weight float64) *nn.SplitLoss {
+	if weight == 0 {
+		weight = 1
+	}
+	return nn.NewSplitLoss(nn.LossPart{Width: features, TargetWidth: features, Loss: nn.BCELoss(), Weight: 1},
+		nn.LossPart{Width: classes, TargetWidth: 1, Labels: true, Loss: nn.NewCrossEntropyLoss(), Weight: float32(weight)})
+}
+
+// jointTarget writes Joint's target for n samples: each row's features
+// values of x followed by its label y.
+func jointTarget(b backend.Backend, n, features int, x, y, dst *tensor.Tensor) {
+	b.CopyColumns(n, features, x.Buffer(), features, 0, dst.Buffer(), features+1, 0)
+	b.CopyColumns(n, 1, y.Buffer(), 1, 0, dst.Buffer(), features+1, features)
 }
 
 // defaultLoss is the task's loss.
@@ -348,6 +384,9 @@ func Fit(net nn.Module, train, eval *data.Dataset, cfg Config) (History, error) 
 			return nil, err
 		}
 	}
+	if !(cfg.ClassWeight >= 0) || math.IsInf(cfg.ClassWeight, 0) {
+		return nil, fmt.Errorf("train: ClassWeight %v: want a positive, finite weight (or 0 for 1)", cfg.ClassWeight)
+	}
 	if !(cfg.ClipNorm >= 0) || math.IsInf(cfg.ClipNorm, 0) {
 		return nil, fmt.Errorf("train: ClipNorm %v: want a positive, finite norm (or 0 for none)", cfg.ClipNorm)
 	}
@@ -373,7 +412,7 @@ func Fit(net nn.Module, train, eval *data.Dataset, cfg Config) (History, error) 
 	}
 	if cfg.MaxLoss == 0 {
 		cfg.MaxLoss = 20
-		if cfg.Task == Classify {
+		if cfg.Task == Classify || cfg.Task == Joint {
 			cfg.MaxLoss = 100 * math.Log(float64(max(train.Classes(), 2)))
 		}
 	}
