@@ -28,7 +28,8 @@ type Model struct {
 	// the file's metadata (MetaClasses) and Load restores them. Empty when
 	// unknown. Save and Load refuse names that are not one an output,
 	// except in the file of an autoencoder (MetaTask "reconstruct"), which
-	// may name the classes of the data it was trained on.
+	// may name the classes of the data it was trained on, and of a joint
+	// autoencoder ("joint"), whose class scores follow its reconstruction.
 	Classes []string
 	// buffers are the planned buffers, for the shape and dtype a file
 	// stores each with.
@@ -58,7 +59,7 @@ func Build(b backend.Backend, spec string, rng *rand.Rand) (*Model, error) {
 const (
 	MetaFormat  = "format" // FileFormat
 	MetaSpec    = "spec"
-	MetaTask    = "task"    // "classify" or "reconstruct"
+	MetaTask    = "task"    // "classify", "reconstruct" or "joint"
 	MetaEncoder = "encoder" // autoencoders: the number of encoder layers
 	// MetaClasses holds Model.Classes as a JSON array of strings. Files of
 	// an earlier diynn hold the names joined by U+001F, which Load reads too.
@@ -200,7 +201,7 @@ func classesOf(meta map[string]string) ([]string, error) {
 // outputs one to one; an autoencoder's (task "reconstruct") may name its
 // data's classes instead.
 func checkClasses(classes []string, task string, outputs int) error {
-	if len(classes) == 0 || task == "reconstruct" || len(classes) == outputs {
+	if len(classes) == 0 || task == "reconstruct" || task == "joint" || len(classes) == outputs {
 		return nil
 	}
 	return fmt.Errorf("%d class names for %d outputs: a classifier's %q name its outputs, one each", len(classes), outputs, MetaClasses)

@@ -14,11 +14,14 @@ type Preset struct {
 	Data       string // the dataset it is meant for
 	Task       string // "classify" (default) or "reconstruct" (autoencoders)
 	Encoder    int    // autoencoders: the number of spec layers that make the encoder
-	Epochs     int
-	Batch      int
-	Optim      string // sgd, momentum, adam or adamw
-	LR         float64
-	Schedule   string // const, exp:G, step:E:G or cosine
+	// ClassWeight is a joint autoencoder's (Task "joint") weight of the
+	// classifier's cross-entropy beside the reconstruction's BCE.
+	ClassWeight float64
+	Epochs      int
+	Batch       int
+	Optim       string // sgd, momentum, adam or adamw
+	LR          float64
+	Schedule    string // const, exp:G, step:E:G or cosine
 	// Report holds the report's own settings where they differ from ours.
 	Report *Settings
 	// Input is the per-sample shape of Data's samples, (1, 28, 28) for

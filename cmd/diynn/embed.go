@@ -34,8 +34,8 @@ func encode(m *model.Model, layers int, d *data.Dataset) ([]float32, int, error)
 // encoderLayers reads how many layers make the encoder of a model saved by
 // `diynn train -task reconstruct`.
 func encoderLayers(meta map[string]string, path string) (int, error) {
-	if meta[model.MetaTask] != "reconstruct" {
-		return 0, usagef("%s is not an autoencoder (task %q): train one with -task reconstruct or an ae preset", path, meta[model.MetaTask])
+	if t := meta[model.MetaTask]; t != "reconstruct" && t != "joint" {
+		return 0, usagef("%s is not an autoencoder (task %q): train one with -task reconstruct or joint, or an ae preset", path, t)
 	}
 	k, err := strconv.Atoi(meta[model.MetaEncoder])
 	if err != nil || k <= 0 {

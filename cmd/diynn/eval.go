@@ -200,8 +200,11 @@ func evalCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	f.checkModel = func(meta map[string]string) error {
-		if meta[model.MetaTask] == "reconstruct" {
+		switch meta[model.MetaTask] {
+		case "reconstruct":
 			return usagef("-model %s is an autoencoder: eval measures classifiers (its test binary cross-entropy is in its metrics.json)", *f.model)
+		case "joint":
+			return usagef("-model %s is a joint autoencoder: eval measures classifiers (its test accuracy and binary cross-entropy are in its metrics.json)", *f.model)
 		}
 		return nil
 	}

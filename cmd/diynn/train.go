@@ -21,6 +21,7 @@ import (
 
 	"github.com/diynn/diynn/data"
 	"github.com/diynn/diynn/figures"
+	"github.com/diynn/diynn/metrics"
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/train"
@@ -177,7 +178,7 @@ type trainOptions struct {
 	dataName, dataDir, modelFlag, backendName, optim        *string
 	schedule, out, taskFlag, preprocessModel, features, mem *string
 	epochs, batch, limit, encoder                           *int
-	lr, val                                                 *float64
+	lr, val, classWeight                                    *float64
 	seed                                                    *uint64
 	noDownload, testOnly, resume, overwrite, trainMetrics   *bool
 	quiet, reportSettings                                   *bool
@@ -186,27 +187,29 @@ type trainOptions struct {
 func newTrainOptions() *trainOptions {
 	fs := flag.NewFlagSet("diynn train", flag.ContinueOnError)
 	return &trainOptions{fs: fs,
-		dataName:        fs.String("data", "fashion-mnist", "dataset: fashion-mnist, kmnist, mnist, iris or dots"),
-		dataDir:         fs.String("data-dir", "", "directory with the dataset files (default $DIYNN_DATA, then the user cache, then download)"),
-		noDownload:      fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
-		modelFlag:       fs.String("model", "fmnist-relu", "preset ("+model.PresetNames()+") or a spec such as \"linear(784,176) tanh linear(176,42) relu linear(42,10)\""),
-		backendName:     fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
-		epochs:          fs.Int("epochs", 0, "passes over the training set (default: the preset's, else 20)"),
-		batch:           fs.Int("batch", 0, "mini-batch size (default: the preset's, else 128)"),
-		lr:              fs.Float64("lr", 0, "learning rate (default: the preset's, else 0.001)"),
-		optim:           fs.String("optim", "", "sgd, momentum, adam or adamw (default: the preset's, else adam)"),
-		schedule:        fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)"),
-		seed:            fs.Uint64("seed", 1, "random seed for weights, shuffles and splits"),
-		val:             fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)"),
-		testOnly:        fs.Bool("test-only", false, "image datasets: use only the official test file, split by -val (default 0.2): for kmnist, whose training images may be missing"),
-		out:             fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)"),
-		resume:          fs.Bool("resume", false, "continue the run in -out from its checkpoint (the settings must be the same)"),
-		overwrite:       fs.Bool("overwrite", false, "delete the earlier run's files in -out and train again"),
-		trainMetrics:    fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch"),
-		limit:           fs.Int("limit", 0, "use a seeded sample of at most N training and N/5 evaluation samples (quick runs)"),
-		quiet:           fs.Bool("quiet", false, "print only the final metrics"),
-		taskFlag:        fs.String("task", "", "classify or reconstruct (default: the preset's, else classify)"),
+		dataName:     fs.String("data", "fashion-mnist", "dataset: fashion-mnist, kmnist, mnist, iris or dots"),
+		dataDir:      fs.String("data-dir", "", "directory with the dataset files (default $DIYNN_DATA, then the user cache, then download)"),
+		noDownload:   fs.Bool("no-download", false, "fail instead of downloading missing dataset files"),
+		modelFlag:    fs.String("model", "fmnist-relu", "preset ("+model.PresetNames()+") or a spec such as \"linear(784,176) tanh linear(176,42) relu linear(42,10)\""),
+		backendName:  fs.String("backend", "auto", "auto, cpu, opencl or cuda"),
+		epochs:       fs.Int("epochs", 0, "passes over the training set (default: the preset's, else 20)"),
+		batch:        fs.Int("batch", 0, "mini-batch size (default: the preset's, else 128)"),
+		lr:           fs.Float64("lr", 0, "learning rate (default: the preset's, else 0.001)"),
+		optim:        fs.String("optim", "", "sgd, momentum, adam or adamw (default: the preset's, else adam)"),
+		schedule:     fs.String("schedule", "", "const, exp:GAMMA, step:EPOCHS:GAMMA or cosine (default: the preset's, else const)"),
+		seed:         fs.Uint64("seed", 1, "random seed for weights, shuffles and splits"),
+		val:          fs.Float64("val", 0, "fraction of the training set held out for evaluation (default: the official test split; iris: 0.2)"),
+		testOnly:     fs.Bool("test-only", false, "image datasets: use only the official test file, split by -val (default 0.2): for kmnist, whose training images may be missing"),
+		out:          fs.String("out", "", "directory for model.safetensors, history.csv, curves.png, confusion.png, metrics.json (default runs/MODEL-DATA)"),
+		resume:       fs.Bool("resume", false, "continue the run in -out from its checkpoint (the settings must be the same)"),
+		overwrite:    fs.Bool("overwrite", false, "delete the earlier run's files in -out and train again"),
+		trainMetrics: fs.Bool("train-metrics", true, "also measure training-set accuracy after each epoch"),
+		limit:        fs.Int("limit", 0, "use a seeded sample of at most N training and N/5 evaluation samples (quick runs)"),
+		quiet:        fs.Bool("quiet", false, "print only the final metrics"),
+		taskFlag: fs.String("task", "", "classify, reconstruct or joint (default: the preset's, else classify); joint: the model outputs a reconstruction followed by class scores "+
+			"(a concat[decoder | classifier] on its code) and trains on BCE + -class-weight × cross-entropy"),
 		encoder:         fs.Int("encoder", 0, "autoencoders: how many spec layers make the encoder (default: the preset's)"),
+		classWeight:     fs.Float64("class-weight", 0, "-task joint: the weight of the classifier's cross-entropy beside the reconstruction's BCE (default: the preset's, else 1)"),
 		preprocessModel: fs.String("preprocess", "", "an autoencoder's model.safetensors: train on its reconstructions or latent codes (see -features)"),
 		features:        fs.String("features", "recon", "with -preprocess: recon or latent (the classifier's first layer then takes the latent width)"),
 		reportSettings: fs.Bool("report", false, "train with the report's settings for the preset (learning rate, optimizer, schedule, epochs) instead of ours; "+
@@ -275,12 +278,23 @@ func (o *trainOptions) settle() (*trainPlan, error) {
 	switch p.Task {
 	case "", "classify":
 		if set["encoder"] {
-			return nil, usagef("-encoder applies to autoencoders (-task reconstruct) only")
+			return nil, usagef("-encoder applies to autoencoders (-task reconstruct or joint) only")
 		}
 	case "reconstruct":
 		task = train.Reconstruct
+	case "joint":
+		task = train.Joint
 	default:
-		return nil, usagef("-task %q: want classify or reconstruct", p.Task)
+		return nil, usagef("-task %q: want classify, reconstruct or joint", p.Task)
+	}
+	if set["class-weight"] {
+		if task != train.Joint {
+			return nil, usagef("-class-weight applies to joint autoencoders (-task joint) only")
+		}
+		if !(*o.classWeight > 0) || math.IsInf(*o.classWeight, 0) {
+			return nil, usagef("-class-weight %v: want a positive, finite weight", *o.classWeight)
+		}
+		p.ClassWeight = *o.classWeight
 	}
 	if set["epochs"] {
 		p.Epochs = *o.epochs
@@ -427,17 +441,20 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return usageError{err.Error()}
 	}
 	wantOut, what := trainSet.Classes(), "classes"
-	if task == train.Reconstruct {
+	switch task {
+	case train.Reconstruct:
 		wantOut, what = trainSet.Features, "features to reconstruct"
+	case train.Joint:
+		wantOut, what = trainSet.Features+trainSet.Classes(), "features to reconstruct and classes (a joint autoencoder outputs both)"
 	}
 	if m.Inputs != trainSet.Features || m.Outputs != wantOut {
 		return usagef("-model %q takes %d inputs and gives %d outputs, but %s has %d features and %d %s",
 			m.Spec, m.Inputs, m.Outputs, *o.dataName, trainSet.Features, wantOut, what)
 	}
-	if task == train.Reconstruct && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
+	if task != train.Classify && (p.Encoder <= 0 || p.Encoder >= len(m.Layers)) {
 		return usagef("-encoder %d: an autoencoder needs the number of its encoder layers, between 1 and %d", p.Encoder, len(m.Layers)-1)
 	}
-	if task == train.Reconstruct {
+	if task != train.Classify {
 		if lo, hi := minMax(trainSet.X); lo < 0 || hi > 1 {
 			return usagef("-task reconstruct: binary cross-entropy needs features in [0, 1], but %s's go from %g to %g", *o.dataName, lo, hi)
 		}
@@ -468,7 +485,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	checkpoint := filepath.Join(out, "checkpoint.safetensors")
 	hist, err := train.Fit(m, trainSet, testSet, train.Config{
-		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *o.seed,
+		Task: task, Epochs: p.Epochs, Batch: p.Batch, Optimizer: opt, Schedule: sched, Seed: *o.seed, ClassWeight: p.ClassWeight,
 		Progress: log, Bar: !*o.quiet && isTerminal(stdout), TrainMetrics: *o.trainMetrics,
 		HistoryCSV: filepath.Join(out, "history.csv"), Checkpoint: checkpoint, Resume: *o.resume,
 		Settings: settings, Context: ctx, EvalName: split.evalName(),
@@ -512,7 +529,7 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	losses := []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainLoss })},
 		{Name: split.evalName(), Values: series(func(e train.Epoch) float64 { return e.EvalLoss })}}
 	var accuracies []figures.Series
-	if task == train.Classify {
+	if task != train.Reconstruct {
 		accuracies = []figures.Series{{Name: "train", Values: series(func(e train.Epoch) float64 { return e.TrainAcc })},
 			{Name: split.evalName(), Values: series(func(e train.Epoch) float64 { return e.EvalAcc })}}
 	}
@@ -534,9 +551,20 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 		return interruptedLate(ctx)
 	}
 
-	testLoss, report, _, err := train.Evaluate(m, testSet)
+	testLoss, report, j, err := evaluateClassifier(m, testSet, task)
 	if err != nil {
 		return err
+	}
+	if j != nil {
+		metrics["class_weight"] = p.ClassWeight
+		metrics["eval_bce"] = j.BCE
+		if split.evalName() == "test" {
+			metrics["test_bce"] = j.BCE
+		}
+		if err := reconstructionGrid(m, testSet, filepath.Join(out, "reconstructions.png")); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "\n%s binary cross-entropy of the reconstruction %.4f", split.evalName(), j.BCE)
 	}
 	if err := figures.Confusion(filepath.Join(out, "confusion.png"), title+" ("+split.evalName()+" set)", report.Confusion, report.Classes); err != nil {
 		return err
@@ -559,7 +587,11 @@ func trainCmd(args []string, stdout, stderr io.Writer) error {
 	if err := report.WriteTable(stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,confusion.png,metrics.json}\n", out)
+	figs := "confusion.png"
+	if j != nil {
+		figs = "confusion.png,reconstructions.png"
+	}
+	fmt.Fprintf(log, "\nwrote %s/{model.safetensors,history.csv,curves.png,%s,metrics.json}\n", out, figs)
 	succeeded = true
 	return interruptedLate(ctx)
 }
@@ -597,10 +629,27 @@ func interruptible() (ctx context.Context, stop func()) {
 }
 
 func taskName(t train.Task) string {
-	if t == train.Reconstruct {
+	switch t {
+	case train.Reconstruct:
 		return "reconstruct"
+	case train.Joint:
+		return "joint"
 	}
 	return "classify"
+}
+
+// evaluateClassifier evaluates a classifier, or a joint autoencoder's
+// classifier (j then holds both heads' results): its mean cross-entropy
+// and metrics report.
+func evaluateClassifier(m *model.Model, test *data.Dataset, task train.Task) (loss float64, r *metrics.Report, j *train.JointResult, err error) {
+	if task != train.Joint {
+		loss, r, _, err = train.Evaluate(m, test)
+		return loss, r, nil, err
+	}
+	if j, err = train.EvaluateJoint(m, test); err != nil {
+		return 0, nil, nil, err
+	}
+	return j.CrossEntropy, j.Report, j, nil
 }
 
 // runSettings are what makes a run this run: -resume refuses a checkpoint
@@ -663,6 +712,26 @@ func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, evalN
 	if evalName == "test" {
 		metrics["test_bce"], metrics["test_loss"] = bce, bce
 	}
+	if err := reconstructionGrid(m, test, filepath.Join(out, "reconstructions.png")); err != nil {
+		return err
+	}
+	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s (%s), %s in %.1fs; %s binary cross-entropy %.4f\n", title, m.Spec, plural(p.Epochs, "epoch"), seconds, evalName, bce)
+	fmt.Fprintf(log, "wrote %s/{model.safetensors,history.csv,curves.png,reconstructions.png,metrics.json}\n", out)
+	return nil
+}
+
+// reconstructionGrid draws two images of every class of test over their
+// reconstructions: the first test.Features outputs of m (a joint
+// autoencoder's class scores follow them). Samples that are not square
+// images get no figure.
+func reconstructionGrid(m *model.Model, test *data.Dataset, path string) error {
+	side := int(math.Sqrt(float64(test.Features)))
+	if side*side != test.Features {
+		return nil
+	}
 	byClass := make([][]int, test.Classes())
 	for i, y := range test.Y {
 		if c := int(y); len(byClass[c]) < 2 {
@@ -678,25 +747,13 @@ func finishAutoencoder(m *model.Model, p model.Preset, test *data.Dataset, evalN
 	if err != nil {
 		return err
 	}
-	rec := pred.Outputs
-	side := int(math.Sqrt(float64(test.Features)))
-	if side*side == test.Features {
-		origs, recs, labels := make([][]float32, sample.N), make([][]float32, sample.N), make([]string, sample.N)
-		for i := range origs {
-			origs[i] = sample.Row(i)
-			recs[i] = rec[i*test.Features : (i+1)*test.Features]
-			labels[i] = test.ClassNames[int(sample.Y[i])]
-		}
-		if err := figures.ReconstructionGrid(filepath.Join(out, "reconstructions.png"), origs, recs, labels, side, side, 3); err != nil {
-			return err
-		}
+	origs, recs, labels := make([][]float32, sample.N), make([][]float32, sample.N), make([]string, sample.N)
+	for i := range origs {
+		origs[i] = sample.Row(i)
+		recs[i] = pred.Row(i)[:test.Features]
+		labels[i] = test.ClassNames[int(sample.Y[i])]
 	}
-	if err := writeMetricsJSON(filepath.Join(out, "metrics.json"), metrics); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "\n%s (%s), %s in %.1fs; %s binary cross-entropy %.4f\n", title, m.Spec, plural(p.Epochs, "epoch"), seconds, evalName, bce)
-	fmt.Fprintf(log, "wrote %s/{model.safetensors,history.csv,curves.png,reconstructions.png,metrics.json}\n", out)
-	return nil
+	return figures.ReconstructionGrid(path, origs, recs, labels, side, side, 3)
 }
 
 func nanToNil(v float64) any {
