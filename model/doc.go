@@ -22,6 +22,8 @@
 //	gaussiannoise(SIGMA)   adds N(0, SIGMA²) noise while training
 //	flatten                a sample of any shape as a vector of its values
 //	reshape(D1,D2,…)       a sample of the same number of values as shape (D1×D2×…)
+//	concat[A | B …]        runs specs A, B, … (its heads, two or more) on its input and
+//	                       joins their outputs: (the sum of their values) per sample
 //
 // and, for images (C×H×W per sample), as PyTorch's layers of the same
 // names, with their parameters, buffers and defaults:
@@ -41,6 +43,29 @@
 // convolutions and pools.
 // A mistake is a *SpecError that shows the column at fault. Format writes
 // layers canonically: lowercase, no spaces, defaults left out.
+//
+// # Heads
+//
+// A network with two outputs runs two heads on one value: a joint
+// autoencoder reconstructs its input from a 30-value code and classifies
+// the code,
+//
+//	linear(784,264) leakyrelu(0.01) linear(264,88) leakyrelu(0.01) linear(88,30)
+//	concat[tied(4) leakyrelu(0.01) tied(2) leakyrelu(0.01) tied(0) sigmoid | linear(30,10)]
+//
+// (one line in a spec) gives 794 values a sample, the 784 of the
+// reconstruction, then the 10 class scores (nn.SplitLoss trains each part
+// on its own loss). Each head, between the brackets and the bars, is a spec
+// of its own, planned on the concat's input; it may hold a concat too.
+// Inside a head, tied(K) names layer K of the spec that holds the concat,
+// a linear layer before it: the decoder above is tied to the encoder, and
+// a head's own layers cannot be tied to. The module is an nn.Concat of one
+// nn.Sequential per head, and its parameters are named as PyTorch names
+// those of a module holding the heads as children "0", "1", … each an
+// nn.Sequential: "5.0.0.bias" is the bias of module 0 of head 0 of layer
+// 5, "5.1.0.weight" the classifier's weight. Format writes a concat
+// canonically as concat[A | B]. Errors in a head show their column in the
+// whole spec.
 //
 // # Plans and shapes
 //
@@ -65,7 +90,8 @@
 // A layer is known to specs, plans, Build and Load once it is registered
 // with RegisterLayer: its LayerDef says which arguments it takes, how to
 // plan it (its output shape and parameters for an input shape) and how to
-// build its module. The built-in layers are registered the same way. A
+// build its module; one with LayerDef.MinHeads takes heads in brackets, as
+// concat does. The built-in layers are registered the same way. A
 // module that also writes itself in the spec language (Spec() string, as
 // every built-in module does) goes through SpecOf, New and SaveModule, so
 // a network built in Go is saved with a spec derived from its modules and
@@ -76,7 +102,7 @@
 // Save writes a model's parameters and buffers (batch norm's running
 // statistics), named and typed as PyTorch's state_dict of an nn.Sequential
 // ("0.weight", "0.bias", "1.running_mean", "1.num_batches_tracked" as a
-// 0-dimensional int64, …), with its spec, its class names and, when the
+// 0-dimensional int64, "5.1.0.weight" in a head, …), with its spec, its class names and, when the
 // spec does not imply it, its input shape in the metadata (MetaSpec,
 // MetaClasses, MetaInput); Load rebuilds the network from them after
 // checking every tensor's shape. Such a file loads into the matching

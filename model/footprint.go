@@ -164,17 +164,44 @@ func (p *Plan) Estimate(u Usage) (Footprint, error) {
 	return f, nil
 }
 
+// Memory is what the plan's layers allocate per sample when they run as a
+// head (LayerDef.MinHeads): in an nn.Sequential whose input gradient is
+// computed, so that every layer's Backward counts, the first's too, and
+// Largest is the largest tensor of any layer. A layer with heads adds its
+// heads' to its own LayerPlan.Memory, as concat does.
+func (p *Plan) Memory() Memory {
+	var m Memory
+	for i, lp := range p.layers {
+		l := *lp.Memory
+		m.Forward += l.Forward
+		m.ForwardTrain += l.ForwardTrain
+		m.Backward += l.Backward
+		m.Fixed += l.Fixed
+		m.FixedTrain += l.FixedTrain
+		m.Largest = max(m.Largest, p.largest(i))
+	}
+	m.FirstBackward = m.Backward
+	return m
+}
+
+// largest is the number of values per sample of the largest tensor layer i
+// allocates: its Memory's Largest, or else the larger of its input and
+// output.
+func (p *Plan) largest(i int) int64 {
+	if per := p.layers[i].Memory.Largest; per > 0 {
+		return per
+	}
+	return max(volume(p.Shapes[i]), volume(p.Shapes[i+1]))
+}
+
 // checkLargest refuses a batch of rows samples for which a layer would
 // allocate a tensor of 2³¹ values or more (package tensor refuses it, and
 // the kernels index with 32-bit ints), naming the layer, the tensor's size
 // and the largest batch the layer takes: a convolution on large images
 // fits one sample and not a thousand.
 func (p *Plan) checkLargest(rows int64) error {
-	for i, lp := range p.layers {
-		per := lp.Memory.Largest
-		if per == 0 {
-			per = max(volume(p.Shapes[i]), volume(p.Shapes[i+1]))
-		}
+	for i := range p.layers {
+		per := p.largest(i)
 		if per <= 0 || rows <= math.MaxInt32/per {
 			continue
 		}

@@ -60,13 +60,24 @@ func init() {
 		Check: func(a Args) error { _, err := a.At(0).Int(0); return err },
 		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
 			k, _ := a.At(0).Int(0)
-			if k >= ctx.Index || ctx.Layers[k].Kind != "linear" {
+			// In a head, K counts the layers of the spec that holds the
+			// concat, which must be before it: the head's own layers are
+			// not among them.
+			layers, before := ctx.Layers, ctx.Index
+			if ctx.Outer != nil {
+				layers, before = ctx.Outer.Layers, ctx.Outer.Index
+			}
+			if k >= before || layers[k].Kind != "linear" {
+				if ctx.Outer != nil {
+					return LayerPlan{}, fmt.Errorf("tied(%d) in a head of %s names layer %d of the spec that holds the %s, which must be a linear layer before it (positions count from 0; a head's own layers cannot be tied to)",
+						k, layers[before].Kind, k, layers[before].Kind)
+				}
 				return LayerPlan{}, fmt.Errorf("tied(%d) must name an earlier linear layer (positions count from 0)", k)
 			}
-			enc := ctx.Layers[k]
+			enc := layers[k]
 			encIn, encOut := int(enc.Args[0]), int(enc.Args[1])
 			if volume(ctx.In) != int64(encOut) {
-				return LayerPlan{}, fmt.Errorf("tied(%d) takes %d inputs (the outputs of %v) but the layer before gives %s", k, encOut, enc, shapeText(ctx.In))
+				return LayerPlan{}, fmt.Errorf("tied(%d) takes %d inputs (the outputs of %v) but %s %s", k, encOut, enc, ctx.source(), shapeText(ctx.In))
 			}
 			// nn.NewTiedLinear: only a bias; the weight is the encoder's.
 			return LayerPlan{Out: tensor.Shape{encIn}, Params: []ParamShape{{Name: "bias", Shape: []int{encIn}}},
@@ -74,9 +85,13 @@ func init() {
 		},
 		Build: func(ctx BuildContext, a Args) (nn.Module, error) {
 			k, _ := a.At(0).Int(0)
-			enc, ok := ctx.Earlier[k].(*nn.Linear)
+			earlier := ctx.Earlier
+			if ctx.Outer != nil {
+				earlier = ctx.Outer.Earlier
+			}
+			enc, ok := earlier[k].(*nn.Linear)
 			if !ok {
-				return nil, fmt.Errorf("tied(%d): module %d is a %T, not an *nn.Linear", k, k, ctx.Earlier[k])
+				return nil, fmt.Errorf("tied(%d): module %d is a %T, not an *nn.Linear", k, k, earlier[k])
 			}
 			return nn.NewTiedLinear(enc, ctx.Rand)
 		},
@@ -158,11 +173,21 @@ func wantVector(ctx PlanContext, l Layer, n int) error {
 	if volume(ctx.In) == int64(n) {
 		return nil
 	}
-	from := "the layer before gives"
-	if ctx.Index == 0 {
-		from = "the input has"
-	}
+	from := ctx.source()
 	return fmt.Errorf("%v takes %d inputs but %s %s", l, n, from, shapeText(ctx.In))
+}
+
+// source says, for messages, where the layer's input comes from: "the
+// layer before gives", "the input has", or for the first layer of a head
+// "the head's input (the concat's) has".
+func (ctx PlanContext) source() string {
+	switch {
+	case ctx.Index > 0:
+		return "the layer before gives"
+	case ctx.Outer != nil:
+		return fmt.Sprintf("the head's input (that of %s) has", ctx.Outer.Layers[ctx.Outer.Index].Kind)
+	}
+	return "the input has"
 }
 
 // shapeText writes a per-sample shape for messages: a vector as its width
@@ -329,10 +354,7 @@ func wantImages(ctx PlanContext, l Layer, c int) (h, w int, err error) {
 	if len(ctx.In) == 3 && (c == 0 || ctx.In[0] == c) {
 		return ctx.In[1], ctx.In[2], nil
 	}
-	from := "the layer before gives"
-	if ctx.Index == 0 {
-		from = "the input has"
-	}
+	from := ctx.source()
 	want := "images (C×H×W)"
 	if c > 0 {
 		want = fmt.Sprintf("images of %d channel%s (%d×H×W)", c, plural(c), c)
@@ -381,7 +403,7 @@ func windowArg(a Args) int {
 	return 0
 }
 
-// Pooling, batch normalisation and reshape.
+// Pooling, batch normalisation, reshape, and concat, which runs heads.
 func init() {
 	pool := func(name string, keepsArgmax bool, build func(k, stride, pad int) (nn.Module, error)) {
 		RegisterLayer(name, LayerDef{
@@ -466,10 +488,7 @@ func init() {
 						return LayerPlan{}, err
 					}
 				} else if (len(ctx.In) != 1 && len(ctx.In) != 2) || ctx.In[0] != c {
-					from := "the layer before gives"
-					if ctx.Index == 0 {
-						from = "the input has"
-					}
+					from := ctx.source()
 					return LayerPlan{}, fmt.Errorf("%v takes %d features, (%d) or (%d×L) per sample, but %s %s", a.Layer(), c, c, c, from, shapeText(ctx.In))
 				}
 				// nn.BatchNorm: PyTorch's weight and bias, and its buffers,
@@ -524,15 +543,62 @@ func init() {
 		Plan: func(ctx PlanContext, a Args) (LayerPlan, error) {
 			dims := reshapeDims(a)
 			if volume(ctx.In) != volume(dims) {
-				from := "the layer before gives"
-				if ctx.Index == 0 {
-					from = "the input has"
-				}
+				from := ctx.source()
 				return LayerPlan{}, fmt.Errorf("%v makes samples of %d values but %s %s", a.Layer(), volume(dims), from, shapeText(ctx.In))
 			}
 			return LayerPlan{Out: dims, Memory: &Memory{}}, nil
 		},
 		Build: func(_ BuildContext, a Args) (nn.Module, error) { return nn.NewReshape(reshapeDims(a)...) },
+	})
+	// concat runs its heads on one input and joins their outputs (nn.Concat),
+	// each head an nn.Sequential: parameters "5.1.0.weight" for module 0 of
+	// head 1 of layer 5, as PyTorch names those of a module holding
+	// Sequentials as children "0", "1".
+	RegisterLayer("concat", LayerDef{
+		Usage:    "concat[HEAD | HEAD…]",
+		MinHeads: 2,
+		Plan: func(ctx PlanContext, _ Args) (LayerPlan, error) {
+			var lp LayerPlan
+			var out int64
+			mem := &Memory{}
+			for h, hp := range ctx.Heads {
+				out += int64(hp.Outputs())
+				if out > maxSampleValues {
+					return LayerPlan{}, fmt.Errorf("concat: its heads give more than %d values a sample", int64(maxSampleValues))
+				}
+				for _, ps := range hp.Params {
+					lp.Params = append(lp.Params, ParamShape{Name: fmt.Sprintf("%d.%s", h, ps.Name), Shape: ps.Shape, DType: ps.DType})
+				}
+				for _, bs := range hp.Buffers {
+					lp.Buffers = append(lp.Buffers, ParamShape{Name: fmt.Sprintf("%d.%s", h, bs.Name), Shape: bs.Shape, DType: bs.DType})
+				}
+				m := hp.Memory()
+				mem.Forward += m.Forward
+				mem.ForwardTrain += m.ForwardTrain
+				mem.Backward += m.Backward
+				mem.Fixed += m.Fixed
+				mem.FixedTrain += m.FixedTrain
+				mem.Largest = max(mem.Largest, m.Largest)
+			}
+			// nn.Concat keeps the joined output; Backward each head's
+			// columns of its gradient and the sum of the heads' input
+			// gradients. It has no AccGradParameters: first in a network,
+			// it still computes its input's gradient.
+			in := volume(ctx.In)
+			mem.Forward += out
+			mem.Backward += out + in
+			mem.FirstBackward = mem.Backward
+			mem.Largest = max(mem.Largest, out, in)
+			lp.Out, lp.Memory = tensor.Shape{int(out)}, mem
+			return lp, nil
+		},
+		Build: func(ctx BuildContext, _ Args) (nn.Module, error) {
+			heads := make([]nn.Module, len(ctx.Heads))
+			for h, mods := range ctx.Heads {
+				heads[h] = nn.NewSequential(mods...)
+			}
+			return nn.NewConcat(heads...), nil
+		},
 	})
 }
 

@@ -22,6 +22,8 @@ func TestParse(t *testing.T) {
 		{"linear(784,176) tanh linear(176,42) relu linear(42,10)", "linear(784,176) tanh linear(176,42) relu linear(42,10)", 0, ""},
 		{"  Linear( 4 , 3 , xavier )   LeakyReLU(0.01) ", "linear(4,3,xavier) leakyrelu(0.01)", 0, ""},
 		{"linear(4,3) tied(0) sigmoid", "linear(4,3) tied(0) sigmoid", 0, ""},
+		{"linear(4,3) Concat[ tied(0) sigmoid|linear(3,2)] ", "linear(4,3) concat[tied(0) sigmoid | linear(3,2)]", 0, ""},
+		{"linear(4,3) concat[tied(0) | linear(3,2)", "", 19, "unclosed '['"},
 		{"", "", 1, "empty spec"},
 		{"linear(784,176) tanhh", "", 17, `unknown layer "tanhh"`},
 		{"linear(784)", "", 1, "takes 2 or 3 arguments"},
@@ -63,6 +65,7 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("linear(784,176) tanh linear(176,42) relu linear(42,10)")
 	f.Add("linear(4,3,xavier) leakyrelu(0.1) tied(0) sigmoid")
+	f.Add("linear(4,3) concat[tied(0) sigmoid | concat[relu | linear(3,2)] tanh]")
 	// Named arguments, defaults and implied values (maxpool's stride).
 	f.Add("conv(1,32,3,pad=1,bias=false) batchnorm2d(32,eps=0.001,momentum=0.2) relu maxpool(2,stride=2) flatten linear(6272,10)")
 	f.Add("convtranspose(4,2,3,stride=2,pad=1,outpad=1) avgpool(3,stride=1,pad=1) globalavgpool reshape(2,1,1) batchnorm1d(2)")

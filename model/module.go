@@ -63,6 +63,8 @@ type Specer interface {
 
 // SpecerIn is a module whose spec depends on the modules before it in its
 // Sequential: nn.TiedLinear gives "tied(K)", K being its encoder's index.
+// In a head of an nn.Concat it is given the modules before the Concat in
+// the Sequential that holds it, as tied(K) in a head counts them.
 type SpecerIn interface {
 	SpecIn(earlier []nn.Module) (string, error)
 }
@@ -70,37 +72,80 @@ type SpecerIn interface {
 // SpecOf returns the canonical spec of net: a Model's own, or the one
 // derived from the modules of an nn.Sequential, each of which must write
 // itself (Specer or SpecerIn) as a layer that RegisterLayer made known, so
-// that Load can rebuild it.
+// that Load can rebuild it. An nn.Concat is written concat[A | B], each
+// head (an nn.Sequential, or a single module) as a spec of its own; a
+// SpecerIn in a head is given the modules before the Concat in the
+// Sequential that holds it, as tied(K) in a head names layer K of the
+// enclosing spec.
 func SpecOf(net nn.Module) (string, error) {
 	switch n := net.(type) {
 	case *Model:
 		return n.Spec, nil
 	case *nn.Sequential:
-		parts := make([]string, len(n.Modules))
-		for i, mod := range n.Modules {
-			s, err := moduleSpec(n.Modules[:i], mod)
-			if err != nil {
-				return "", fmt.Errorf("model: module %d (%v) of the Sequential: %w", i, describe(mod), err)
-			}
-			parts[i] = s
-		}
-		if len(parts) == 0 {
+		if len(n.Modules) == 0 {
 			return "", errors.New("model: an empty Sequential has no spec")
 		}
-		return strings.Join(parts, " "), nil
+		s, err := seqSpec(n.Modules, nil)
+		if err != nil {
+			return "", fmt.Errorf("model: %w", err)
+		}
+		return s, nil
 	}
 	return "", fmt.Errorf("model: %T has no spec: SpecOf takes a *model.Model or an *nn.Sequential (wrap a single module in nn.NewSequential)", net)
 }
 
-// moduleSpec writes one module of a Sequential as a single, canonical layer.
-func moduleSpec(earlier []nn.Module, mod nn.Module) (string, error) {
+// seqSpec writes the modules of a Sequential as a spec. outer, for the
+// modules of a head, are the modules before the Concat in the Sequential
+// that holds it, which a SpecerIn's spec refers to (tied(K)); nil at the
+// top level, where it is given the modules before it.
+func seqSpec(mods []nn.Module, outer []nn.Module) (string, error) {
+	parts := make([]string, len(mods))
+	for i, mod := range mods {
+		tiedTo := mods[:i]
+		if outer != nil {
+			tiedTo = outer
+		}
+		s, err := moduleSpec(mods[:i], tiedTo, mod)
+		if err != nil {
+			return "", fmt.Errorf("module %d (%v) of the Sequential: %w", i, describe(mod), err)
+		}
+		parts[i] = s
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// moduleSpec writes one module of a Sequential as a single, canonical
+// layer. earlier are the modules before it in its Sequential, tiedTo those
+// a SpecerIn refers to: earlier, or in a head the enclosing ones.
+func moduleSpec(earlier, tiedTo []nn.Module, mod nn.Module) (string, error) {
 	var s string
 	switch m := mod.(type) {
 	case *nn.Sequential:
 		return "", errors.New("a Sequential inside a Sequential has no spec: chain its modules into the outer one")
+	case *nn.Concat:
+		if len(m.Heads) < 2 {
+			return "", fmt.Errorf("a Concat of %d head%s has no spec: concat takes 2 heads or more", len(m.Heads), plural(len(m.Heads)))
+		}
+		heads := make([]string, len(m.Heads))
+		for h, head := range m.Heads {
+			var err error
+			if seq, ok := head.(*nn.Sequential); ok {
+				if len(seq.Modules) == 0 {
+					return "", fmt.Errorf("head %d is an empty Sequential, which has no spec", h)
+				}
+				heads[h], err = seqSpec(seq.Modules, earlier)
+			} else {
+				// A head of one module: nothing before it in the head.
+				heads[h], err = moduleSpec([]nn.Module{}, earlier, head)
+			}
+			if err != nil {
+				return "", fmt.Errorf("head %d: %w", h, err)
+			}
+		}
+		s = "concat[" + strings.Join(heads, " | ") + "]"
 	case SpecerIn:
 		var err error
-		if s, err = m.SpecIn(earlier); err != nil {
+		if s, err = m.SpecIn(tiedTo); err != nil {
 			return "", err
 		}
 	case Specer:
@@ -116,6 +161,33 @@ func moduleSpec(earlier []nn.Module, mod nn.Module) (string, error) {
 		return "", fmt.Errorf("its spec %q is %d layers, not one", s, len(layers))
 	}
 	return layers[0].String(), nil
+}
+
+// checkHeads refuses a Concat, among mods or in their heads, with a head
+// that is not an nn.Sequential and has parameters or buffers: a spec's
+// head is a Sequential, whose names ("1.0.weight") its would not be
+// ("1.weight"), so Load could not restore them.
+func checkHeads(mods []nn.Module, where string) error {
+	for i, mod := range mods {
+		c, ok := mod.(*nn.Concat)
+		if !ok {
+			continue
+		}
+		for h, head := range c.Heads {
+			at := fmt.Sprintf("%smodule %d (%v), head %d", where, i, describe(mod), h)
+			if seq, ok := head.(*nn.Sequential); ok {
+				if err := checkHeads(seq.Modules, at+": "); err != nil {
+					return err
+				}
+				continue
+			}
+			if ps := slices.Concat(head.Params(), nn.Buffers(head)); len(ps) > 0 {
+				return fmt.Errorf("model: %s, %v, is not an nn.Sequential: the Concat names its %q %d.%s, where a spec's head, a Sequential, names it %d.0.%s; wrap it in nn.NewSequential",
+					at, describe(head), ps[0].Name, h, ps[0].Name, h, ps[0].Name)
+			}
+		}
+	}
+	return nil
 }
 
 // describe names a module for messages: its String, else its Go type.
@@ -149,6 +221,9 @@ func newModel(net *nn.Sequential, in tensor.Shape) (*Model, error) {
 	}
 	spec, err := SpecOf(net)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkHeads(net.Modules, ""); err != nil {
 		return nil, err
 	}
 	var p *Plan

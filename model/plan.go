@@ -105,19 +105,36 @@ func NewPlan(spec string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	i, l, in, ok := impliedInput(layers)
+	if !ok {
+		return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer, nor another that implies the input shape: the input size is unknown (NewPlanFor takes it from the data)"}
+	}
+	if in == nil {
+		return nil, &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(
+			"%v does not fix the input's shape (its height and width come from the data): the model needs the data's sample shape, such as (1,28,28) for 28×28 grey images (NewPlanFor)", l)}
+	}
+	return plan(spec, layers, in, i, nil)
+}
+
+// impliedInput finds the first of layers that implies its input shape
+// (LayerDef.Input): its index i among layers, the layer l that implies it
+// and the shape, nil when l's arguments do not fix it. A layer with heads
+// and no Input of its own implies what the first of its heads that
+// implies one does (concat[linear(30,10) | …] takes (30)); l is then the
+// layer in the head. ok is false when no layer implies an input.
+func impliedInput(layers []Layer) (i int, l Layer, in tensor.Shape, ok bool) {
 	for i, l := range layers {
 		def, _ := lookup(l.Kind)
-		if def.Input == nil {
-			continue
+		if def.Input != nil {
+			return i, l, def.Input(Args{layer: l, def: def}), true
 		}
-		in := def.Input(Args{layer: l, def: def})
-		if in == nil {
-			return nil, &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(
-				"%v does not fix the input's shape (its height and width come from the data): the model needs the data's sample shape, such as (1,28,28) for 28×28 grey images (NewPlanFor)", l)}
+		for _, head := range l.Heads {
+			if _, hl, in, ok := impliedInput(head); ok {
+				return i, hl, in, true
+			}
 		}
-		return plan(spec, layers, in, i)
 	}
-	return nil, &SpecError{Spec: spec, Pos: 0, Msg: "no linear layer, nor another that implies the input shape: the input size is unknown (NewPlanFor takes it from the data)"}
+	return 0, Layer{}, nil, false
 }
 
 // NewPlanFor is NewPlan for data whose samples have shape in, such as a
@@ -130,7 +147,7 @@ func NewPlanFor(spec string, in tensor.Shape) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return plan(spec, layers, slices.Clone(in), -1)
+	return plan(spec, layers, slices.Clone(in), -1, nil)
 }
 
 // checkShape checks a per-sample shape.
@@ -151,17 +168,32 @@ func checkShape(s tensor.Shape) error {
 }
 
 // plan plans layers for input shape in. from is the layer in was inferred
-// from, or -1: the layers before it must keep their input's shape.
-func plan(spec string, layers []Layer, in tensor.Shape, from int) (*Plan, error) {
+// from, or -1: the layers before it must keep their input's shape. outer is
+// the context of the layer whose head layers are, nil at the top level;
+// spec is the whole spec, heads included, whose columns errors show.
+func plan(spec string, layers []Layer, in tensor.Shape, from int, outer *PlanContext) (*Plan, error) {
 	p := &Plan{Spec: Format(layers), Layers: layers, Shapes: []tensor.Shape{in}}
 	var c counter
 	var params int64
 	for i, l := range layers {
 		def, _ := lookup(l.Kind)
-		lp, err := def.Plan(PlanContext{In: p.Shapes[i], Index: i, Layers: layers, Shapes: p.Shapes}, Args{layer: l, def: def})
+		ctx := PlanContext{In: p.Shapes[i], Index: i, Layers: layers, Shapes: p.Shapes, Outer: outer}
+		// The heads first, each on the layer's input, with this layer as
+		// their outer context: a head's tied finds its encoder in layers.
+		var heads []*Plan
+		for _, head := range l.Heads {
+			hp, err := plan(spec, head, slices.Clone(p.Shapes[i]), -1, &ctx)
+			if err != nil {
+				return nil, err
+			}
+			heads = append(heads, hp)
+		}
+		ctx.Heads = heads
+		lp, err := def.Plan(ctx, Args{layer: l, def: def})
 		if err != nil {
 			return nil, layerError(spec, l, err)
 		}
+		lp.heads = heads
 		fail := func(format string, args ...any) error {
 			return &SpecError{Spec: spec, Pos: l.Pos, Msg: fmt.Sprintf(format, args...)}
 		}
@@ -223,6 +255,18 @@ func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
 	if err := b.Err(); err != nil {
 		return nil, fmt.Errorf("model %q: the backend had failed before it was built: %w", p.Spec, err)
 	}
+	mods, err := p.build(p.Spec, b, rng, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Spec: p.Spec, Layers: p.Layers, Net: nn.NewSequential(mods...), Inputs: p.Inputs(), Outputs: p.Outputs(),
+		InShape: p.InputShape(), OutShape: p.OutputShape(), buffers: p.Buffers}, nil
+}
+
+// build builds the modules of p's layers, checking each one's parameters
+// and buffers against its plan. outer is the context of the layer whose
+// head p is, nil at the top level; spec is the whole spec, for messages.
+func (p *Plan) build(spec string, b backend.Backend, rng *rand.Rand, outer *BuildContext) ([]nn.Module, error) {
 	mods := make([]nn.Module, 0, len(p.Layers))
 	for i, l := range p.Layers {
 		def, _ := lookup(l.Kind)
@@ -231,8 +275,19 @@ func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
 		for _, ps := range lp.Params {
 			values += ps.Len()
 		}
-		where := fmt.Sprintf("model %q: layer %d (column %d), %v", p.Spec, i, l.Pos+1, l)
-		mod, err := def.Build(BuildContext{Backend: b, Rand: rng, In: slices.Clone(p.Shapes[i]), Out: slices.Clone(p.Shapes[i+1]), Index: i, Earlier: mods}, Args{layer: l, def: def})
+		where := fmt.Sprintf("model %q: layer %d (column %d), %v", spec, i, l.Pos+1, l)
+		if outer != nil {
+			where = fmt.Sprintf("model %q: layer %d of head %q (column %d), %v", spec, i, p.Spec, l.Pos+1, l)
+		}
+		ctx := BuildContext{Backend: b, Rand: rng, In: slices.Clone(p.Shapes[i]), Out: slices.Clone(p.Shapes[i+1]), Index: i, Earlier: mods, Outer: outer}
+		for _, hp := range lp.heads {
+			hm, err := hp.build(spec, b, rng, &ctx)
+			if err != nil {
+				return nil, err
+			}
+			ctx.Heads = append(ctx.Heads, hm)
+		}
+		mod, err := def.Build(ctx, Args{layer: l, def: def})
 		if err == nil && mod == nil {
 			err = errors.New("its definition built no module")
 		}
@@ -257,8 +312,7 @@ func (p *Plan) Build(b backend.Backend, rng *rand.Rand) (*Model, error) {
 		}
 		mods = append(mods, mod)
 	}
-	return &Model{Spec: p.Spec, Layers: p.Layers, Net: nn.NewSequential(mods...), Inputs: p.Inputs(), Outputs: p.Outputs(),
-		InShape: p.InputShape(), OutShape: p.OutputShape(), buffers: p.Buffers}, nil
+	return mods, nil
 }
 
 // fileShapeFits reports whether a tensor of shape file, in a safetensors

@@ -52,6 +52,8 @@ func planSpecs() []planCase {
 		"sigmoid relu linear(4,4) leakyrelu(0.2) tied(2) tied(2)",
 		"linear(9,4) leakyrelu(0.1) linear(4,2) tied(2) relu tied(0) sigmoid",
 		"dropout(0.5) linear(6,4) gaussiannoise(0.2) flatten dropout(0) tied(1) logsoftmax",
+		"linear(9,7) leakyrelu(0.01) linear(7,4) concat[tied(2) leakyrelu(0.01) tied(0) sigmoid | linear(4,3)]",
+		"concat[linear(5,2) | linear(5,3) concat[tied(0) | relu]] tanh",
 	} {
 		specs = append(specs, planCase{spec: s})
 	}

@@ -92,6 +92,18 @@ func aePreset(name, alpha string, epochs int, report Settings, widths ...int) Pr
 		Epochs: epochs, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine", Report: &report}
 }
 
+// jointPreset is the joint autoencoder of the report's perspectives: the
+// autoencoder of aePreset's widths with a classifier head beside its
+// decoder, on its code (concat[decoder | head]), trained on the
+// reconstruction's BCE plus weight × the classifier's cross-entropy.
+func jointPreset(name, alpha string, epochs int, weight float64, head string, widths ...int) Preset {
+	spec, enc := autoencoder(alpha, widths...)
+	layers := strings.Fields(spec)
+	spec = strings.Join(layers[:enc], " ") + " concat[" + strings.Join(layers[enc:], " ") + " | " + head + "]"
+	return Preset{Name: name, Spec: spec, Data: "fashion-mnist", Task: "joint", Encoder: enc, ClassWeight: weight,
+		Epochs: epochs, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"}
+}
+
 // Presets are the report's classifiers (models 1-4) and autoencoders, and
 // the convolutional networks that follow them.
 //
@@ -132,6 +144,11 @@ var Presets = map[string]Preset{
 		Epochs: 15, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
 	"mnist-cnn": {Name: "mnist-cnn", Spec: cnn, Data: "mnist", Input: images,
 		Epochs: 10, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
+	// The report's perspective of a joint reconstruction + classification
+	// loss: ae2 (its 30-value code, tied decoder) with a classifier of one
+	// hidden layer on the code; the cross-entropy weighs 0.1, so that the
+	// reconstruction stays within 5% of ae2's.
+	"ae2-joint": jointPreset("ae2-joint", "0.01", 30, 0.1, "linear(30,64) relu linear(64,10)", 784, 264, 88, 30),
 	"conv-ae": {Name: "conv-ae", Spec: convAE, Data: "fashion-mnist", Input: images, Task: "reconstruct", Encoder: convAEEncoder,
 		Epochs: 30, Batch: 128, Optim: "adam", LR: 1e-3, Schedule: "cosine"},
 }

@@ -39,6 +39,15 @@ type LayerDef struct {
 	// Named lists the key=value arguments the layer takes, each with its
 	// default value as written ("0" for conv's pad).
 	Named map[string]string
+	// MinHeads, when positive, makes the layer one that runs heads, specs
+	// of their own written in brackets after it and separated by |, at
+	// least MinHeads of them: concat[tied(0) sigmoid | linear(30,10)]
+	// (concat's is 2). NewPlan plans each head on the layer's input shape
+	// before the layer's Plan, which finds them in PlanContext.Heads, and
+	// Build builds their modules before the layer's Build, which finds them
+	// in BuildContext.Heads. 0: the layer takes no heads, and a '[' after it
+	// is an error.
+	MinHeads int
 
 	// Implied, when set, reports whether named argument key is what the
 	// other arguments imply, so that Format leaves it out as it leaves out
@@ -71,10 +80,21 @@ type LayerDef struct {
 // PlanContext is what a layer's Plan sees.
 type PlanContext struct {
 	In     tensor.Shape // the per-sample input shape
-	Index  int          // the layer's position in the spec, from 0
-	Layers []Layer      // every layer of the spec (tied looks up its encoder)
+	Index  int          // the layer's position in its spec (or head), from 0
+	Layers []Layer      // every layer of its spec, or of its head
 	// Shapes[k] is the input shape of layer k, for k ≤ Index.
 	Shapes []tensor.Shape
+	// Outer, for a layer in a head, is the context of the layer that runs
+	// the head (a concat) in the spec that holds it; nil at the top level.
+	// tied looks up its encoder there: inside a head, tied(K) names layer K
+	// of the enclosing spec, before the concat, never a layer of the head.
+	Outer *PlanContext
+	// Heads are the plans of the layer's heads (LayerDef.MinHeads), each
+	// planned on In; nil for a layer without heads. Their Params and
+	// Buffers are named as within the head ("0.bias"): the layer's Plan
+	// lists them with its own prefix for each head ("1.0.bias"), as the
+	// module's Params will name them.
+	Heads []*Plan
 }
 
 // LayerPlan is what Plan says of one layer.
@@ -90,8 +110,11 @@ type LayerPlan struct {
 	// file, PyTorch's, and DType how the file stores it (an I64 count).
 	Buffers []ParamShape
 	// Memory is what the module allocates per sample, for Estimate; nil
-	// means an output on Forward and an input gradient on Backward.
+	// means an output on Forward and an input gradient on Backward. A
+	// layer with heads counts theirs in its own (Plan.Memory sums a
+	// head's).
 	Memory *Memory
+	heads  []*Plan // the plans of the layer's heads, for Build
 }
 
 // Memory is what a layer's module allocates for each sample of a batch, in
@@ -128,10 +151,17 @@ type BuildContext struct {
 	// reproducible.
 	Rand    *rand.Rand
 	In, Out tensor.Shape // per-sample shapes, as planned
-	Index   int          // the layer's position in the spec
-	// Earlier are the modules built before this one, by position: tied
-	// finds its encoder there.
+	Index   int          // the layer's position in its spec (or head)
+	// Earlier are the modules built before this one in its spec or head,
+	// by position.
 	Earlier []nn.Module
+	// Outer, for a layer in a head, is the context of the layer that runs
+	// the head in the enclosing spec (tied finds its encoder in
+	// Outer.Earlier); nil at the top level.
+	Outer *BuildContext
+	// Heads are the modules built for each of the layer's heads, in order,
+	// checked against their plans; nil for a layer without heads.
+	Heads [][]nn.Module
 }
 
 var registry struct {
@@ -156,6 +186,9 @@ func RegisterLayer(name string, def LayerDef) {
 	}
 	if def.Plan == nil || def.Build == nil {
 		panic(fmt.Sprintf("model.RegisterLayer(%q): the definition needs Plan and Build", name))
+	}
+	if def.MinHeads < 0 {
+		panic(fmt.Sprintf("model.RegisterLayer(%q): MinHeads %d", name, def.MinHeads))
 	}
 	if def.MinArgs < 0 || def.MaxArgs < def.MinArgs || len(def.Defaults) > def.MaxArgs-def.MinArgs {
 		panic(fmt.Sprintf("model.RegisterLayer(%q): %d to %d arguments with %d defaults", name, def.MinArgs, def.MaxArgs, len(def.Defaults)))

@@ -152,10 +152,11 @@ const (
 // built from, for every built-in layer; and New accepts the network.
 func TestSpecOfRoundTrip(t *testing.T) {
 	b := cpu.New()
-	specs := []string{allBuiltins, "linear(3,2)", "tied(0)", "linear(4,3) tied(0)", "dropout(0) linear(3,3) gaussiannoise(0)", "softmax linear(2,2,xavier) flatten"}
+	specs := []string{allBuiltins, "linear(3,2)", "tied(0)", "linear(4,3) tied(0)", "dropout(0) linear(3,3) gaussiannoise(0)", "softmax linear(2,2,xavier) flatten",
+		"linear(6,4) concat[tied(0) sigmoid | linear(4,3,xavier) | concat[relu | dropout(0.5)]]"}
 	all := allBuiltins + " " + allImageLayers
 	for _, name := range model.LayerNames() {
-		if name != "tied" && name != "linear" && name != "scale" && name != "twice" && !strings.Contains(all, name+" ") && !strings.Contains(all, name+"(") {
+		if name != "tied" && name != "linear" && name != "scale" && name != "twice" && !strings.Contains(all, name+" ") && !strings.Contains(all, name+"(") && !strings.Contains(specs[len(specs)-1], name+"[") {
 			t.Errorf("layer %s is missing from the round trip", name)
 		}
 	}
@@ -627,7 +628,7 @@ func TestNamedArguments(t *testing.T) {
 		{"relu(),é", 7, `expected a space between layers, found ","`},
 		{"relué", 5, `expected a space between layers, found "é"`},
 		{"scale(3,)", 9, "empty argument"},
-		{"swish(1)", 1, `unknown layer "swish" (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax, dropout, gaussiannoise, flatten, conv, convtranspose, maxpool, avgpool, globalavgpool, batchnorm2d, batchnorm1d, reshape, scale, twice; a layer of your own needs model.RegisterLayer)`},
+		{"swish(1)", 1, `unknown layer "swish" (known: linear, tied, tanh, sigmoid, relu, leakyrelu, softmax, logsoftmax, dropout, gaussiannoise, flatten, conv, convtranspose, maxpool, avgpool, globalavgpool, batchnorm2d, batchnorm1d, reshape, concat, scale, twice; a layer of your own needs model.RegisterLayer)`},
 		{"dropout(1)", 9, "dropout needs a probability in [0, 1) here, got 1"},
 		{"dropout(-0.1)", 9, "dropout needs a probability in [0, 1) here, got -0.1"},
 		{"gaussiannoise(-1)", 15, "gaussiannoise needs a non-negative standard deviation here, got -1"},

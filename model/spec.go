@@ -23,6 +23,10 @@ type Layer struct {
 	Named  []NamedArg
 	Pos    int   // byte offset in the spec, for messages
 	ArgPos []int // byte offset of each positional argument; -1 for a default
+	// Heads are the specs in brackets of a layer that runs heads
+	// (LayerDef.MinHeads): concat[A | B] has the layers of A and of B.
+	// Nil for any other layer.
+	Heads [][]Layer
 }
 
 // NamedArg is a key=value argument of a layer: a number, or a word.
@@ -46,7 +50,9 @@ func (l Layer) argText(i int) string { return value{num: l.Args[i], word: l.word
 // String writes the layer canonically: its name, then its arguments
 // without trailing defaults, and named arguments in the order its Usage
 // shows them (then by key), without those at their default or implied by
-// the others (LayerDef.Implied).
+// the others (LayerDef.Implied); then its heads, if it has any, each
+// written by Format, in brackets and separated by " | ":
+// concat[tied(0) sigmoid | linear(30,10)].
 func (l Layer) String() string {
 	def, _ := lookup(l.Kind)
 	n := len(l.Args)
@@ -75,10 +81,18 @@ func (l Layer) String() string {
 		}
 		parts = append(parts, a.Key+"="+t)
 	}
-	if len(parts) == 0 {
-		return l.Kind
+	s := l.Kind
+	if len(parts) > 0 {
+		s += "(" + strings.Join(parts, ",") + ")"
 	}
-	return l.Kind + "(" + strings.Join(parts, ",") + ")"
+	if len(l.Heads) > 0 {
+		heads := make([]string, len(l.Heads))
+		for h, head := range l.Heads {
+			heads[h] = Format(head)
+		}
+		s += "[" + strings.Join(heads, " | ") + "]"
+	}
+	return s
 }
 
 // usageRank orders named arguments as a layer's Usage writes them
@@ -131,18 +145,45 @@ const maxLayerWeights = 1 << 28
 
 // Parse splits a spec into layers and checks each one's arguments against
 // its registered definition; NewPlan checks that the layers fit together.
+// A layer that takes heads (LayerDef.MinHeads, as concat does) is followed
+// by brackets holding them, separated by |, each a spec of its own:
+// concat[tied(0) sigmoid | linear(30,10)]. Positions, Layer.Pos and those
+// of errors, are offsets in the whole spec, heads included.
 func Parse(spec string) ([]Layer, error) {
+	layers, _, err := parseLayers(spec, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	if len(layers) == 0 {
+		return nil, &SpecError{Spec: spec, Pos: 0, Msg: "empty spec"}
+	}
+	return layers, nil
+}
+
+// isSpace reports whether c separates layers.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
+
+// parseLayers parses the layers of spec from offset i: up to the end of the
+// spec at the top level (open < 0), or, in a head of the layer whose '[' is
+// at offset open, up to the '|' or ']' that ends the head, which it leaves
+// at next.
+func parseLayers(spec string, i, open int) (layers []Layer, next int, err error) {
 	fail := func(pos int, format string, args ...any) error {
 		return &SpecError{Spec: spec, Pos: pos, Msg: fmt.Sprintf(format, args...)}
 	}
-	var layers []Layer
-	i := 0
+	inHead := open >= 0
 	for {
-		for i < len(spec) && (spec[i] == ' ' || spec[i] == '\t' || spec[i] == '\n') {
+		for i < len(spec) && isSpace(spec[i]) {
 			i++
 		}
 		if i == len(spec) {
-			break
+			if inHead {
+				return nil, 0, fail(open, "unclosed '[': its heads end with ']'")
+			}
+			return layers, i, nil
+		}
+		if inHead && (spec[i] == '|' || spec[i] == ']') {
+			return layers, i, nil
 		}
 		start := i
 		for i < len(spec) && (spec[i] >= 'a' && spec[i] <= 'z' || spec[i] >= 'A' && spec[i] <= 'Z' || i > start && spec[i] >= '0' && spec[i] <= '9') {
@@ -150,18 +191,22 @@ func Parse(spec string) ([]Layer, error) {
 		}
 		name := strings.ToLower(spec[start:i])
 		if name == "" {
-			return nil, fail(start, "expected a layer name, found %q", firstRune(spec[start:]))
+			return nil, 0, fail(start, "expected a layer name, found %q", firstRune(spec[start:]))
 		}
 		def, ok := lookup(name)
 		if !ok {
-			return nil, fail(start, "unknown layer %q (known: %s; a layer of your own needs model.RegisterLayer)", name, strings.Join(LayerNames(), ", "))
+			return nil, 0, fail(start, "unknown layer %q (known: %s; a layer of your own needs model.RegisterLayer)", name, strings.Join(LayerNames(), ", "))
 		}
 		l := Layer{Kind: name, Pos: start}
 		if i < len(spec) && spec[i] == '(' {
-			end := strings.IndexByte(spec[i:], ')')
-			if end < 0 {
-				return nil, fail(i, "unclosed '('")
+			// The arguments end at the first ')', before any bracket or
+			// '|': linear(3,2 | relu] is an unclosed '(' in a head, not a
+			// strange number.
+			end := strings.IndexAny(spec[i+1:], "()[]|")
+			if end < 0 || spec[i+1+end] != ')' {
+				return nil, 0, fail(i, "unclosed '('")
 			}
+			end++
 			inner := spec[i+1 : i+end]
 			p := i + 1
 			i += end + 1
@@ -180,31 +225,31 @@ func Parse(spec string) ([]Layer, error) {
 					valAt := at + strings.IndexByte(a, '=') + 1
 					valAt += len(val) - len(strings.TrimLeft(val, " \t\n"))
 					if !isKey(key) {
-						return nil, fail(at, "argument name %q: want lowercase letters", key)
+						return nil, 0, fail(at, "argument name %q: want lowercase letters", key)
 					}
 					if _, ok := def.Named[key]; !ok {
 						takes := "none"
 						if len(def.Named) > 0 {
 							takes = strings.Join(slices.Sorted(maps.Keys(def.Named)), ", ")
 						}
-						return nil, fail(at, "%s has no argument %q (named arguments it takes: %s)", name, key, takes)
+						return nil, 0, fail(at, "%s has no argument %q (named arguments it takes: %s)", name, key, takes)
 					}
 					if slices.ContainsFunc(l.Named, func(n NamedArg) bool { return n.Key == key }) {
-						return nil, fail(at, "%s: %s given twice", name, key)
+						return nil, 0, fail(at, "%s: %s given twice", name, key)
 					}
 					v, err := parseValue(strings.TrimSpace(val))
 					if err != nil {
-						return nil, fail(valAt, "%v", err)
+						return nil, 0, fail(valAt, "%v", err)
 					}
 					l.Named = append(l.Named, NamedArg{Key: key, Num: v.num, Word: v.word, Pos: valAt})
 					continue
 				}
 				if len(l.Named) > 0 {
-					return nil, fail(at, "%s: positional argument %q after a named one", name, a)
+					return nil, 0, fail(at, "%s: positional argument %q after a named one", name, a)
 				}
 				v, err := parseValue(a)
 				if err != nil {
-					return nil, fail(at, "%v", err)
+					return nil, 0, fail(at, "%v", err)
 				}
 				l.Args = append(l.Args, v.num)
 				l.Words = append(l.Words, v.word)
@@ -219,7 +264,31 @@ func Parse(spec string) ([]Layer, error) {
 			case def.MaxArgs > def.MinArgs:
 				want += " to " + strconv.Itoa(def.MaxArgs)
 			}
-			return nil, fail(start, "%s takes %s arguments, got %d: %s", name, want, n, def.Usage)
+			return nil, 0, fail(start, "%s takes %s arguments, got %d: %s", name, want, n, def.Usage)
+		}
+		if i < len(spec) && spec[i] == '[' {
+			if def.MinHeads == 0 {
+				return nil, 0, fail(i, "%s takes no heads: '[' follows a layer that runs heads, such as concat[A | B]", name)
+			}
+			bracket := i
+			i++
+			for {
+				head, next, err := parseLayers(spec, i, bracket)
+				if err != nil {
+					return nil, 0, err
+				}
+				if len(head) == 0 {
+					return nil, 0, fail(next, "empty head: each head of %s is a spec of one layer or more", name)
+				}
+				l.Heads = append(l.Heads, head)
+				i = next + 1
+				if spec[next] == ']' {
+					break
+				}
+			}
+		}
+		if len(l.Heads) < def.MinHeads {
+			return nil, 0, fail(start, "%s takes %d heads or more in brackets, got %d: %s", name, def.MinHeads, len(l.Heads), def.Usage)
 		}
 		for k := len(l.Args) - def.MinArgs; k < len(def.Defaults); k++ {
 			v, _ := parseValue(def.Defaults[k])
@@ -232,18 +301,14 @@ func Parse(spec string) ([]Layer, error) {
 		}
 		if def.Check != nil {
 			if err := def.Check(Args{layer: l, def: def}); err != nil {
-				return nil, layerError(spec, l, err)
+				return nil, 0, layerError(spec, l, err)
 			}
 		}
 		layers = append(layers, l)
-		if i < len(spec) && spec[i] != ' ' && spec[i] != '\t' && spec[i] != '\n' {
-			return nil, fail(i, "expected a space between layers, found %q", firstRune(spec[i:]))
+		if i < len(spec) && !isSpace(spec[i]) && !(inHead && (spec[i] == '|' || spec[i] == ']')) {
+			return nil, 0, fail(i, "expected a space between layers, found %q", firstRune(spec[i:]))
 		}
 	}
-	if len(layers) == 0 {
-		return nil, fail(0, "empty spec")
-	}
-	return layers, nil
 }
 
 // Format writes layers back as a canonical spec.
