@@ -96,7 +96,7 @@ func klOf(p affinities, y []float64, n, d int) float64 {
 // The exact gradient against central differences of the KL divergence,
 // and the Barnes-Hut gradient (theta small) against the exact one.
 func TestGradients(t *testing.T) {
-	for _, dims := range []int{2, 3} {
+	for _, dims := range []int{1, 2, 3} {
 		const n, d = 40, 6
 		x, _ := clusters(n, d, 3, 9)
 		cfg := Config{Dims: dims, Perplexity: 5, Workers: 3}
@@ -127,15 +127,35 @@ func TestGradients(t *testing.T) {
 		exact := append([]float64(nil), o.grad...)
 		o.cfg.Theta, o.cfg.Method = 0.05, MethodBH
 		o.gradient()
-		var diff, norm float64
-		for i := range exact {
-			diff += (o.grad[i] - exact[i]) * (o.grad[i] - exact[i])
-			norm += exact[i] * exact[i]
-		}
-		if rel := math.Sqrt(diff / norm); rel > 0.01 {
+		if rel := relDiff(o.grad, exact); rel > 0.01 {
 			t.Errorf("%d-D: Barnes-Hut gradient differs from the exact one by %.3g relative", dims, rel)
 		}
+		if dims == 3 {
+			continue
+		}
+		// The FFT gradient, with finer interpolation than the default (5
+		// nodes per box) so that the bound is tight: on so few points the
+		// default's error (TestFFTRepulsionMatchesExact) would dominate.
+		o.cfg.Method = MethodFFT
+		o.fft = newFFTGrid(dims, 5, fftMaxBox, fftMinBoxes)
+		for i := range o.grad {
+			o.grad[i] = math.NaN()
+		}
+		o.gradient()
+		if rel := relDiff(o.grad, exact); !(rel < 0.01) {
+			t.Errorf("%d-D: FFT gradient differs from the exact one by %.3g relative", dims, rel)
+		}
 	}
+}
+
+// relDiff is |a-b|/|b| in the 2-norm.
+func relDiff(a, b []float64) float64 {
+	var diff, norm float64
+	for i := range b {
+		diff += (a[i] - b[i]) * (a[i] - b[i])
+		norm += b[i] * b[i]
+	}
+	return math.Sqrt(diff / norm)
 }
 
 // knnAgreement is the fraction of points whose nearest neighbour in y has
@@ -186,14 +206,88 @@ func TestBarnesHutMatchesExact(t *testing.T) {
 	}
 }
 
+// The same seed gives the same map, bit for bit, whatever the number of
+// workers, for every method (the FFT grid's transforms and sums included).
 func TestDeterministicAcrossWorkers(t *testing.T) {
-	const n, d = 200, 5
+	const n, d = 257, 5
 	x, _ := clusters(n, d, 3, 6)
-	a, _ := Run(x, n, d, Config{Perplexity: 10, Iters: 100, Seed: 2, Workers: 1})
-	b, _ := Run(x, n, d, Config{Perplexity: 10, Iters: 100, Seed: 2, Workers: 4})
-	for i := range a.Y {
-		if a.Y[i] != b.Y[i] {
-			t.Fatalf("Y[%d] = %v with 1 worker, %v with 4", i, a.Y[i], b.Y[i])
+	for _, c := range []struct {
+		dims   int
+		method Method
+	}{{2, MethodBH}, {3, MethodBH}, {2, MethodFFT}, {1, MethodFFT}} {
+		var first *Result
+		for _, workers := range []int{1, 2, 3} {
+			r, err := Run(x, n, d, Config{Dims: c.dims, Method: c.method, Perplexity: 10, Iters: 60, Seed: 2, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Method != c.method {
+				t.Fatalf("%d-D %s: ran %s", c.dims, c.method, r.Method)
+			}
+			if first == nil {
+				first = r
+				continue
+			}
+			for i := range r.Y {
+				if r.Y[i] != first.Y[i] {
+					t.Fatalf("%d-D %s: Y[%d] = %v with 1 worker, %v with %d", c.dims, c.method, i, first.Y[i], r.Y[i], workers)
+				}
+			}
+			if r.KL != first.KL {
+				t.Fatalf("%d-D %s: KL %v with 1 worker, %v with %d", c.dims, c.method, first.KL, r.KL, workers)
+			}
+		}
+	}
+}
+
+// Whole embeddings by the FFT method against exact t-SNE, in 1-D and 2-D:
+// the clusters separate as well, the FFT method's reported KL (sparse P,
+// its own Z) is within 1% of the same map's KL with Z summed exactly, and
+// within the bound below of the exact run's KL (which uses the dense P:
+// the sparse P drops the far pairs, hence a looser bound than between two
+// maps of the same P). In 2-D it also lands within 3% of Barnes-Hut's KL,
+// which uses the same sparse P.
+func TestFFTMatchesExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("whole t-SNE runs")
+	}
+	const n, d = 300, 10
+	x, labels := clusters(n, d, 4, 5)
+	for _, dims := range []int{1, 2} {
+		cfg := Config{Dims: dims, Perplexity: 20, Iters: 500, Seed: 1}
+		cfg.Method = MethodExact
+		ex, err := Run(x, n, d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Method = MethodFFT
+		ff, err := Run(x, n, d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Method = MethodBH
+		bh, err := Run(x, n, d, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		if err := c.defaults(n); err != nil {
+			t.Fatal(err)
+		}
+		p := sparseAffinities(normalize(x, n, d), n, d, c.Perplexity, c.Seed, 1)
+		exactZ := klOf(p, ff.Y, n, dims)
+		t.Logf("%d-D: KL exact %.4f, FFT %.4f (with the exact Z %.4f), Barnes-Hut %.4f", dims, ex.KL, ff.KL, exactZ, bh.KL)
+		if a := knnAgreement(ff.Y, n, dims, labels); a < 0.98 && dims == 2 || a < 0.9 { // a 1-D map may cut a cluster
+			t.Errorf("%d-D FFT: nearest neighbours share a label for %.3f of points", dims, a)
+		}
+		if math.Abs(ff.KL-exactZ) > 0.01*exactZ {
+			t.Errorf("%d-D: the FFT method reports KL %.4f for a map whose KL is %.4f", dims, ff.KL, exactZ)
+		}
+		if math.Abs(ff.KL-ex.KL) > 0.25*ex.KL+0.05 {
+			t.Errorf("%d-D: KL %.4f (FFT) vs %.4f (exact)", dims, ff.KL, ex.KL)
+		}
+		if dims == 2 && math.Abs(ff.KL-bh.KL) > 0.03*bh.KL {
+			t.Errorf("%d-D: KL %.4f (FFT) vs %.4f (Barnes-Hut)", dims, ff.KL, bh.KL)
 		}
 	}
 }

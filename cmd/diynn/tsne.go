@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,15 +41,22 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 		"at least 1, and below a third of the number of points")
 	iters := fs.Int("iters", 1000, "gradient-descent iterations (1 to 1000000)")
 	theta := fs.Float64("theta", 0.5, "Barnes-Hut accuracy, in (0, 1] (smaller is more exact); 0 for exact t-SNE (at most 5000 points)")
+	method := fs.String("method", "auto", fmt.Sprintf("repulsive forces: bh (Barnes-Hut), fft (FIt-SNE's interpolation, 2-D only), "+
+		"or auto: fft for 2-D maps of at least %d points, bh otherwise", tsne.FFTCrossover))
+	pca := fs.Int("pca", 0, "project the input onto its first N principal components first (e.g. 50 for raw 784-pixel images); "+
+		"1 to the number of feature columns; not given: no PCA")
 	exaggeration := fs.Float64("exaggeration", 12, "early exaggeration: 1 (none) to 1e9")
 	exaggerationIters := fs.Int("exaggeration-iters", 250, "iterations of early exaggeration, 1 to -iters; if not given, 250 or -iters, "+
 		"whichever is smaller (for no early exaggeration, use -exaggeration 1)")
-	lr := fs.Float64("lr", 200, "learning rate: positive, at most 1e9")
+	lrFlag := fs.String("lr", "auto", "learning rate: positive, at most 1e9, or auto: max(points / exaggeration / 4, 50), "+
+		"scikit-learn's rule since 1.2 (200 was the fixed default before)")
 	seed := fs.Uint64("seed", 1, "random seed")
 	out := fs.String("out", "", "output prefix: PREFIX.png (scatter by class) and PREFIX.csv (the embedding), in an existing directory, "+
 		"and neither of them -in; default: beside the input, tsne-Nd")
 	title := fs.String("title", "", "figure title (default: the input's file name)")
-	quiet := fs.Bool("quiet", false, "print only the final KL divergence")
+	quiet := fs.Bool("quiet", false, "print only the final line (KL divergence and the quality measures)")
+	trustSubset := fs.Int("trust-subset", 10000, "measure the trustworthiness on a random subset of at most this many points "+
+		"(it costs the square of their number), 1000 to 100000")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -86,13 +94,41 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		*exaggerationIters = *iters
 	}
-	if !(*lr > 0 && *lr <= tsne.MaxRate) {
-		return usagef("-lr %v: want a positive finite number, at most 1e9 (200 is usual)", *lr)
+	lr := tsne.AutoLearningRate
+	if *lrFlag != "auto" {
+		v, err := strconv.ParseFloat(*lrFlag, 64)
+		if err != nil || !(v > 0 && v <= tsne.MaxRate) {
+			return usagef("-lr %s: want auto, or a positive finite number, at most 1e9 (200 is usual)", *lrFlag)
+		}
+		lr = v
 	}
-	cfg := tsne.Config{Dims: *dims, Perplexity: *perplexity, Iters: *iters, Theta: *theta,
-		EarlyExaggeration: *exaggeration, ExaggerationIters: *exaggerationIters, LearningRate: *lr, Seed: *seed}
+	m := tsne.Method(*method)
+	switch m {
+	case tsne.MethodAuto, tsne.MethodBH:
+	case tsne.MethodFFT:
+		if *dims == 3 {
+			return usagef("-method fft embeds in 2 dimensions: use -method bh (or auto) for -dims 3")
+		}
+		if *theta == 0 {
+			return usagef("-method fft: conflicts with -theta 0 (exact t-SNE)")
+		}
+	default:
+		return usagef("-method %s: want auto, bh or fft", *method)
+	}
+	if given["pca"] && *pca < 1 {
+		return usagef("-pca %d: want at least 1 principal component (or leave -pca out for none)", *pca)
+	}
+	if *trustSubset < 1000 || *trustSubset > 100000 {
+		return usagef("-trust-subset %d: want 1000 to 100000 points", *trustSubset)
+	}
+	cfg := tsne.Config{Dims: *dims, Perplexity: *perplexity, Iters: *iters, Theta: *theta, Method: m,
+		EarlyExaggeration: *exaggeration, ExaggerationIters: *exaggerationIters, LearningRate: lr, Seed: *seed}
 	if *theta == 0 {
 		cfg.Theta = tsne.Exact
+		if m == tsne.MethodBH {
+			return usagef("-method bh: conflicts with -theta 0 (exact t-SNE)")
+		}
+		cfg.Method = tsne.MethodExact
 	}
 	if err := cfg.Validate(); err != nil {
 		return tsneUsage(err)
@@ -106,7 +142,7 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(*in), fmt.Sprintf("tsne-%dd", *dims))
 	}
-	if err := checkOutPrefix("-out", *out, map[string]string{"-in": *in}, ".png", ".csv"); err != nil {
+	if err := checkOutPrefix("-out", *out, map[string]string{"-in": *in}, ".png", ".csv", ".json"); err != nil {
 		f.Close()
 		return err
 	}
@@ -140,6 +176,10 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 			"(about 200 bytes each): use fewer points (diynn embed -limit) or a smaller -perplexity", *in, d.N, k, tsneMaxPairs)
 	}
 
+	if *pca > d.Features {
+		return usagef("-pca %d: -in %s has only %d feature columns", *pca, *in, d.Features)
+	}
+
 	x := make([]float64, len(d.X))
 	for i, v := range d.X {
 		x[i] = float64(v)
@@ -148,9 +188,39 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 		cfg.Progress = stdout
 	}
 	start := time.Now()
-	r, err := tsne.Run(x, d.N, d.Features, cfg)
+	features := d.Features
+	if *pca > 0 {
+		if x, err = tsne.PCA(x, d.N, d.Features, *pca); err != nil {
+			return err
+		}
+		features = *pca
+		if !*quiet {
+			fmt.Fprintf(stdout, "PCA: %d → %d dimensions in %.1fs\n", d.Features, features, time.Since(start).Seconds())
+		}
+	}
+	r, err := tsne.Run(x, d.N, features, cfg)
 	if err != nil {
 		return tsneUsage(err)
+	}
+	seconds := time.Since(start).Seconds()
+	if !*quiet {
+		fmt.Fprintf(stdout, "method %s (%s), learning rate %.4g\n", r.Method, methodWhy(*method, r.Method, *dims, d.N), r.LearningRate)
+	}
+	// The quality measures, after the timing: the trustworthiness's ranks
+	// cost the square of its subset.
+	trust, err := tsne.Trustworthiness(x, d.N, features, r.Y, *dims, min(10, (min(d.N, *trustSubset)-1)/2), *trustSubset, *seed)
+	if err != nil {
+		return err
+	}
+	knnAcc := math.NaN()
+	if len(d.ClassNames) > 1 {
+		labels := make([]int, d.N)
+		for i, y := range d.Y {
+			labels[i] = int(y)
+		}
+		if knnAcc, err = tsne.KNNAccuracy(r.Y, d.N, *dims, labels, min(10, d.N-1)); err != nil {
+			return err
+		}
 	}
 	if *title == "" {
 		*title = fmt.Sprintf("t-SNE of %s (perplexity %g)", filepath.Base(*in), *perplexity)
@@ -181,13 +251,45 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 	if err := writeFileAtomic(*out+".csv", b.Bytes()); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "t-SNE of %d points (%d-D → %d-D) in %.1fs: KL divergence %.4f; wrote %s.png and %s.csv\n",
-		d.N, d.Features, *dims, time.Since(start).Seconds(), r.KL, *out, *out)
+	metrics := map[string]any{"n": d.N, "features": d.Features, "pca": *pca, "dims": *dims, "method": string(r.Method),
+		"perplexity": *perplexity, "iters": *iters, "exaggeration": *exaggeration, "learning_rate": r.LearningRate,
+		"seed": *seed, "kl": r.KL, "trustworthiness": trust, "trustworthiness_points": min(d.N, *trustSubset),
+		"knn_accuracy": nil, "seconds": seconds}
+	knnText := ""
+	if !math.IsNaN(knnAcc) {
+		metrics["knn_accuracy"] = knnAcc
+		knnText = fmt.Sprintf(", 10-NN accuracy %.4f", knnAcc)
+	}
+	js, err := json.MarshalIndent(metrics, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(*out+".json", append(js, '\n')); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "t-SNE of %d points (%d-D → %d-D) in %.1fs: KL divergence %.4f; wrote %s.png, %s.csv and %s.json; "+
+		"method %s, trustworthiness %.4f%s\n",
+		d.N, d.Features, *dims, seconds, r.KL, *out, *out, *out, r.Method, trust, knnText)
 	return nil
 }
 
+// methodWhy says why the command ran the method it did.
+func methodWhy(asked string, ran tsne.Method, dims, n int) string {
+	switch {
+	case asked != "auto":
+		return "as asked"
+	case ran == tsne.MethodExact:
+		return "-theta 0"
+	case ran == tsne.MethodFFT:
+		return fmt.Sprintf("auto: a 2-D map of %d points, at least %d", n, tsne.FFTCrossover)
+	case dims == 3:
+		return "auto: 3-D maps use Barnes-Hut"
+	}
+	return fmt.Sprintf("auto: %d points, fewer than the %d where FFT wins", n, tsne.FFTCrossover)
+}
+
 // tsneFlags names the flag of each tsne.Config field.
-var tsneFlags = map[string]string{"Dims": "-dims", "Perplexity": "-perplexity", "Iters": "-iters", "Theta": "-theta",
+var tsneFlags = map[string]string{"Dims": "-dims", "Perplexity": "-perplexity", "Iters": "-iters", "Theta": "-theta", "Method": "-method",
 	"EarlyExaggeration": "-exaggeration", "ExaggerationIters": "-exaggeration-iters", "LearningRate": "-lr"}
 
 // tsneUsage turns package tsne's configuration errors, which name a Config

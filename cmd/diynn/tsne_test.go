@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -71,7 +72,7 @@ func TestTsneBadFlagValues(t *testing.T) {
 		"exaggeration": {"1.5"},
 		"lr":           {"1.5"},
 	}
-	for _, name := range []string{"perplexity", "iters", "theta", "exaggeration", "exaggeration-iters", "lr", "dims", "seed"} {
+	for _, name := range []string{"perplexity", "iters", "theta", "exaggeration", "exaggeration-iters", "lr", "dims", "seed", "method", "pca", "trust-subset"} {
 		for _, v := range values {
 			if slices.Contains(valid[name], v) {
 				continue
@@ -182,9 +183,18 @@ func TestTsneRefuses(t *testing.T) {
 		{"-perplexity 0.5", []string{"-in", in, "-perplexity", "0.5"}, "-perplexity 0.5: want a finite number, at least 1", false},
 		{"-exaggeration 0.5", []string{"-in", in, "-exaggeration", "0.5"}, "-exaggeration 0.5: want a finite number from 1", false},
 		{"-exaggeration-iters 0", []string{"-in", in, "-exaggeration-iters", "0"}, "use -exaggeration 1", false},
-		{"-lr 0", []string{"-in", in, "-lr", "0"}, "-lr 0: want a positive finite number", false},
+		{"-lr 0", []string{"-in", in, "-lr", "0"}, "-lr 0: want auto, or a positive finite number", false},
 		{"-iters 0", []string{"-in", in, "-iters", "0"}, "-iters 0: want 1 to 1000000 iterations", false},
 		{"extra argument", []string{"-in", in, "victim.csv"}, `unexpected argument "victim.csv"`, false},
+		{"-pca 0", []string{"-in", in, "-pca", "0"}, "-pca 0: want at least 1 principal component", false},
+		{"-pca past the columns", []string{"-in", in, "-pca", "4"}, "-pca 4: -in " + in + " has only 3 feature columns", false},
+		{"-method fft in 3-D", []string{"-in", in, "-method", "fft", "-dims", "3"}, "-method fft embeds in 2 dimensions", false},
+		{"-method fft exact", []string{"-in", in, "-method", "fft", "-theta", "0"}, "-method fft: conflicts with -theta 0", false},
+		{"-method bh exact", []string{"-in", in, "-method", "bh", "-theta", "0"}, "-method bh: conflicts with -theta 0", false},
+		{"-method tree", []string{"-in", in, "-method", "tree"}, "-method tree: want auto, bh or fft", false},
+		{"-lr fast", []string{"-in", in, "-lr", "fast"}, "-lr fast: want auto, or a positive finite number", false},
+		{"ragged rows", []string{"-in", writeIn("ragged.csv", "z0,z1,label\n1,2,a\n3,b\n")}, "line 3", false},
+		{"one row", []string{"-in", writeIn("one.csv", "z0,label\n1,a\n")}, "one.csv holds 1 point: t-SNE needs at least 4", false},
 	}
 	if tsne.MaxRate != 1e9 {
 		t.Errorf("tsne.MaxRate is %g: update the -lr and -exaggeration messages and help, which say 1e9", tsne.MaxRate)
@@ -269,8 +279,30 @@ func TestTsneShortRun(t *testing.T) {
 	in := writePoints(t, dir, "points.csv", 60)
 	out := filepath.Join(dir, "emb")
 	code, stdout, stderr := runCLI("tsne", "-in", in, "-perplexity", "5", "-iters", "50", "-out", out, "-quiet")
-	if code != 0 || !strings.Contains(stdout, "KL divergence") {
+	m := regexp.MustCompile(`KL divergence ([0-9.]+);`).FindStringSubmatch(stdout) // as reproduce reads it
+	if code != 0 || m == nil || strings.Count(stdout, "\n") != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var got map[string]any
+	js, err := os.ReadFile(out + ".json")
+	if err == nil {
+		err = json.Unmarshal(js, &got)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"n", "dims", "method", "perplexity", "iters", "kl", "trustworthiness", "knn_accuracy", "seconds", "learning_rate"} {
+		if _, ok := got[key]; !ok {
+			t.Errorf("%s.json has no %q: %s", out, key, js)
+		}
+	}
+	if got["n"] != 60.0 || got["method"] != "bh" || fmt.Sprintf("%.4f", got["kl"]) != m[1] || got["learning_rate"] != 50.0 {
+		t.Errorf("%s.json: %s; stdout %s", out, js, stdout)
+	}
+	for _, key := range []string{"trustworthiness", "knn_accuracy"} {
+		if v, ok := got[key].(float64); !ok || !(v > 0.5 && v <= 1) {
+			t.Errorf("%s.json: %s %v", out, key, got[key])
+		}
 	}
 	csv, err := os.ReadFile(out + ".csv")
 	if err != nil {
@@ -282,8 +314,40 @@ func TestTsneShortRun(t *testing.T) {
 	if st, err := os.Stat(out + ".png"); err != nil || st.Size() == 0 {
 		t.Errorf("%s.png: %v", out, err)
 	}
-	if got := entries(t, dir); !slices.Equal(got, []string{"emb.csv", "emb.png", "points.csv"}) {
+	if got := entries(t, dir); !slices.Equal(got, []string{"emb.csv", "emb.json", "emb.png", "points.csv"}) {
 		t.Errorf("left %v", got)
+	}
+}
+
+// -pca, -method fft and the progress lines: the command says which method
+// ran and why, prints progress with the time left, and records it all.
+func TestTsneMethodsAndPCA(t *testing.T) {
+	dir := t.TempDir()
+	in := writePoints(t, dir, "points.csv", 60)
+	out := filepath.Join(dir, "emb")
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-method", "fft", "-pca", "2", "-lr", "100"}, []string{"PCA: 3 → 2 dimensions", "method fft (as asked), learning rate 100",
+			"iteration   50 of 60: KL divergence", "s left)", "method fft, trustworthiness"}},
+		{[]string{"-pca", "3"}, []string{"method bh (auto: 60 points, fewer than the 20000 where FFT wins), learning rate 50"}},
+		{[]string{"-dims", "3", "-method", "auto"}, []string{"method bh (auto: 3-D maps use Barnes-Hut)"}},
+	} {
+		args := append([]string{"tsne", "-in", in, "-perplexity", "5", "-iters", "60", "-out", out}, c.args...)
+		code, stdout, stderr := runCLI(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s\n%s", c.args, code, stdout, stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%v: no %q in\n%s", c.args, w, stdout)
+			}
+		}
+	}
+	js, _ := os.ReadFile(out + ".json")
+	if !strings.Contains(string(js), `"dims": 3`) || !strings.Contains(string(js), `"method": "bh"`) {
+		t.Errorf("%s.json: %s", out, js)
 	}
 }
 
