@@ -203,7 +203,7 @@ func TestReproduceQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Table 2", "| fmnist-tanh | fashion-mnist | report | 80/20 of the training file | 0.9000 | 0.9200 | 0.7200 | 0.7200 | 0.7100 | 0.8200 |",
-		"iterations = full-batch steps", "nearer the report:", "| kmnist-relu | kmnist (test file only) |", "macro average", "Table 3", "Table 4", "Table 5", "| ae4 |", "| ae2 latent | 30 |", "| ae2 recon | 784 |",
+		"iterations = full-batch steps", "nearer the report:", "| kmnist-relu | kmnist (test file only) |", "macro average", "Table 3", "Table 4", "| ae2 | 2-D, perplexity 30 | 600 |", "Table 5", "| ae4 |", "| ae2 latent | 30 |", "| ae2 recon | 784 |",
 		"### Kuzushiji-MNIST (test file only)", "| raw pixels | 784 | report | 48000 / 12000 | 80/20 of the training file | 0.5500 | 0.6400 | 0.8000 | 0.8000 | 0.8000 | 0.8000 | – |",
 		"| ae2 (recon or latent: not said) | 784 (its first layer) | report | 48000 / 12000 | 80/20 of the training file | 0.9500 | 0.9500 | 0.6900 | 0.6800 | 0.7000 | 0.6900 | – |",
 		"ours, report's settings (sgd lr 0.1,", "80/20 of the test file", "nearer the report at its settings:", "| ae4 latent | 3 |", "| ae3 latent | 32 |", "Convolutional networks", "| fmnist-cnn |", "| ae2-joint's classifier head | 30 |", "Goal for the joint autoencoder"} {
@@ -213,7 +213,7 @@ func TestReproduceQuick(t *testing.T) {
 	}
 	for _, f := range []string{"exp1-dots/curves.png", "exp2-fmnist-relu/confusion.png",
 		"exp2-iris-mlp-report-steps/metrics.json", "exp2-kmnist-relu-report-epochs/metrics.json", "exp2-fmnist-tanh-report-steps/metrics.json", "exp3-ae2/reconstructions.png",
-		"exp3-ae1-report/metrics.json", "exp4-ae2-tsne-2d.png", "exp4-ae4-tsne-3d.png", "exp4-ae2-latents.npy", "exp5-fmnist-ae2-latent/metrics.json",
+		"exp3-ae1-report/metrics.json", "exp4-ae2-tsne-2d.png", "exp4-ae4-tsne-3d.png", "exp4-ae2-train-codes.npy", "exp4-ae4-tsne-3d.json", "exp5-fmnist-ae2-latent/metrics.json",
 		"exp5-fmnist-ae2-recon-report/metrics.json", "exp5-kmnist-ae2-latent-report/metrics.json", "exp5-kmnist-ae2-recon/metrics.json", "exp5-kmnist-ae4-latent-report/metrics.json", "exp5-fmnist-ae3-latent/metrics.json",
 		"exp6-fmnist-cnn/metrics.json", "exp6-mnist-cnn/metrics.json", "exp6-conv-ae/reconstructions.png", "exp6-conv-ae-latents.npy", "exp6-ae2-joint/reconstructions.png", "exp6-codes-conv-ae/metrics.json", "exp6-codes-ae1/metrics.json"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
