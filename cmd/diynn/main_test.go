@@ -240,6 +240,11 @@ func TestReproduceQuick(t *testing.T) {
 	if !strings.Contains(stdout, "exp2-fmnist-relu             reused") {
 		t.Errorf("-resume did not say it reused exp2-fmnist-relu:\n%s", lastLines(stdout, 40))
 	}
+	// And a step run again under -resume is reused by the next one.
+	code, stdout, stderr = runCLI("reproduce", "-quick", "-resume", "-out", out, "-data-dir", dataDir)
+	if ran := regexp.MustCompile(`(?m)^  (\S+) +diynn `).FindAllStringSubmatch(stdout, -1); code != 0 || len(ran) != 0 {
+		t.Errorf("a second -resume: exit %d, ran %v; want nothing run\n%s", code, ran, stderr)
+	}
 	again, err := os.ReadFile(filepath.Join(out, "README.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,7 @@ func (r *reproducer) step(name string, args ...string) (string, error) {
 	if len(r.costs) > 0 {
 		exp = r.costs[len(r.costs)-1].experiment
 	}
+	asked := args // what the record keeps: -resume compares it, not the flags added below
 	if r.resume {
 		var rec stepRecord
 		b, err := os.ReadFile(donePath)
@@ -133,7 +134,7 @@ func (r *reproducer) step(name string, args ...string) (string, error) {
 	}
 	secs := time.Since(start).Seconds()
 	r.costs = append(r.costs, stepCost{experiment: exp, name: name, seconds: secs})
-	rec, err := json.Marshal(stepRecord{Args: args, Seconds: secs})
+	rec, err := json.Marshal(stepRecord{Args: asked, Seconds: secs})
 	if err != nil {
 		return "", err
 	}
