@@ -539,6 +539,12 @@ func TestFitStepAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.free()
+	stepsAllocateNothing(t, tr, net)
+}
+
+// stepsAllocateNothing runs tr's steps of epoch 0 past the first and
+// fails if one allocates a device buffer or anything on the Go heap.
+func stepsAllocateNothing(t *testing.T, tr *trainer, net nn.Module) {
 	tr.shuffle(0)
 	nn.SetTraining(net, true)
 	i := 0
@@ -549,9 +555,9 @@ func TestFitStepAllocatesNothing(t *testing.T) {
 		i++
 	}
 	step()
-	before := b.MemStats()
+	before := tr.b.MemStats()
 	heap := testing.AllocsPerRun(20, step)
-	if after := b.MemStats(); after.Allocs != before.Allocs {
+	if after := tr.b.MemStats(); after.Allocs != before.Allocs {
 		t.Errorf("%d buffer allocations in steady-state steps, want 0", after.Allocs-before.Allocs)
 	}
 	if heap != 0 {

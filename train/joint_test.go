@@ -119,22 +119,5 @@ func TestJointStepAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.free()
-	tr.shuffle(0)
-	nn.SetTraining(net, true)
-	i := 0
-	step := func() {
-		if err := tr.step(0, i%tr.steps); err != nil {
-			t.Fatal(err)
-		}
-		i++
-	}
-	step()
-	before := b.MemStats()
-	heap := testing.AllocsPerRun(20, step)
-	if after := b.MemStats(); after.Allocs != before.Allocs {
-		t.Errorf("%d buffer allocations in steady-state joint steps, want 0", after.Allocs-before.Allocs)
-	}
-	if heap != 0 {
-		t.Errorf("%.0f heap allocations per joint step, want 0", heap)
-	}
+	stepsAllocateNothing(t, tr, net)
 }
