@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,6 +245,24 @@ func TestReproduceQuick(t *testing.T) {
 	code, stdout, stderr = runCLI("reproduce", "-quick", "-resume", "-out", out, "-data-dir", dataDir)
 	if ran := regexp.MustCompile(`(?m)^  (\S+) +diynn `).FindAllStringSubmatch(stdout, -1); code != 0 || len(ran) != 0 {
 		t.Errorf("a second -resume: exit %d, ran %v; want nothing run\n%s", code, ran, stderr)
+	}
+	// An autoencoder that changed makes the steps that read it run again,
+	// and only those.
+	other, err := os.ReadFile(filepath.Join(out, "exp3-ae2-report", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "exp3-ae2", "model.safetensors"), other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runCLI("reproduce", "-quick", "-resume", "-out", out, "-data-dir", dataDir)
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^  (\S+) +diynn `).FindAllStringSubmatch(stdout, -1) {
+		names = append(names, m[1])
+	}
+	if code != 0 || !slices.Contains(names, "exp5-fmnist-ae2-latent") || !slices.Contains(names, "exp4-ae2-train-codes") ||
+		slices.Contains(names, "exp5-fmnist-ae3-latent") || slices.Contains(names, "exp3-ae2") {
+		t.Errorf("-resume after exp3-ae2's model changed: exit %d, ran %v; want the steps that read it only\n%s", code, names, stderr)
 	}
 	again, err := os.ReadFile(filepath.Join(out, "README.md"))
 	if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -59,10 +61,38 @@ type stepCost struct {
 }
 
 // stepRecord is DIR/logs/NAME.done, written when a step succeeds: -resume
-// reuses a step only if its arguments are the same.
+// reuses a step only if its arguments are the same, and so are the files
+// of the reproduction that they name (an autoencoder that a later Table
+// reads, trained again, makes every step that read it run again).
 type stepRecord struct {
-	Args    []string `json:"args"`
-	Seconds float64  `json:"seconds"`
+	Args    []string          `json:"args"`
+	Inputs  map[string]string `json:"inputs,omitempty"` // path → SHA-256 of the files in DIR the arguments name
+	Seconds float64           `json:"seconds"`
+}
+
+// inputsOf hashes the regular files inside the reproduction's directory
+// that args name: the outputs of earlier steps that a step reads.
+func (r *reproducer) inputsOf(args []string) (map[string]string, error) {
+	var in map[string]string
+	for _, a := range args {
+		rel, err := filepath.Rel(r.dir, a)
+		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(a)
+		if err != nil {
+			return nil, err
+		}
+		if in == nil {
+			in = map[string]string{}
+		}
+		in[rel] = fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	return in, nil
 }
 
 // experiment names the part of the run that the following steps belong to.
@@ -106,10 +136,14 @@ func (r *reproducer) step(name string, args ...string) (string, error) {
 		exp = r.costs[len(r.costs)-1].experiment
 	}
 	asked := args // what the record keeps: -resume compares it, not the flags added below
+	inputs, err := r.inputsOf(args)
+	if err != nil {
+		return "", err
+	}
 	if r.resume {
 		var rec stepRecord
 		b, err := os.ReadFile(donePath)
-		if err == nil && json.Unmarshal(b, &rec) == nil && slices.Equal(rec.Args, args) {
+		if err == nil && json.Unmarshal(b, &rec) == nil && slices.Equal(rec.Args, args) && maps.Equal(rec.Inputs, inputs) {
 			if out, err := os.ReadFile(logPath); err == nil {
 				fmt.Fprintf(r.progress, "  %-28s reused (took %.0fs before)\n", name, rec.Seconds)
 				r.costs = append(r.costs, stepCost{experiment: exp, name: name, seconds: rec.Seconds, reused: true})
@@ -134,7 +168,7 @@ func (r *reproducer) step(name string, args ...string) (string, error) {
 	}
 	secs := time.Since(start).Seconds()
 	r.costs = append(r.costs, stepCost{experiment: exp, name: name, seconds: secs})
-	rec, err := json.Marshal(stepRecord{Args: asked, Seconds: secs})
+	rec, err := json.Marshal(stepRecord{Args: asked, Inputs: inputs, Seconds: secs})
 	if err != nil {
 		return "", err
 	}
