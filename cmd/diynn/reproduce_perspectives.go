@@ -9,7 +9,7 @@ import (
 // perspectives builds and measures what the report's conclusion asks for:
 // convolutional networks, classification from codes.
 func (r *reproducer) perspectives() error {
-	r.experiment("experiment 6: convolutional networks (the report's perspectives)")
+	r.experiment("the report's perspectives: convolutional networks, the joint autoencoder, classification from codes")
 	r.md.WriteString("## Convolutional networks (the report's perspectives)\n\n| model | data | accuracy | macro F1 | test loss | seconds |\n|---|---|---|---|---|---|\n")
 	for _, c := range []struct{ name, data string }{{"fmnist-cnn", "fashion-mnist"}, {"mnist-cnn", "mnist"}} {
 		m, err := r.train("exp6-"+c.name, append([]string{"-data", c.data, "-model", c.name}, r.trainExtra...)...)

@@ -81,7 +81,7 @@ func farCells(report, got [6]float64, tol float64) []string {
 
 // dots is experiment 1: a two-layer network on synthetic 2-D data.
 func (r *reproducer) dots() error {
-	r.experiment("experiment 1: two-layer network on synthetic dots")
+	r.experiment("a two-layer network on synthetic dots")
 	m1, err := r.train("exp1-dots", append([]string{"-data", "dots", "-model", "linear(2,16) tanh linear(16,4)", "-lr", "0.01"}, r.trainExtra...)...)
 	if err != nil {
 		return err
@@ -93,7 +93,7 @@ func (r *reproducer) dots() error {
 
 // table2 is experiment 1's Table 2: the classifiers, three ways.
 func (r *reproducer) table2() error {
-	r.experiment("experiment 2: classifiers (Table 2)")
+	r.experiment("Table 2: classifiers")
 	r.md.WriteString(table2Intro)
 	var far []string
 	for _, c := range table2Models {
@@ -167,7 +167,7 @@ func (r *reproducer) table2() error {
 
 // table3 is experiment 2 (Table 3): the autoencoders, ours and at the report's settings.
 func (r *reproducer) table3() error {
-	r.experiment("experiment 3: autoencoders (Table 3)")
+	r.experiment("Table 3: autoencoders")
 	r.md.WriteString("## Table 3: autoencoders, test binary cross-entropy\n\n| model | ours | report's settings, our run | report |\n|---|---|---|---|\n")
 	for _, ae := range []string{"ae1", "ae2", "ae3", "ae4"} {
 		ours, err := r.train("exp3-"+ae, append([]string{"-data", "fashion-mnist", "-model", ae}, r.aeExtra...)...)

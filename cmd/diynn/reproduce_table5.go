@@ -85,7 +85,7 @@ func (r *reproducer) table5Args(d table5Dataset, ae, feat string, report bool) [
 // reconstructions and codes, both readings, at the report's settings and
 // ours, beside the report's figures.
 func (r *reproducer) table5() error {
-	r.experiment("experiment 5: classifiers on the autoencoders' reconstructions and codes (Table 5)")
+	r.experiment("Table 5: classifiers on the autoencoders' reconstructions and codes")
 	aes := table5AEs // all three in quick mode too: 24 short runs, about 20 s
 	r.md.WriteString(table5Intro)
 	if !r.reportSettings {

@@ -22,7 +22,7 @@ var table4Maps = []tsneMap{{"2", "30", "12"}, {"3", "25", "20"}}
 // training images, at the report's scale and settings, with two measures
 // of the maps' quality beside the KL divergence.
 func (r *reproducer) table4() error {
-	r.experiment("experiment 4: t-SNE of the ae2 and ae4 codes of the training images (Table 4)")
+	r.experiment("Table 4: t-SNE of the ae2 and ae4 codes of the training images")
 	r.md.WriteString("## Table 4: t-SNE of the latent codes, at the report's scale\n\n" +
 		"The encoder half of Table 3's autoencoders (our defaults) on the **training images** (`diynn embed -split train`: the 60 000 images they were trained on; " +
 		"the report's X_train may be the 48 000 of its 80/20 split, it does not say), then `diynn tsne` at the report's scikit-learn settings: " +
