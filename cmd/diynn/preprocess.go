@@ -68,6 +68,9 @@ func withInputs(spec string, n int) (string, error) {
 			layers[i].Args[0] = float64(n)
 			return model.Format(layers), nil
 		}
+		if len(l.Heads) > 0 {
+			return "", fmt.Errorf("spec %q: its input goes into the heads of %s before any linear layer: write the spec for %d input values yourself", spec, l.Kind, n)
+		}
 	}
 	return "", fmt.Errorf("spec %q has no linear layer", spec)
 }

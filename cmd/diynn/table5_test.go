@@ -208,3 +208,26 @@ func TestTable5Helpers(t *testing.T) {
 		t.Errorf("nearer: %s, want neither", n)
 	}
 }
+
+// withInputs rewrites the first linear layer for latent features, and
+// refuses a spec whose input reaches a concat's heads first.
+func TestWithInputs(t *testing.T) {
+	for _, c := range []struct{ spec, want, err string }{
+		{"linear(784,176) tanh linear(176,10)", "linear(30,176) tanh linear(176,10)", ""},
+		{"tanh linear(784,10)", "tanh linear(30,10)", ""},
+		{"linear(784,8) concat[linear(8,2) | linear(8,3)]", "linear(30,8) concat[linear(8,2) | linear(8,3)]", ""},
+		{"concat[linear(784,2) | linear(784,3)]", "", "heads of concat"},
+		{"tanh relu", "", "no linear layer"},
+	} {
+		got, err := withInputs(c.spec, 30)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("withInputs(%q): %q, %v; want an error with %q", c.spec, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("withInputs(%q) = %q, %v; want %q", c.spec, got, err, c.want)
+		}
+	}
+}
