@@ -57,6 +57,8 @@ func (a Activation) String() string {
 		return "relu"
 	case LeakyReLU:
 		return "leakyrelu"
+	case Identity:
+		return "identity"
 	}
 	return fmt.Sprintf("Activation(%d)", int(a))
 }
@@ -69,6 +71,21 @@ func (a Activation) Check() error {
 		return fmt.Errorf("unknown activation %v", a)
 	}
 	return nil
+}
+
+// Identity leaves values as they are. It is the activation of a fused
+// epilogue that only adds a bias (FusedLinear); ActForward and ActBackward
+// do not take it, and Check rejects it, so that the enumeration of the
+// activations every kernel implements stays 0, 1, … while Check accepts.
+const Identity Activation = -1
+
+// CheckEpilogue returns nil for Identity or one of the activations that
+// Check accepts, and otherwise an error naming the value.
+func (a Activation) CheckEpilogue() error {
+	if a == Identity {
+		return nil
+	}
+	return a.Check()
 }
 
 // PointwiseLoss names a loss that compares prediction and target element by
@@ -381,6 +398,32 @@ type Backend interface {
 // must not use data otherwise while the buffer is in use.
 type HostWrapper interface {
 	Wrap(data []float32) Buffer
+}
+
+// FusedLinear is implemented by backends that can fuse a linear layer's
+// bias and activation into the GEMM that computes it, and the activation's
+// derivative into the bias gradient's column sums: the passes over memory
+// that AddRowVector, ActForward, ActBackward and SumRows would each make
+// on their own. nn.Sequential finds it by type assertion and runs a Linear
+// followed by an activation through it; a backend without it runs the
+// same layers unfused.
+type FusedLinear interface {
+	// GemmBiasAct computes C = f(alpha·op(A)·op(B) + beta·C + bias) with
+	// Gemm's conventions, bias (n values) added to every row of C; a nil
+	// bias adds nothing. f is Identity or an activation (fAlpha is
+	// LeakyReLU's slope). The values equal those of Gemm, AddRowVector and
+	// ActForward run one after the other, to a few ulps (exactly on cpu).
+	GemmBiasAct(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer, bias Buffer, f Activation, fAlpha float32)
+	// ActBackwardSumRows computes dx = f'·dy over a rows×cols matrix and,
+	// in the same pass, dbias = beta·dbias + the sum of the rows of dx in
+	// SumRows's order (with beta = 0, dbias is not read; a nil dbias is
+	// not computed). The derivative is taken from the forward output y
+	// alone: 1 − y² for tanh, y·(1 − y) for sigmoid, 1 where y > 0 and
+	// fAlpha elsewhere for the ReLUs (fAlpha is ignored for ReLU, which
+	// uses 0), and 1 for Identity. For LeakyReLU that is f'(x) only when
+	// fAlpha ≥ 0 (y > 0 exactly when x > 0); callers with a negative slope
+	// use ActBackward. dx may be dy.
+	ActBackwardSumRows(f Activation, fAlpha float32, rows, cols int, y, dy, dx Buffer, beta float32, dbias Buffer)
 }
 
 // ErrClosed is the sticky error of a backend used after Close.

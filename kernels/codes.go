@@ -25,6 +25,9 @@ func Codes() string {
 	for a := backend.Activation(0); a.Check() == nil; a++ {
 		def("ACT", a.String(), int(a))
 	}
+	// Identity is outside the enumeration (negative): only fused epilogues
+	// take it.
+	fmt.Fprintf(&s, "#define ACT_%s (%d)\n", strings.ToUpper(backend.Identity.String()), int(backend.Identity))
 	s.WriteString("\n/* backend.PointwiseLoss */\n")
 	for l := backend.PointwiseLoss(0); l.Check() == nil; l++ {
 		def("LOSS", l.String(), int(l))

@@ -6,6 +6,7 @@
 #define ACT_SIGMOID 1
 #define ACT_RELU 2
 #define ACT_LEAKYRELU 3
+#define ACT_IDENTITY (-1)
 
 /* backend.PointwiseLoss */
 #define LOSS_MSE 0

@@ -131,11 +131,24 @@ func (l *Linear) AccGradParameters(x, gradOut *tensor.Tensor) error {
 	if err := checkGradOut(l, l.out, gradOut); err != nil {
 		return err
 	}
-	if err := tensor.Gemm(true, false, 1, gradOut, x, 1, l.W.Grad); err != nil {
+	if err := l.accWeightGrad(x, gradOut); err != nil {
 		return err
 	}
 	x.Backend().SumRows(gradOut.Rows(), l.Out, gradOut.Buffer(), 1, l.B.Grad.Buffer())
 	return nil
+}
+
+// accWeightGrad adds gradOutᵀ·x to the weight gradient.
+func (l *Linear) accWeightGrad(x, gradOut *tensor.Tensor) error {
+	return tensor.Gemm(true, false, 1, gradOut, x, 1, l.W.Grad)
+}
+
+// inputGrad returns gradOut·W, shaped as x.
+func (l *Linear) inputGrad(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := tensor.Ensure(&l.dx, x.Backend(), x.Shape()...); err != nil {
+		return nil, err
+	}
+	return l.dx, tensor.Gemm(false, false, 1, gradOut, l.W.Value, 0, l.dx)
 }
 
 // Backward accumulates parameter gradients and returns gradOut·W, shaped as
@@ -144,10 +157,7 @@ func (l *Linear) Backward(x, gradOut *tensor.Tensor) (*tensor.Tensor, error) {
 	if err := l.AccGradParameters(x, gradOut); err != nil {
 		return nil, err
 	}
-	if err := tensor.Ensure(&l.dx, x.Backend(), x.Shape()...); err != nil {
-		return nil, err
-	}
-	return l.dx, tensor.Gemm(false, false, 1, gradOut, l.W.Value, 0, l.dx)
+	return l.inputGrad(x, gradOut)
 }
 
 // Params returns the weight and the bias.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/diynn/diynn/backend"
 	"github.com/diynn/diynn/tensor"
 )
 
@@ -11,9 +12,19 @@ import (
 // Build it with NewSequential; a Sequential written as a literal, or whose
 // Modules grew after NewSequential, is brought up to date by its next
 // Forward or Params call (the modules' parameters are listed again).
+//
+// On a backend that implements backend.FusedLinear, a Linear or
+// TiedLinear followed by an Activation (tanh, sigmoid, relu, leakyrelu
+// with a slope ≥ 0) runs as one fused step, forward and backward (see
+// fused.go); the modules, their parameter names and their values are the
+// same either way.
 type Sequential struct {
 	Modules []Module
+	// Unfused runs every module on its own even where the backend could
+	// fuse a Linear and its activation: for comparisons and debugging.
+	Unfused bool
 	inputs  []*tensor.Tensor // inputs[i] is the input of Modules[i] in the latest Forward
+	fused   []bool           // fused[i]: the latest Forward ran Modules[i] and [i+1] as one step
 	params  []Param
 	buffers []Param
 	listed  int // how many modules params and inputs were built for
@@ -34,6 +45,7 @@ func (s *Sequential) sync() {
 		return
 	}
 	s.inputs, s.params, s.buffers = make([]*tensor.Tensor, len(s.Modules)), nil, nil
+	s.fused = make([]bool, len(s.Modules))
 	for i, m := range s.Modules {
 		for _, p := range m.Params() {
 			p.Name = fmt.Sprintf("%d.%s", i, p.Name)
@@ -47,13 +59,29 @@ func (s *Sequential) sync() {
 	s.listed = len(s.Modules)
 }
 
-// Forward runs every module in order.
+// Forward runs every module in order, a Linear and the activation after
+// it as one step where the backend can fuse them.
 func (s *Sequential) Forward(x *tensor.Tensor) (*tensor.Tensor, error) {
 	s.sync()
-	for i, m := range s.Modules {
-		s.inputs[i] = x
+	var fb backend.FusedLinear
+	if x != nil && !s.Unfused {
+		fb, _ = x.Backend().(backend.FusedLinear)
+	}
+	for i := 0; i < len(s.Modules); i++ {
+		s.inputs[i], s.fused[i] = x, false
 		var err error
-		if x, err = m.Forward(x); err != nil {
+		if fb != nil && i+1 < len(s.Modules) {
+			if l, a, ok := fusable(s.Modules[i], s.Modules[i+1]); ok {
+				if x, err = l.forwardFused(fb, a, x); err != nil {
+					return nil, fmt.Errorf("module %d: %w", i, err)
+				}
+				// Module i+1's input, the pre-activation, never exists.
+				s.fused[i], s.inputs[i+1], s.fused[i+1] = true, nil, false
+				i++
+				continue
+			}
+		}
+		if x, err = s.Modules[i].Forward(x); err != nil {
 			return nil, fmt.Errorf("module %d: %w", i, err)
 		}
 	}
@@ -82,6 +110,19 @@ func (s *Sequential) backward(x, g *tensor.Tensor, needInputGrad bool) (*tensor.
 	}
 	for i := len(s.Modules) - 1; i >= 0; i-- {
 		var err error
+		if i > 0 && s.fused[i-1] {
+			// Modules i-1 and i ran fused: their backward is one step too.
+			l, a, ok := fusable(s.Modules[i-1], s.Modules[i])
+			fb, fok := x.Backend().(backend.FusedLinear)
+			if !ok || !fok {
+				return nil, fmt.Errorf("Sequential: modules %d and %d changed since the latest Forward", i-1, i)
+			}
+			if g, err = l.backwardFused(fb, a, s.inputs[i-1], g, needInputGrad || i > 1); err != nil {
+				return nil, fmt.Errorf("module %d: %w", i, err)
+			}
+			i--
+			continue
+		}
 		if acc, ok := s.Modules[i].(ParamGradAccumulator); ok && i == 0 && !needInputGrad {
 			err = acc.AccGradParameters(s.inputs[0], g)
 			g = nil

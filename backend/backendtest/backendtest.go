@@ -39,6 +39,7 @@ func RunGemm(t *testing.T, open Opener) {
 	defer b.Close()
 	s := &suite{b: b, rng: rand.New(rand.NewPCG(3, 4))}
 	s.gemm(t)
+	s.fusedGemm(t)
 	if err := b.Sync(); err != nil {
 		t.Fatalf("sticky error: %v", err)
 	}
@@ -58,6 +59,8 @@ func Run(t *testing.T, open Opener) {
 	}{
 		{"Memory", s.memory},
 		{"Gemm", s.gemm},
+		{"FusedGemm", s.fusedGemm},
+		{"FusedBackward", s.fusedBackward},
 		{"AxpyScale", s.axpyScale},
 		{"Activations", s.activations},
 		{"RowVector", s.rowVector},
@@ -84,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		})
 	}
 	t.Run("StickyErrors", func(t *testing.T) { stickyErrors(t, open) })
+	t.Run("FusedErrors", func(t *testing.T) { fusedErrors(t, open) })
 }
 
 type suite struct {
@@ -208,6 +212,11 @@ func (s *suite) gemm(t *testing.T) {
 				}
 			}
 		}
+	}
+	// k = 0: C = beta·C, and with beta = 0 zeros, C unread.
+	for _, tr := range [][2]bool{{false, false}, {true, true}} {
+		s.gemmCase(t, tr[0], tr[1], 7, 33, 0, 1, 0)
+		s.gemmCase(t, tr[0], tr[1], 7, 33, 0, 1, 0.5)
 	}
 }
 

@@ -42,6 +42,7 @@ func (b *buffer) Len() int { return len(b.data) }
 type Backend struct {
 	gemm   gemmImpl
 	gemmWS []*gemm.Workspace // diynn's SGEMM: one per tile index (see gemm.go)
+	gemmEp []*gemmEpilogue   // GemmBiasAct: one epilogue per tile index
 	err    error
 	stats  backend.MemStats
 	closed bool
@@ -242,6 +243,7 @@ type kernelArgs struct {
 	gemm          gemmArgs
 	impl          blas.Float32Level3
 	gemmWS        []*gemm.Workspace
+	gemmEp        []*gemmEpilogue
 	geom          backend.ConvGeom // convolution and pooling
 	oh, ow        int              // geom's output size
 	eps           float32          // batch norm

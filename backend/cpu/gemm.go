@@ -19,6 +19,12 @@ type gemmArgs struct {
 	tileRows    int
 	tileCols    int
 	tilesPerRow int
+	// GemmBiasAct's epilogue (fused.go): bias (n values, or nil) and act
+	// on every value of C; fused is false for a plain Gemm.
+	fused    bool
+	bias     []float32
+	act      backend.Activation
+	actAlpha float32
 }
 
 // The BLAS always runs single-threaded on a tile of C, and the backend's
@@ -74,35 +80,56 @@ func GEMMs() []string {
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C through the build's BLAS.
 func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b backend.Buffer, beta float32, cb backend.Buffer) {
+	c.gemm2("Gemm", transA, transB, m, n, k, alpha, a, b, beta, cb, false, nil, 0, 0)
+}
+
+// gemm2 is Gemm and, when fused (GemmBiasAct), Gemm followed by the
+// epilogue bias + act on every value of C; bias, when not nil, is checked
+// with the other operands.
+func (c *Backend) gemm2(op string, transA, transB bool, m, n, k int, alpha float32, a, b backend.Buffer, beta float32, cb backend.Buffer,
+	fused bool, bias backend.Buffer, act backend.Activation, actAlpha float32) {
 	if !c.ok() {
 		return
 	}
 	if m < 0 || n < 0 || k < 0 {
-		c.fail("Gemm: negative size m=%d n=%d k=%d", m, n, k)
+		c.fail("%s: negative size m=%d n=%d k=%d", op, m, n, k)
 		return
 	}
-	ad, bd, cd := c.data(a, m*k, "Gemm", "A"), c.data(b, k*n, "Gemm", "B"), c.data(cb, m*n, "Gemm", "C")
+	ad, bd, cd := c.data(a, m*k, op, "A"), c.data(b, k*n, op, "B"), c.data(cb, m*n, op, "C")
+	var biasd []float32
+	if bias != nil {
+		biasd = c.data(bias, n, op, "bias")
+	}
 	if c.err != nil || m == 0 || n == 0 {
 		return
 	}
-	// diynn's SGEMM never reads C when beta is 0 (tested with NaN in C) and
-	// scales C itself when k is 0, so it gets the call as it is; clearing a
-	// 128×784 C first would cost a fifth of the product.
-	if (beta == 0 || k == 0) && !c.gemm.ours {
-		// Other BLAS: with beta = 0, C must not be read (it may hold NaN);
-		// with k = 0, a BLAS may return early without scaling C.
+	if k == 0 {
+		// C = beta·C, never read when beta is 0. Handled here for every
+		// SGEMM: a BLAS may return early without scaling C, and with k = 0
+		// the leading dimension of A (k) breaks the BLAS contract.
 		if beta == 0 {
 			clear(cd)
 		} else {
 			c.Scale(m*n, beta, cb)
 		}
-		if k == 0 {
-			return
+		if fused {
+			ep := gemmEpilogue{bias: biasd, act: act, alpha: actAlpha}
+			ep.Apply(cd, n, m, n, 0)
 		}
-		beta = 0
+		return
+	}
+	// diynn's SGEMM never reads C when beta is 0 (tested with NaN in C), so
+	// it gets the call as it is; clearing a 128×784 C first would cost a
+	// fifth of the product. Other BLAS must not read C either (it may hold
+	// NaN), so C is cleared for them.
+	if beta == 0 && !c.gemm.ours {
+		clear(cd)
 	}
 	g := gemmArgs{m: m, n: n, k: k, alpha: alpha, beta: beta, a: ad, b: bd, c: cd,
 		ta: blas.NoTrans, tb: blas.NoTrans, lda: k, ldb: n}
+	if fused {
+		g.fused, g.bias, g.act, g.actAlpha = true, biasd, act, actAlpha
+	}
 	if transA {
 		g.ta, g.lda = blas.Trans, m
 	}
@@ -134,6 +161,12 @@ func (c *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b bac
 		}
 		c.args.gemmWS = c.gemmWS
 	}
+	if g.fused {
+		for len(c.gemmEp) < tiles {
+			c.gemmEp = append(c.gemmEp, new(gemmEpilogue))
+		}
+		c.args.gemmEp = c.gemmEp
+	}
 	c.run(tiles, min(g.tileRows, m)*min(g.tileCols, n)*k/gemmCostScale, gemmRange)
 }
 
@@ -151,11 +184,30 @@ func gemmRange(a *kernelArgs, lo, hi int) {
 		if g.tb == blas.Trans {
 			bOff = j0 * g.ldb // columns of op(B) are rows of B
 		}
+		// Each tile has its own epilogue value (written by the goroutine
+		// that runs the tile), holding the tile's columns of the bias.
+		var ep *gemmEpilogue
+		if g.fused {
+			ep = a.gemmEp[t]
+			*ep = gemmEpilogue{act: g.act, alpha: g.actAlpha}
+			if g.bias != nil {
+				ep.bias = g.bias[j0 : j0+cols]
+			}
+		}
 		if a.gemmWS != nil {
+			if ep != nil {
+				// diynn's SGEMM applies it block by block, in L1.
+				a.gemmWS[t].SgemmEpilogue(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n, ep)
+				continue
+			}
 			a.gemmWS[t].Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
 			continue
 		}
 		a.impl.Sgemm(g.ta, g.tb, rows, cols, g.k, g.alpha, g.a[aOff:], g.lda, g.b[bOff:], g.ldb, g.beta, g.c[i0*g.n+j0:], g.n)
+		if ep != nil {
+			// Other BLAS: after the tile, while it is still in cache.
+			ep.Apply(g.c[i0*g.n+j0:], g.n, rows, cols, 0)
+		}
 	}
 }
 

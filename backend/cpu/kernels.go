@@ -61,8 +61,17 @@ func (c *Backend) ActForward(f backend.Activation, alpha float32, n int, x, y ba
 }
 
 func actForwardRange(a *kernelArgs, lo, hi int) {
-	x, y := a.x[lo:hi], a.y[lo:hi]
-	switch a.act {
+	actForward(a.act, a.alpha, a.x[lo:hi], a.y[lo:hi])
+}
+
+// actForward computes y = f(x) (y may be x), for ActForward and for
+// GemmBiasAct's epilogue, so that both give the same values; Identity
+// copies.
+func actForward(f backend.Activation, alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	switch f {
+	case backend.Identity:
+		copy(y, x)
 	case backend.Tanh:
 		for i, v := range x {
 			y[i] = tanhf(v)
@@ -80,7 +89,7 @@ func actForwardRange(a *kernelArgs, lo, hi int) {
 			if v > 0 {
 				y[i] = v
 			} else {
-				y[i] = a.alpha * v
+				y[i] = alpha * v
 			}
 		}
 	}
@@ -207,15 +216,23 @@ func (c *Backend) SumRows(rows, cols int, x backend.Buffer, beta float32, dst ba
 	part := c.colPartial[:blocks*cols]
 	c.args = kernelArgs{x: xd, rows: rows, cols: cols, partial: part}
 	c.run(blocks, sumRowsBlock*cols, sumRowsRange)
-	for j := range dd {
+	addBlockSums(part, blocks, beta, dd)
+}
+
+// addBlockSums sets dst = beta·dst + the sum, in block order, of the
+// blocks' column sums in part (blocks × len(dst)); with beta = 0, dst is
+// not read.
+func addBlockSums(part []float64, blocks int, beta float32, dst []float32) {
+	cols := len(dst)
+	for j := range dst {
 		var s float64
 		for b := 0; b < blocks; b++ {
 			s += part[b*cols+j]
 		}
 		if beta == 0 {
-			dd[j] = float32(s)
+			dst[j] = float32(s)
 		} else {
-			dd[j] = float32(float64(beta)*float64(dd[j]) + s)
+			dst[j] = float32(float64(beta)*float64(dst[j]) + s)
 		}
 	}
 }

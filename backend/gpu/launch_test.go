@@ -164,17 +164,41 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 		"Sync":     func() { b.Sync() },
 		"Close":    func() {}, // run last, below
 	}
-	it := reflect.TypeFor[backend.Backend]()
-	for i := range it.NumMethod() {
-		name := it.Method(i).Name
-		run, ok := ops[name]
-		if !ok {
-			t.Errorf("backend.Backend.%s is not exercised by this test: add it", name)
-			continue
-		}
-		run()
-		if err := b.Err(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+	// The optional capabilities package gpu implements.
+	fused := map[string]func(){
+		"GemmBiasAct": func() {
+			const k = 33
+			ga, gb, gc, bias := b.Alloc(rows*k), b.Alloc(k*cols), b.Alloc(rows*cols), b.Alloc(cols)
+			for _, mode := range []string{"tile", "big", "split", ""} {
+				b.gemmMode = mode
+				b.GemmBiasAct(false, true, rows, cols, k, 1, ga, gb, 0.5, gc, bias, backend.Tanh, 0)
+				b.GemmBiasAct(false, true, rows, cols, k, 1, ga, gb, 0, gc, nil, backend.Identity, 0)
+			}
+			b.gemmMode = ""
+		},
+		"ActBackwardSumRows": func() {
+			for f := backend.Activation(0); f.Check() == nil; f++ {
+				b.ActBackwardSumRows(f, 0.1, rows, cols, x, y, z, 1, w)
+			}
+			b.ActBackwardSumRows(backend.Identity, 0, rows, cols, x, y, y, 0, nil)
+		},
+	}
+	for _, iface := range []struct {
+		t   reflect.Type
+		ops map[string]func()
+	}{{reflect.TypeFor[backend.Backend](), ops}, {reflect.TypeFor[backend.FusedLinear](), fused}} {
+		it := iface.t
+		for i := range it.NumMethod() {
+			name := it.Method(i).Name
+			run, ok := iface.ops[name]
+			if !ok {
+				t.Errorf("%v.%s is not exercised by this test: add it", it, name)
+				continue
+			}
+			run()
+			if err := b.Err(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
 		}
 	}
 	for _, bad := range dev.bad {

@@ -14,29 +14,80 @@ func (b *Backend) dims(op string, rows, cols int) bool {
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C with the tiled kernel.
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer) {
+	b.gemm("Gemm", transA, transB, m, n, k, alpha, a, bb, beta, c, nil, backend.Identity, 0)
+}
+
+// GemmBiasAct computes C = f(alpha·op(A)·op(B) + beta·C + bias)
+// (backend.FusedLinear): the GEMM kernels apply the bias and the
+// activation as they store C (nn.kern's epilogue).
+func (b *Backend) GemmBiasAct(transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer, bias backend.Buffer, f backend.Activation, fAlpha float32) {
+	if !b.ok() {
+		return
+	}
+	if err := f.CheckEpilogue(); err != nil {
+		b.fail("GemmBiasAct: %w", err)
+		return
+	}
+	b.gemm("GemmBiasAct", transA, transB, m, n, k, alpha, a, bb, beta, c, bias, f, fAlpha)
+}
+
+// gemm launches the GEMM kernel for the shape, with the epilogue bias (nil:
+// none) and act.
+func (b *Backend) gemm(op string, transA, transB bool, m, n, k int, alpha float32, a, bb backend.Buffer, beta float32, c backend.Buffer,
+	bias backend.Buffer, act backend.Activation, actAlpha float32) {
 	if !b.ok() {
 		return
 	}
 	if m < 0 || n < 0 || k < 0 {
-		b.fail("Gemm: negative size m=%d n=%d k=%d", m, n, k)
+		b.fail("%s: negative size m=%d n=%d k=%d", op, m, n, k)
 		return
 	}
-	ab, bbuf, cb := b.buf(a, m*k, "Gemm", "A"), b.buf(bb, k*n, "Gemm", "B"), b.buf(c, m*n, "Gemm", "C")
+	ab, bbuf, cb := b.buf(a, m*k, op, "A"), b.buf(bb, k*n, op, "B"), b.buf(c, m*n, op, "C")
+	biasb, hasBias := b.dummy, bias != nil
+	if hasBias {
+		biasb = b.buf(bias, n, op, "bias")
+	}
 	if b.err != nil || m == 0 || n == 0 {
 		return
 	}
 	switch kernel, slices, chunk := b.gemmPlan(m, n, k); kernel {
 	case "gemm_big":
 		// A block of 16×16 threads computes a 128×128 tile of C.
-		b.launch("gemm_big", [2]int{(n + 127) / 128, (m + 127) / 128}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB)
+		b.launch("gemm_big", [2]int{(n + 127) / 128, (m + 127) / 128}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB,
+			biasb, hasBias, int(act), actAlpha)
 	case "split":
 		part := b.gemmPartFor(slices * m * n)
-		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64 * slices}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, chunk, part)
-		b.launch1D("gemm_reduce", m*n, m*n, slices, alpha, beta, part, cb)
+		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64 * slices}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, chunk, part,
+			biasb, hasBias, int(act), actAlpha)
+		b.launch1D("gemm_reduce", m*n, m*n, slices, alpha, beta, part, cb, n, biasb, hasBias, int(act), actAlpha)
 	default:
 		// A block of 16×16 threads computes a 64×64 tile of C.
-		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, k, b.dummy)
+		b.launch("gemm", [2]int{(n + 63) / 64, (m + 63) / 64}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB, k, b.dummy,
+			biasb, hasBias, int(act), actAlpha)
 	}
+}
+
+// ActBackwardSumRows computes dx = f'(y)·dy and dbias = beta·dbias + Σ
+// rows of dx in one kernel (backend.FusedLinear).
+func (b *Backend) ActBackwardSumRows(f backend.Activation, fAlpha float32, rows, cols int, y, dy, dx backend.Buffer, beta float32, dbias backend.Buffer) {
+	const op = "ActBackwardSumRows"
+	if !b.ok() || !b.dims(op, rows, cols) {
+		return
+	}
+	if err := f.CheckEpilogue(); err != nil {
+		b.fail("%s: %w", op, err)
+		return
+	}
+	n := rows * cols
+	yb, dyb, dxb := b.buf(y, n, op, "y"), b.buf(dy, n, op, "dy"), b.buf(dx, n, op, "dx")
+	db, hasDst := b.dummy, dbias != nil
+	if hasDst {
+		db = b.buf(dbias, cols, op, "dbias")
+	}
+	if b.err != nil || cols == 0 {
+		return
+	}
+	b.launch1D("act_backward_sum_rows", cols, int(f), fAlpha, rows, cols, yb, dyb, dxb, beta, db, hasDst)
 }
 
 // gemmPlan chooses the GEMM kernel for an m×n×k product: gemm_big when
@@ -371,3 +422,5 @@ func (b *Backend) Random(dist backend.Distribution, n int, seed, offset uint64, 
 	half := func(v uint64) int { return int(int32(uint32(v))) }
 	b.launch1D("random_fill", n, int(dist), n, half(seed), half(seed>>32), half(offset), half(offset>>32), a, bb, db)
 }
+
+var _ backend.FusedLinear = (*Backend)(nil)

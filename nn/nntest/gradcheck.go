@@ -220,6 +220,34 @@ func moduleCases() []moduleCase {
 				actRef(backend.ReLU, 0), linearRef(5, 3, 4, 5), softmaxRef(true))
 			return s, s.Params(), ref, nil
 		}},
+		// Every activation after a Linear, which backends with
+		// backend.FusedLinear run fused (forward and backward), on awkward
+		// sizes; a fused pair first (its input gradient is skipped by
+		// AccGradParameters, and computed by Backward) and in the middle;
+		// LeakyReLU with a negative slope, which stays unfused.
+		moduleCase{name: "Sequential(fused: sigmoid, leakyrelu(0.2), tanh)", rows: 7, in: 33, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			l1, err1 := nn.NewLinear(b, 33, 7, nn.InitDefault, rng)
+			l2, err2 := nn.NewLinear(b, 7, 1, nn.InitDefault, rng)
+			l3, err3 := nn.NewLinear(b, 1, 5, nn.InitDefault, rng)
+			if err := firstErr(err1, err2, err3); err != nil {
+				return nil, nil, nil, err
+			}
+			s := nn.NewSequential(l1, nn.Sigmoid(), l2, nn.LeakyReLU(0.2), l3, nn.Tanh())
+			ref := chain(linearRef(33, 7, 0, 1), actRef(backend.Sigmoid, 0), linearRef(7, 1, 2, 3),
+				actRef(backend.LeakyReLU, float64(float32(0.2))), linearRef(1, 5, 4, 5), actRef(backend.Tanh, 0))
+			return s, s.Params(), ref, nil
+		}},
+		moduleCase{name: "Sequential(fused: relu, leakyrelu(-0.3) unfused)", rows: 1, in: 7, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
+			l1, err1 := nn.NewLinear(b, 7, 33, nn.InitDefault, rng)
+			l2, err2 := nn.NewLinear(b, 33, 4, nn.InitDefault, rng)
+			if err := firstErr(err1, err2); err != nil {
+				return nil, nil, nil, err
+			}
+			s := nn.NewSequential(l1, nn.ReLU(), l2, nn.LeakyReLU(-0.3))
+			ref := chain(linearRef(7, 33, 0, 1), actRef(backend.ReLU, 0), linearRef(33, 4, 2, 3),
+				actRef(backend.LeakyReLU, float64(float32(-0.3))))
+			return s, s.Params(), ref, nil
+		}},
 		moduleCase{name: "Sequential(tied autoencoder)", rows: 3, in: 7, build: func(b backend.Backend, rng *rand.Rand) (nn.Module, []nn.Param, refFunc, error) {
 			enc, err := nn.NewLinear(b, 7, 3, nn.InitDefault, rng)
 			if err != nil {

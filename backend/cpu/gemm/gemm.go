@@ -136,6 +136,27 @@ type Workspace struct {
 
 // Sgemm is Implementation.Sgemm on w's buffers.
 func (w *Workspace) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	w.SgemmEpilogue(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// Epilogue finishes blocks of C whose values are final: a fused bias and
+// activation (the CPU backend's GemmBiasAct). It must work value by value
+// (or column by column), since it sees C in blocks.
+type Epilogue interface {
+	// Apply finishes the rows×cols block of C that starts at c[0], its rows
+	// ldc apart; col is the column of C (as given to SgemmEpilogue) of the
+	// block's first column.
+	Apply(c []float32, ldc, rows, cols, col int)
+}
+
+// SgemmEpilogue is Sgemm followed by ep on every value of C (a nil ep does
+// nothing). ep runs on each block of at most 6×16 values of C right after
+// the micro-kernel has stored the block's final values, while those 384
+// bytes are in L1, so the epilogue costs no pass over C in memory. (In the
+// micro-kernel's registers would save the L1 reloads too, but the
+// activations would then have to be written in assembly, once per kernel;
+// reloading six rows from L1 costs a few cycles per 16 values.)
+func (w *Workspace) SgemmEpilogue(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue) {
 	transA, transB := checkTrans(tA), checkTrans(tB)
 	rowsA, colsA := m, k
 	if transA {
@@ -172,9 +193,12 @@ func (w *Workspace) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a [
 	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
+		if ep != nil {
+			ep.Apply(c, ldc, m, n, 0)
+		}
 		return
 	}
-	w.sgemm(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	w.sgemm(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep)
 }
 
 func checkTrans(t blas.Transpose) bool {
@@ -210,7 +234,7 @@ var workspaces = sync.Pool{New: func() any { return new(Workspace) }}
 // columns starts at maskTable[16-nr] (16 lanes on, then 16 off).
 var maskTable = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
-func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue) {
 	// op(A)(i, p) = a[i·rsA + p·csA].
 	rsA, csA := lda, 1
 	if transA {
@@ -235,6 +259,11 @@ func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 			if pc > 0 {
 				bet, load = 1, true
 			}
+			// The last k-block stores C's final values: the epilogue's turn.
+			finish := ep
+			if pc+kcur < k {
+				finish = nil
+			}
 			for ic := 0; ic < m; ic += mcBlock {
 				mc := min(mcBlock, m-ic)
 				ap, rs, cs, aBase := a, rsA, csA, pc*csA
@@ -258,6 +287,9 @@ func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 							kernelAVX2(kcur, &ap[aOff], rs*4, cs*4, &panel[0], &c[cOff], ldc*4, rows, cols, &maskTable[nr-cols], alpha, bet, load)
 						default:
 							kernelGo(kcur, ap[aOff:], rs, cs, panel, c[cOff:], ldc, rows, cols, alpha, bet, load)
+						}
+						if finish != nil {
+							finish.Apply(c[cOff:], ldc, rows, cols, jc+jp*nr)
 						}
 					}
 				}
