@@ -466,3 +466,61 @@ func CheckOperand[T Owned](b Buffer, owner any, n int, op, what string) (T, erro
 	}
 	return t, nil
 }
+
+// Capturer is implemented by backends that can record a sequence of calls
+// once and run it again as one unit of work: a CUDA graph, launched with
+// one driver call where the eager calls cost one launch each. A step
+// bound by launches (a small network's training step is some 35 small
+// kernels) then costs one launch.
+//
+// Between BeginCapture and EndCapture, calls are issued as usual, with
+// their usual checks and sticky errors, but their kernels are recorded,
+// not run; EndCapture builds the graph and runs it once, so that the
+// captured calls have had their effect when it returns, as if they had run
+// eagerly. A call that cannot be part of a graph (Upload, Download, Copy,
+// Sync) ends the recording early: what was recorded runs eagerly, then
+// the call, and EndCapture returns an error wrapping ErrNotCaptured. The
+// results are those of eager calls in every case; only the speed differs.
+//
+// A graph is replayed by issuing the same calls again between
+// Graph.BeginReplay and Graph.Replay: they are matched, kernel by kernel,
+// with the captured ones, and the arguments that differ (a learning rate,
+// the bias corrections of Adam, a batch's offset into a permutation, the
+// Philox offset of Dropout) are updated in the graph before it runs. The
+// host still runs the calls' Go code, which costs far less than the
+// launches; no value has to live on the device for a graph to see it
+// change. Calls that do not match (another kernel, more or fewer
+// launches) run eagerly, and Replay says so with ErrNotCaptured.
+type Capturer interface {
+	// BeginCapture starts recording. It fails when the device cannot run
+	// graphs (OpenCL), when a capture or replay is already under way, or
+	// with the sticky error.
+	BeginCapture() error
+	// EndCapture ends the recording, builds the graph and runs it once.
+	// With an error wrapping ErrNotCaptured there is no graph, but the
+	// calls have run eagerly; any other error is the sticky error or the
+	// device's.
+	EndCapture() (Graph, error)
+}
+
+// Graph is a sequence of kernels captured by a Capturer.
+type Graph interface {
+	// BeginReplay starts a replay: the calls that follow, until Replay,
+	// are matched with the captured ones instead of being run.
+	BeginReplay() error
+	// Replay runs the graph, with the arguments of the calls issued since
+	// BeginReplay; without BeginReplay it runs the graph as it last ran.
+	// An error wrapping ErrNotCaptured means that the calls did not match
+	// the graph and have run eagerly instead (their results are valid);
+	// the graph is unchanged.
+	Replay() error
+	// Close releases the graph. A replay under way ends first, its calls
+	// run eagerly.
+	Close() error
+}
+
+// ErrNotCaptured is wrapped by the errors of Capturer.EndCapture and
+// Graph.Replay when the calls ran eagerly instead of as a graph: a call
+// that cannot be captured, or calls that do not match the graph. It is
+// not a failure: the calls' results are valid.
+var ErrNotCaptured = errors.New("calls ran eagerly, not as a graph")

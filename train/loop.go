@@ -146,6 +146,7 @@ type trainer struct {
 	batch, steps int
 	best         *bestWeights
 	done         <-chan struct{}
+	graph        *stepGraph // captured full-batch steps (capture.go); nil: eager
 }
 
 func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR float64, obs observer) (t *trainer, err error) {
@@ -213,6 +214,7 @@ func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR flo
 	if cfg.Context != nil {
 		t.done = cfg.Context.Done()
 	}
+	t.graph = newStepGraph(b)
 	return t, nil
 }
 
@@ -235,6 +237,7 @@ func (t *trainer) free() {
 	if t.clip != nil {
 		t.clip.Free()
 	}
+	t.graph.close()
 }
 
 // at is the schedule's view of a step.
@@ -261,8 +264,17 @@ func (t *trainer) shuffle(epoch int) {
 
 // step runs training step step of epoch epoch (the epoch's order uploaded)
 // and adds its share of the epoch's mean loss to t.sum, on the device. It
-// allocates nothing.
+// allocates nothing. Full batches run as a captured graph where the
+// backend can (capture.go).
 func (t *trainer) step(epoch, step int) error {
+	if t.graph != nil && (step+1)*t.batch <= t.tr.n {
+		return t.graph.step(t, epoch, step)
+	}
+	return t.calls(epoch, step)
+}
+
+// calls issues the backend calls of a step, eagerly or for a capture.
+func (t *trainer) calls(epoch, step int) error {
 	b, features := t.b, t.tr.x.Cols()
 	off := step * t.batch
 	n := min(t.batch, t.tr.n-off)

@@ -71,6 +71,8 @@ type Backend struct {
 	gemmMode   string  // DIYNN_GPU_GEMM: "" (by shape), tile, big or split
 	gemmPart   *buffer // split-K partial sums
 	processors int     // multiprocessors (compute units) of the device
+
+	cap capture // captured steps (graph.go)
 }
 
 // DeviceTimer is implemented by devices that can time work on the device
@@ -91,6 +93,7 @@ func (b *Backend) TimeDevice(fn func()) (time.Duration, error) {
 	if !b.ok() {
 		return 0, b.err
 	}
+	b.flush("TimeDevice")
 	d, err := t.TimeDevice(func() error { fn(); return b.err })
 	if err != nil {
 		b.check("TimeDevice", err)
@@ -115,6 +118,11 @@ func New(dev Device) (*Backend, error) {
 	default:
 		dev.Close()
 		return nil, fmt.Errorf("DIYNN_GPU_GEMM=%q: want tile, big or split", b.gemmMode)
+	}
+	var err error
+	if b.cap.dev, err = graphDevice(dev); err != nil {
+		dev.Close()
+		return nil, err
 	}
 	b.errflag = b.Alloc(4).(*buffer)
 	b.dummy = b.Alloc(1).(*buffer)
@@ -224,6 +232,7 @@ func (b *Backend) Upload(dst backend.Buffer, src []float32) {
 	if !b.ok() {
 		return
 	}
+	b.flush("Upload")
 	if d := b.buf(dst, len(src), "Upload", "dst"); d != nil && len(src) > 0 {
 		b.check("Upload", b.dev.Write(d.mem, src))
 	}
@@ -234,6 +243,7 @@ func (b *Backend) Download(dst []float32, src backend.Buffer) error {
 	if !b.ok() {
 		return b.err
 	}
+	b.flush("Download")
 	if s := b.buf(src, len(dst), "Download", "src"); s != nil && len(dst) > 0 {
 		b.check("Download", b.dev.Read(dst, s.mem))
 	}
@@ -270,6 +280,7 @@ func (b *Backend) Copy(n int, src, dst backend.Buffer) {
 	}
 	s, d := b.buf(src, n, "Copy", "src"), b.buf(dst, n, "Copy", "dst")
 	if b.err == nil && n > 0 {
+		b.flush("Copy")
 		b.check("Copy", b.dev.Copy(d.mem, s.mem, 4*n))
 	}
 }
@@ -289,6 +300,10 @@ func (b *Backend) launch(name string, grid, block [2]int, args ...any) {
 	}
 	if err := checkLaunch(name, args); err != nil {
 		b.fail("%w", err)
+		return
+	}
+	if b.cap.mode != eager {
+		b.logLaunch(name, grid, block, args)
 		return
 	}
 	b.args = b.args[:0]
@@ -354,6 +369,7 @@ func (b *Backend) Sync() error {
 	if !b.ok() {
 		return b.err
 	}
+	b.flush("Sync")
 	b.check("Sync", b.dev.Finish())
 	b.checkFlag()
 	return b.err
@@ -364,6 +380,8 @@ func (b *Backend) Close() error {
 	if b.closed {
 		return nil
 	}
+	b.flush("Close")
+	b.cap = capture{}
 	b.closed = true
 	b.dev.Finish()
 	for _, x := range []*buffer{b.scratch, b.gemmPart, b.errflag, b.dummy} {
