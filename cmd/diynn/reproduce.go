@@ -103,20 +103,33 @@ func (r *reproducer) experiment(title string) {
 
 // runExperiments runs each experiment in the order given, each writing its
 // README section, and returns the sections in the order of their ranks.
-func (r *reproducer) runExperiments(exps []rankedExperiment) (string, error) {
-	for _, e := range exps {
+// After each experiment but the last, partial (if set) gets the sections
+// so far, so that a run of hours can be read while it goes on.
+func (r *reproducer) runExperiments(exps []rankedExperiment, partial func(done string) error) (string, error) {
+	for i, e := range exps {
 		r.md = &strings.Builder{}
 		r.sections = append(r.sections, section{rank: e.rank, text: r.md})
 		if err := e.run(); err != nil {
 			return "", err
 		}
+		if partial != nil && i+1 < len(exps) {
+			if err := partial(r.joined()); err != nil {
+				return "", err
+			}
+		}
 	}
-	slices.SortStableFunc(r.sections, func(a, b section) int { return a.rank - b.rank })
+	return r.joined(), nil
+}
+
+// joined is the sections written so far, in the order of their ranks.
+func (r *reproducer) joined() string {
+	sorted := slices.Clone(r.sections)
+	slices.SortStableFunc(sorted, func(a, b section) int { return a.rank - b.rank })
 	var all strings.Builder
-	for _, s := range r.sections {
+	for _, s := range sorted {
 		all.WriteString(s.text.String())
 	}
-	return all.String(), nil
+	return all.String()
 }
 
 // rankedExperiment is an experiment and its section's rank in the README.
@@ -355,7 +368,11 @@ func reproduceCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	// The autoencoders first: Tables 4 and 5 and the perspectives use them;
 	// the t-SNE maps of 60 000 points, the slowest, last.
-	body, err := r.runExperiments([]rankedExperiment{{1, r.dots}, {3, r.table3}, {2, r.table2}, {5, r.table5}, {6, r.perspectives}, {4, r.table4}})
+	partial := func(done string) error {
+		return writeFileAtomic(filepath.Join(*out, "README.md"), []byte(head.String()+
+			"**In progress** (started "+started.UTC().Format("2006-01-02 15:04 UTC")+"): the sections below are the experiments finished so far; the others follow when they are done.\n\n"+done))
+	}
+	body, err := r.runExperiments([]rankedExperiment{{1, r.dots}, {3, r.table3}, {2, r.table2}, {5, r.table5}, {6, r.perspectives}, {4, r.table4}}, partial)
 	if err != nil {
 		return err
 	}

@@ -231,3 +231,18 @@ func TestWithInputs(t *testing.T) {
 		}
 	}
 }
+
+// The README grows as experiments finish: after each but the last, the
+// sections so far, in the report's order whatever the order they ran in.
+func TestReproducePartialReadme(t *testing.T) {
+	r := &reproducer{}
+	exp := func(text string) func() error {
+		return func() error { r.md.WriteString(text); return nil }
+	}
+	var partials []string
+	all, err := r.runExperiments([]rankedExperiment{{1, exp("a")}, {3, exp("c")}, {2, exp("b")}},
+		func(done string) error { partials = append(partials, done); return nil })
+	if err != nil || all != "abc" || !slices.Equal(partials, []string{"a", "ac"}) {
+		t.Errorf("runExperiments: %q, %v, partial READMEs %q; want \"abc\" and [a ac]", all, err, partials)
+	}
+}
