@@ -31,15 +31,22 @@ func (r *reproducer) table4() error {
 		"KL divergences are only comparable at equal perplexity and number of points; trustworthiness (k = 10, on a seeded subset) and the accuracy of a " +
 		"10-nearest-neighbour classifier in the map do not depend on the number of points.\n\n" +
 		"| codes | map | points | method | KL | report's KL | trustworthiness (k = 10) | 10-NN accuracy | seconds |\n|---|---|---|---|---|---|---|---|---|\n")
-	var figs []string
+	// Both embeddings, then the 2-D maps (minutes), then the 3-D ones
+	// (Barnes-Hut: the longest steps of the whole reproduction), so that an
+	// interrupted run has finished what it could; rows keep the report's order.
+	prefixes := map[string]string{}
 	for _, ae := range []string{"ae2", "ae4"} {
 		prefix, err := r.embed("exp4-"+ae+"-train-codes", "exp3-"+ae, r.tsnePoints, "-split", "train")
 		if err != nil {
 			return err
 		}
-		for _, v := range table4Maps {
+		prefixes[ae] = prefix
+	}
+	rows := map[string]string{}
+	for _, v := range table4Maps {
+		for _, ae := range []string{"ae2", "ae4"} {
 			name := fmt.Sprintf("exp4-%s-tsne-%sd", ae, v.dims)
-			if _, err := r.step(name, "tsne", "-in", prefix+".csv", "-dims", v.dims, "-perplexity", v.perplexity, "-exaggeration", v.exaggeration,
+			if _, err := r.step(name, "tsne", "-in", prefixes[ae]+".csv", "-dims", v.dims, "-perplexity", v.perplexity, "-exaggeration", v.exaggeration,
 				"-iters", r.tsneIters, "-quiet", "-out", filepath.Join(r.dir, name), "-title", fmt.Sprintf("t-SNE of %s codes (%s-D)", ae, v.dims)); err != nil {
 				return err
 			}
@@ -48,8 +55,15 @@ func (r *reproducer) table4() error {
 				return err
 			}
 			method, _ := m["method"].(string)
-			fmt.Fprintf(r.md, "| %s | %s-D, perplexity %s | %.0f | %s | %s | %.3f | %s | %s | %.0f |\n", ae, v.dims, v.perplexity, num(m, "n"), method,
+			rows[name] = fmt.Sprintf("| %s | %s-D, perplexity %s | %.0f | %s | %s | %.3f | %s | %s | %.0f |\n", ae, v.dims, v.perplexity, num(m, "n"), method,
 				f4(num(m, "kl")), reportKL[ae+"-"+v.dims+"d"], f4(num(m, "trustworthiness")), f4(num(m, "knn_accuracy")), num(m, "seconds"))
+		}
+	}
+	var figs []string
+	for _, ae := range []string{"ae2", "ae4"} {
+		for _, v := range table4Maps {
+			name := fmt.Sprintf("exp4-%s-tsne-%sd", ae, v.dims)
+			r.md.WriteString(rows[name])
 			figs = append(figs, fmt.Sprintf("![%s %s-D](%s.png)", ae, v.dims, name))
 		}
 	}
