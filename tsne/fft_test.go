@@ -66,14 +66,16 @@ func fftError(t *testing.T, y []float64, n, d, p int, maxBox float64, workers in
 // The FFT forces and Z against the exact O(n²) sums, in 1-D and 2-D, for
 // awkward sizes and at spans where the grid has the fewest boxes (50) and
 // where the box width is capped (1, so more boxes): within the stated
-// bound at the defaults (3 nodes per box, boxes at most 1 wide), and
+// bound at the defaults (5 nodes per box, boxes at most 1 wide), and
 // closer as the interpolation gets finer, by more nodes per box or by
 // narrower boxes.
 func TestFFTRepulsionMatchesExact(t *testing.T) {
-	// Relative bounds at the defaults, on the forces' 2-norm and on Z:
-	// about Barnes-Hut's at theta 0.5 (1-2% on the forces, 0.5% on Z, on
-	// these inputs).
-	const forceBound, zBound = 0.05, 5e-3
+	// Relative bounds at the defaults, on the forces' 2-norm and on Z: a
+	// third of Barnes-Hut's error at theta 0.5 (1.5% on the forces of a
+	// real map). The defaults give at most 0.4% and 3e-5 here; 3 nodes per
+	// box (FIt-SNE's default, and this package's before) gave 4%, which
+	// left the KL of whole maps 10% above Barnes-Hut's.
+	const forceBound, zBound = 0.01, 5e-4
 	for _, d := range []int{1, 2} {
 		for _, c := range []struct {
 			n    int

@@ -1,20 +1,23 @@
 package tsne
 
 import (
-	"container/heap"
+	"cmp"
 	"math"
+	"slices"
 	"sync"
+	"sync/atomic"
 
+	"github.com/diynn/diynn/backend/cpu/gemm"
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // knn returns each point's k nearest neighbours (itself excluded) and their
 // distances, nearest first. Low-dimensional inputs use a vantage-point
 // tree; above vpTreeMaxDims, where such trees degrade towards visiting
-// every point anyway, distances are computed in blocks as
-// |a|² + |b|² - 2a·b with a matrix product, which gonum's BLAS does far
-// faster than one distance at a time.
+// every point anyway, all distances are computed, in blocks, as
+// |a|² + |b|² - 2a·b with a matrix product (knnBlocked), which a tuned
+// GEMM does some hundred times faster than one distance at a time. Both
+// are exact.
 func knn(x []float64, n, d, k int, seed uint64, workers int) ([]int, []float64) {
 	if d <= vpTreeMaxDims {
 		return knnVPTree(x, n, d, k, seed, workers)
@@ -44,40 +47,216 @@ func knnVPTree(x []float64, n, d, k int, seed uint64, workers int) ([]int, []flo
 	return nbr, dist
 }
 
+// The blocked search is exact, and fast because almost all of its work is
+// one large matrix product, done in float32 by diynn's SGEMM (package
+// backend/cpu/gemm, AVX2 + FMA where the CPU has them):
+//
+//   - The rows are taken knnRows at a time and the columns knnCols at a
+//     time; for each such tile, C = [X_rows, 1] · [-2X_cols, ‖X_cols‖²]ᵀ
+//     in float32: the squared distances ‖a‖² + ‖b‖² - 2a·b less ‖a‖², which
+//     is the same for a whole row. A tile of C (768 KiB) stays in the L2
+//     cache while it is scanned.
+//   - Each row keeps the candidates whose approximate squared distance is
+//     at most its threshold: the (k+1)-th smallest approximate value seen
+//     so far (the point itself counts among them) plus twice errBound, a
+//     bound on the float32 error of any one value. Every true neighbour
+//     passes it: its approximate value is at most its exact one plus the
+//     error, the exact one at most the k-th smallest exact distance, and
+//     that at most the (k+1)-th smallest approximate value plus the error.
+//     When the buffer fills, it is cut back to the candidates under the
+//     tightened threshold (a partial selection, no heap).
+//   - The surviving candidates, a few more than k, get their exact
+//     squared distances in float64, as sqDist computes them, and are
+//     sorted by distance, then by index: ties go to the lower index.
+//
+// Each row's answer is therefore the exact one, whatever the blocking and
+// the order in which the workers take the blocks (which is dynamic: a
+// worker slowed by other jobs on the machine takes fewer of them).
+const (
+	knnRows = 96   // a multiple of the SGEMM's 6-row micro-tile
+	knnCols = 2048 // 96 × 2048 float32 products: 768 KiB
+)
+
+// errBound bounds |approx - exact| for the float32 squared distance between
+// points of squared norms ni and nj, in d dimensions, as knnBlocked forms
+// it (|x_j|² - 2x_i·x_j as one product of d+1 terms, compared with a
+// threshold less |x_i|²): rounding the inputs and |x_j|² to float32 (about
+// 5u·(ni+nj)), the product (the standard bound on a sum of d+1 terms, (d+1)·u
+// times the sum of their magnitudes, at most 2(ni+nj)) and the subtraction
+// of |x_i|² (u·(ni+nj)), where u = 2⁻²⁴; doubled, for margin. The caller
+// passes the largest squared norm as nj, so that one bound serves a row.
+func errBound(d int, ni, nj float64) float64 {
+	return 2 * float64(2*(d+1)+6) * 0x1p-24 * (ni + nj)
+}
+
+// knnCand is a candidate neighbour: its approximate squared distance, then
+// (after the exact pass) its exact one.
+type knnCand struct {
+	approx float32
+	j      int32
+	exact  float64
+}
+
 func knnBlocked(x []float64, n, d, k int, workers int) ([]int, []float64) {
-	norms := make([]float64, n)
+	// The product of the rows [x_i, 1] and [-2x_j, |x_j|²] is
+	// |x_j|² - 2x_i·x_j: the squared distance less |x_i|², which does not
+	// change the order of row i, so the scan compares each product with
+	// the threshold less |x_i|² and does nothing else.
+	da := d + 1
+	xa, xb := make([]float32, n*da), make([]float32, n*da)
+	norms64 := make([]float64, n)
+	maxNorm := 0.0
 	for i := 0; i < n; i++ {
-		norms[i] = sqNorm(x[i*d : (i+1)*d])
+		s := sqNorm(x[i*d : (i+1)*d])
+		norms64[i] = s
+		maxNorm = math.Max(maxNorm, s)
+		for c, v := range x[i*d : (i+1)*d] {
+			xa[i*da+c], xb[i*da+c] = float32(v), -2*float32(v)
+		}
+		xa[i*da+d], xb[i*da+d] = 1, float32(s)
 	}
 	nbr, dist := make([]int, n*k), make([]float64, n*k)
-	all := blas64.General{Rows: n, Cols: d, Stride: d, Data: x}
-	const block = 256
-	parallelRange((n+block-1)/block, workers, func(lo, hi int) {
-		prod := make([]float64, block*n)
-		h := make(maxHeap, 0, k)
-		for b := lo; b < hi; b++ {
-			r0, r1 := b*block, min((b+1)*block, n)
-			rows := blas64.General{Rows: r1 - r0, Cols: d, Stride: d, Data: x[r0*d : r1*d]}
-			out := blas64.General{Rows: r1 - r0, Cols: n, Stride: n, Data: prod[:(r1-r0)*n]}
-			blas64.Gemm(blas.NoTrans, blas.Trans, 1, rows, all, 0, out)
-			for i := r0; i < r1; i++ {
-				row := prod[(i-r0)*n : (i-r0+1)*n]
-				h = h[:0]
-				for j, dot := range row {
-					if j == i {
-						continue
-					}
-					d2 := math.Max(norms[i]+norms[j]-2*dot, 0)
-					h.offer(neighbour{j, d2}, k)
+	keep := min(k+1, n)   // the point itself and its k neighbours
+	bufCap := 4*keep + 64 // a row's candidate buffer
+	blocks := (n + knnRows - 1) / knnRows
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, blocks) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ws gemm.Workspace
+			prod := make([]float32, knnRows*min(knnCols, n))
+			bufs := make([][]knnCand, knnRows)
+			for r := range bufs {
+				bufs[r] = make([]knnCand, 0, bufCap)
+			}
+			thr := make([]float32, knnRows)
+			slack := make([]float32, knnRows)
+			scratch := make([]float32, 0, bufCap)
+			for {
+				b := int(next.Add(1) - 1)
+				if b >= blocks {
+					return
 				}
-				for m := len(h) - 1; m >= 0; m-- {
-					v := heap.Pop(&h).(neighbour)
-					nbr[i*k+m], dist[i*k+m] = v.point, math.Sqrt(v.dist)
+				r0, r1 := b*knnRows, min((b+1)*knnRows, n)
+				rows := r1 - r0
+				for r := 0; r < rows; r++ {
+					bufs[r] = bufs[r][:0]
+					thr[r] = float32(math.Inf(1))
+					slack[r] = float32(2 * errBound(d, norms64[r0+r], maxNorm))
+				}
+				for c0 := 0; c0 < n; c0 += knnCols {
+					cols := min(knnCols, n-c0)
+					ws.Sgemm(blas.NoTrans, blas.Trans, rows, cols, da, 1, xa[r0*da:r1*da], da, xb[c0*da:(c0+cols)*da], da, 0, prod, cols)
+					for r := 0; r < rows; r++ {
+						// Here approx is the squared distance less |x_i|²,
+						// and so is the threshold.
+						t := thr[r]
+						buf := bufs[r]
+						for jj, v := range prod[r*cols : (r+1)*cols] {
+							if v <= t {
+								buf = append(buf, knnCand{approx: v, j: int32(c0 + jj)})
+								if len(buf) == cap(buf) {
+									buf, t = prune(buf, keep, slack[r], &scratch)
+								}
+							}
+						}
+						bufs[r], thr[r] = buf, t
+					}
+				}
+				for r := 0; r < rows; r++ {
+					i := r0 + r
+					buf, _ := prune(bufs[r], keep, slack[r], &scratch)
+					xi := x[i*d : (i+1)*d]
+					m := 0
+					for _, c := range buf {
+						if int(c.j) != i {
+							c.exact = sqDist(xi, x[int(c.j)*d:(int(c.j)+1)*d])
+							buf[m] = c
+							m++
+						}
+					}
+					buf = buf[:m]
+					slices.SortFunc(buf, func(a, b knnCand) int {
+						if c := cmp.Compare(a.exact, b.exact); c != 0 {
+							return c
+						}
+						return cmp.Compare(a.j, b.j)
+					})
+					for q := 0; q < k; q++ {
+						nbr[i*k+q], dist[i*k+q] = int(buf[q].j), math.Sqrt(buf[q].exact)
+					}
+					bufs[r] = buf[:0]
 				}
 			}
-		}
-	})
+		}()
+	}
+	wg.Wait()
 	return nbr, dist
+}
+
+// prune cuts buf back to the candidates within slack of its keep-th
+// smallest approximate distance, and returns them with that threshold
+// (+Inf while buf holds fewer than keep). If ties leave the buffer full, it
+// grows.
+func prune(buf []knnCand, keep int, slack float32, scratch *[]float32) ([]knnCand, float32) {
+	if len(buf) < keep {
+		return buf, float32(math.Inf(1))
+	}
+	s := (*scratch)[:0]
+	for _, c := range buf {
+		s = append(s, c.approx)
+	}
+	*scratch = s
+	t := nthSmallest(s, keep-1) + slack
+	m := 0
+	for _, c := range buf {
+		if c.approx <= t {
+			buf[m] = c
+			m++
+		}
+	}
+	buf = buf[:m]
+	if len(buf) == cap(buf) {
+		buf = slices.Grow(buf, cap(buf))
+	}
+	return buf, t
+}
+
+// nthSmallest returns the value that would be at index q of s sorted
+// (quickselect; s is reordered).
+func nthSmallest(s []float32, q int) float32 {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		// Median of three as the pivot, then Hoare's partition.
+		mid := lo + (hi-lo)/2
+		a, b, c := s[lo], s[mid], s[hi]
+		pivot := max(min(a, b), min(max(a, b), c))
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < pivot {
+				i++
+			}
+			for s[j] > pivot {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case q <= j:
+			hi = j
+		case q >= i:
+			lo = i
+		default:
+			return s[q]
+		}
+	}
+	return s[q]
 }
 
 func sqNorm(a []float64) float64 {

@@ -7,8 +7,10 @@
 // and KNNAccuracy come with it, for the steps before and after.
 //
 // Barnes-Hut t-SNE calibrates each point's Gaussian to the perplexity by
-// binary search over its 3·perplexity nearest neighbours (found with a
-// vantage-point tree), so the input affinities are sparse, and approximates
+// binary search over its 3·perplexity nearest neighbours (found exactly:
+// with a vantage-point tree in up to 10 dimensions, above that from blocks
+// of distances computed by a float32 matrix product and checked in
+// float64, knn.go), so the input affinities are sparse, and approximates
 // the repulsive forces with a 2^d-ary space-partitioning tree (a quadtree in
 // 2-D, an octree in 3-D). Optimisation follows the reference implementation:
 // early exaggeration, momentum 0.5 then 0.8, and per-coordinate gains.
@@ -19,12 +21,14 @@
 package tsne
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -72,8 +76,9 @@ type Method string
 
 // The methods. Barnes-Hut costs O(n log n) per iteration with a constant
 // that grows with the dimension; the FFT method O(n) plus a grid transform
-// whose size depends on the embedding's extent only, which wins in 2-D on
-// large inputs (FFTCrossover) and always in 1-D.
+// whose size depends on the embedding's extent only: always the faster in
+// 1-D, and in 2-D, with gonum's FFT, at no size measured so far
+// (FFTCrossover).
 const (
 	MethodAuto  Method = "auto"
 	MethodBH    Method = "bh"
@@ -82,12 +87,16 @@ const (
 )
 
 // FFTCrossover is the number of points from which MethodAuto uses the FFT
-// method for 2-D maps. At 20 000 points of Fashion-MNIST (PCA 50) the FFT
-// method's 1000 iterations took 95 s against Barnes-Hut's 130 s on this
-// project's 2-core machine (shared, so both slowed; ci/bench-tsne.sh
-// measures the full table): gonum's FFT, several times slower than FFTW,
-// moves the crossover well above FIt-SNE's few thousand points.
-const FFTCrossover = 20000
+// method for 2-D maps: none, on the evidence so far. On this project's
+// 2-core machine (Fashion-MNIST, PCA 50, 1000 iterations, shared with other
+// jobs), the FFT method at the interpolation that matches Barnes-Hut's KL
+// (5 nodes per box: within 0.7% at 20 000 points) took 140 s against
+// Barnes-Hut's 19 s at 5 000 points and 352 s against 104 s at 20 000: the
+// grid's transforms (gonum's FFTPACK, several times slower than FFTW)
+// cost more than the tree at every size measured. A faster FFT, or a
+// measured crossover at larger sizes, would lower it; until then 2-D maps
+// use Barnes-Hut unless MethodFFT is asked for. 1-D maps always use FFT.
+const FFTCrossover = math.MaxInt
 
 // AutoLearningRate, as Config.LearningRate, selects LearningRateFor's rule.
 const AutoLearningRate = -1.0
@@ -473,38 +482,65 @@ func sparseAffinities(x []float64, n, d int, perp float64, seed uint64, workers 
 			calibrate(d2, perp, cond[i*k:(i+1)*k])
 		}
 	})
-	// Symmetrise: gather both directions of every edge per row.
+	// Symmetrise: gather both directions of every edge per row, sort each
+	// row by column and add up the pairs that appear twice (j among i's
+	// neighbours and i among j's). Rows are independent, so they are done
+	// in parallel; each is sorted by column, whatever the workers.
 	type edge struct {
 		j int
 		v float64
 	}
-	rows := make([][]edge, n)
+	start := make([]int, n+1)
+	for i := 0; i < n; i++ {
+		start[i+1] += k
+		for m := 0; m < k; m++ {
+			start[nbr[i*k+m]+1]++
+		}
+	}
+	for i := 0; i < n; i++ {
+		start[i+1] += start[i]
+	}
+	edges := make([]edge, start[n])
+	fill := slices.Clone(start[:n])
 	for i := 0; i < n; i++ {
 		for m := 0; m < k; m++ {
 			j, v := nbr[i*k+m], cond[i*k+m]
-			rows[i] = append(rows[i], edge{j, v})
-			rows[j] = append(rows[j], edge{i, v})
+			edges[fill[i]] = edge{j, v}
+			fill[i]++
+			edges[fill[j]] = edge{i, v}
+			fill[j]++
 		}
 	}
-	p := affinities{rowStart: make([]int, n+1)}
-	seen := make(map[int]int)
-	for i := 0; i < n; i++ {
-		clear(seen)
-		start := len(p.col)
-		for _, e := range rows[i] {
-			if at, ok := seen[e.j]; ok {
-				p.val[at] += e.v
-				continue
+	kept := make([]int, n+1) // distinct columns per row
+	parallelRange(n, workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := edges[start[i]:start[i+1]]
+			slices.SortFunc(row, func(a, b edge) int { return cmp.Compare(a.j, b.j) })
+			m := 0
+			for _, e := range row {
+				if m > 0 && row[m-1].j == e.j {
+					row[m-1].v += e.v
+					continue
+				}
+				row[m] = e
+				m++
 			}
-			seen[e.j] = len(p.col)
-			p.col = append(p.col, e.j)
-			p.val = append(p.val, e.v)
+			kept[i+1] = m
 		}
-		for a := start; a < len(p.col); a++ {
-			p.val[a] /= 2 * float64(n)
-		}
-		p.rowStart[i+1] = len(p.col)
+	})
+	p := affinities{rowStart: make([]int, n+1)}
+	for i := 0; i < n; i++ {
+		p.rowStart[i+1] = p.rowStart[i] + kept[i+1]
 	}
+	p.col, p.val = make([]int, p.rowStart[n]), make([]float64, p.rowStart[n])
+	parallelRange(n, workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for a, e := range edges[start[i] : start[i]+kept[i+1]] {
+				p.col[p.rowStart[i]+a] = e.j
+				p.val[p.rowStart[i]+a] = e.v / (2 * float64(n))
+			}
+		}
+	})
 	return p
 }
 
@@ -533,6 +569,7 @@ func newOptimizer(n int, cfg Config, p affinities) *optimizer {
 	o.order, o.keys = make([]int32, n), make([]uint64, n)
 	if cfg.Method == MethodFFT {
 		o.fft = newFFTGrid(cfg.Dims, fftNodes, fftMaxBox, fftMinBoxes)
+
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x751e))
 	for i := range o.y {

@@ -133,11 +133,9 @@ func TestGradients(t *testing.T) {
 		if dims == 3 {
 			continue
 		}
-		// The FFT gradient, with finer interpolation than the default (5
-		// nodes per box) so that the bound is tight: on so few points the
-		// default's error (TestFFTRepulsionMatchesExact) would dominate.
+		// The FFT gradient at the default interpolation (5 nodes per box).
 		o.cfg.Method = MethodFFT
-		o.fft = newFFTGrid(dims, 5, fftMaxBox, fftMinBoxes)
+		o.fft = newFFTGrid(dims, fftNodes, fftMaxBox, fftMinBoxes)
 		for i := range o.grad {
 			o.grad[i] = math.NaN()
 		}
@@ -245,8 +243,13 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 // its own Z) is within 1% of the same map's KL with Z summed exactly, and
 // within the bound below of the exact run's KL (which uses the dense P:
 // the sparse P drops the far pairs, hence a looser bound than between two
-// maps of the same P). In 2-D it also lands within 3% of Barnes-Hut's KL,
-// which uses the same sparse P.
+// maps of the same P). In 2-D it also lands within 3% of the KL of
+// Barnes-Hut at theta 0.1 (nearly exact forces, the same sparse P). On so
+// few points the KL of a map depends on the path the optimiser took: with
+// the default theta 0.5, Barnes-Hut's own KL is 3.4% below theta 0.1's;
+// FFT at 3 nodes per box was 2.6% above it, at 5 nodes 2.1%. Whole maps
+// large enough to show the interpolation's effect (10% at 3 nodes on 5 000
+// points) take minutes: see docs/BENCHMARKS.md.
 func TestFFTMatchesExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("whole t-SNE runs")
@@ -265,7 +268,7 @@ func TestFFTMatchesExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Method = MethodBH
+		cfg.Method, cfg.Theta = MethodBH, 0.1
 		bh, err := Run(x, n, d, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +279,7 @@ func TestFFTMatchesExact(t *testing.T) {
 		}
 		p := sparseAffinities(normalize(x, n, d), n, d, c.Perplexity, c.Seed, 1)
 		exactZ := klOf(p, ff.Y, n, dims)
-		t.Logf("%d-D: KL exact %.4f, FFT %.4f (with the exact Z %.4f), Barnes-Hut %.4f", dims, ex.KL, ff.KL, exactZ, bh.KL)
+		t.Logf("%d-D: KL exact %.4f, FFT %.4f (with the exact Z %.4f), Barnes-Hut (theta 0.1) %.4f", dims, ex.KL, ff.KL, exactZ, bh.KL)
 		if a := knnAgreement(ff.Y, n, dims, labels); a < 0.98 && dims == 2 || a < 0.9 { // a 1-D map may cut a cluster
 			t.Errorf("%d-D FFT: nearest neighbours share a label for %.3f of points", dims, a)
 		}

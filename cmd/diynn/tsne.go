@@ -41,8 +41,8 @@ func tsneCmd(args []string, stdout, stderr io.Writer) error {
 		"at least 1, and below a third of the number of points")
 	iters := fs.Int("iters", 1000, "gradient-descent iterations (1 to 1000000)")
 	theta := fs.Float64("theta", 0.5, "Barnes-Hut accuracy, in (0, 1] (smaller is more exact); 0 for exact t-SNE (at most 5000 points)")
-	method := fs.String("method", "auto", fmt.Sprintf("repulsive forces: bh (Barnes-Hut), fft (FIt-SNE's interpolation, 2-D only), "+
-		"or auto: fft for 2-D maps of at least %d points, bh otherwise", tsne.FFTCrossover))
+	method := fs.String("method", "auto", "repulsive forces: bh (Barnes-Hut), fft (FIt-SNE's interpolation, 2-D only), "+
+		"or auto: "+autoRule())
 	pca := fs.Int("pca", 0, "project the input onto its first N principal components first (e.g. 50 for raw 784-pixel images); "+
 		"1 to the number of feature columns; not given: no PCA")
 	exaggeration := fs.Float64("exaggeration", 12, "early exaggeration: 1 (none) to 1e9")
@@ -285,7 +285,18 @@ func methodWhy(asked string, ran tsne.Method, dims, n int) string {
 	case dims == 3:
 		return "auto: 3-D maps use Barnes-Hut"
 	}
+	if tsne.FFTCrossover > tsne.MaxPoints {
+		return "auto: Barnes-Hut was the faster at every size measured"
+	}
 	return fmt.Sprintf("auto: %d points, fewer than the %d where FFT wins", n, tsne.FFTCrossover)
+}
+
+// autoRule is -method auto's rule, for the help text.
+func autoRule() string {
+	if tsne.FFTCrossover > tsne.MaxPoints {
+		return "bh (on this project's measurements FFT, at the accuracy that matches Barnes-Hut's KL, was slower at every size)"
+	}
+	return fmt.Sprintf("fft for 2-D maps of at least %d points, bh otherwise", tsne.FFTCrossover)
 }
 
 // tsneFlags names the flag of each tsne.Config field.
