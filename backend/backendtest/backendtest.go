@@ -233,6 +233,24 @@ func (s *suite) gemmCase(t *testing.T, ta, tb bool, m, n, k int, alpha, beta flo
 	ab, bb := s.upload(a), s.upload(b)
 	s.b.Gemm(ta, tb, m, n, k, alpha, ab, bb, beta, cbuf)
 	got := s.download(t, cbuf, m*n)
+	want, scale := gemmRef(ta, tb, m, n, k, alpha, a, b, beta, c0)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			if !near(got[i*n+j], want[i*n+j], 1e-5*scale[i*n+j]+1e-6, 0) {
+				t.Fatalf("Gemm(transA=%v, transB=%v, m=%d, n=%d, k=%d, alpha=%v, beta=%v): C[%d,%d] = %v, want %v",
+					ta, tb, m, n, k, alpha, beta, i, j, got[i*n+j], want[i*n+j])
+			}
+		}
+	}
+	s.b.Free(ab)
+	s.b.Free(bb)
+	s.b.Free(cbuf)
+}
+
+// gemmRef is C = alpha·op(A)·op(B) + beta·C0 in float64 (C0 is not read
+// when beta is 0), and for each value the sum of its terms' magnitudes,
+// the scale of its rounding error.
+func gemmRef(ta, tb bool, m, n, k int, alpha float32, a, b []float32, beta float32, c0 []float32) (c, scale []float64) {
 	at := func(i, l int) float64 { // op(A)[i,l]
 		if ta {
 			return float64(a[l*m+i])
@@ -245,29 +263,25 @@ func (s *suite) gemmCase(t *testing.T, ta, tb bool, m, n, k int, alpha, beta flo
 		}
 		return float64(b[l*n+j])
 	}
+	c, scale = make([]float64, m*n), make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			var sum, scale float64
+			var sum, sc float64
 			for l := 0; l < k; l++ {
 				p := at(i, l) * bt(l, j)
 				sum += p
-				scale += math.Abs(p)
+				sc += math.Abs(p)
 			}
-			want := float64(alpha) * sum
-			scale *= math.Abs(float64(alpha))
+			v := float64(alpha) * sum
+			sc *= math.Abs(float64(alpha))
 			if beta != 0 {
-				want += float64(beta) * float64(c0[i*n+j])
-				scale += math.Abs(float64(beta) * float64(c0[i*n+j]))
+				v += float64(beta) * float64(c0[i*n+j])
+				sc += math.Abs(float64(beta) * float64(c0[i*n+j]))
 			}
-			if !near(got[i*n+j], want, 1e-5*scale+1e-6, 0) {
-				t.Fatalf("Gemm(transA=%v, transB=%v, m=%d, n=%d, k=%d, alpha=%v, beta=%v): C[%d,%d] = %v, want %v",
-					ta, tb, m, n, k, alpha, beta, i, j, got[i*n+j], want)
-			}
+			c[i*n+j], scale[i*n+j] = v, sc
 		}
 	}
-	s.b.Free(ab)
-	s.b.Free(bb)
-	s.b.Free(cbuf)
+	return c, scale
 }
 
 func (s *suite) axpyScale(t *testing.T) {

@@ -91,32 +91,10 @@ func (s *suite) fusedGemmCase(t *testing.T, fl backend.FusedLinear, ta, tb bool,
 		s.b.ActForward(f, fAlpha, m*n, cref, cref)
 	}
 	unfused := s.download(t, cref, m*n)
-	at := func(i, l int) float64 {
-		if ta {
-			return float64(a[l*m+i])
-		}
-		return float64(a[i*k+l])
-	}
-	bt := func(l, j int) float64 {
-		if tb {
-			return float64(b[j*k+l])
-		}
-		return float64(b[l*n+j])
-	}
+	ref, refScale := gemmRef(ta, tb, m, n, k, alpha, a, b, beta, c0)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			var sum, scale float64
-			for l := 0; l < k; l++ {
-				p := at(i, l) * bt(l, j)
-				sum += p
-				scale += math.Abs(p)
-			}
-			v := float64(alpha) * sum
-			scale *= math.Abs(float64(alpha))
-			if beta != 0 {
-				v += float64(beta) * float64(c0[i*n+j])
-				scale += math.Abs(float64(beta) * float64(c0[i*n+j]))
-			}
+			v, scale := ref[i*n+j], refScale[i*n+j]
 			if withBias {
 				v += float64(bias[j])
 				scale += math.Abs(float64(bias[j]))
