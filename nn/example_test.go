@@ -83,3 +83,43 @@ func ExampleDropout() {
 	// evaluation: [1 1 1 1 1 1 1 1 1 1]
 	// dropout(0.5)
 }
+
+// A joint autoencoder: one code, a tied decoder and a classifier on it.
+// Concat joins the reconstruction and the class scores; SplitLoss weighs
+// the reconstruction's BCE and the classifier's cross-entropy, against a
+// target that holds each sample's values and then its label.
+func ExampleConcat() {
+	b, err := backend.Open("cpu")
+	if err != nil {
+		panic(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	enc, _ := nn.NewLinear(b, 4, 2, nn.InitDefault, rng)
+	dec, _ := nn.NewTiedLinear(enc, rng)
+	cls, _ := nn.NewLinear(b, 2, 3, nn.InitDefault, rng)
+	net := nn.NewSequential(enc, nn.Tanh(), nn.NewConcat(nn.NewSequential(dec, nn.Sigmoid()), cls))
+	loss := nn.NewSplitLoss(
+		nn.LossPart{Width: 4, TargetWidth: 4, Loss: nn.BCELoss(), Weight: 1},
+		nn.LossPart{Width: 3, TargetWidth: 1, Labels: true, Loss: nn.NewCrossEntropyLoss(), Weight: 0.5})
+	x, _ := tensor.FromSlice(b, []float32{1, 0, 0, 1, 0, 1, 1, 0}, 2, 4)
+	target, _ := tensor.FromSlice(b, []float32{1, 0, 0, 1, 2, 0, 1, 1, 0, 0}, 2, 5) // values, then the label
+	opt := nn.NewAdam(0.05)
+	var first, last float32
+	for step := 0; step < 100; step++ {
+		l, err := nn.TrainStep(net, loss, opt, x, target)
+		if err != nil {
+			panic(err)
+		}
+		v, _ := l.Data()
+		if step == 0 {
+			first = v[0]
+		}
+		last = v[0]
+	}
+	out, _ := net.Forward(x)
+	fmt.Println("output shape:", out.Shape(), "names:", net.Params()[2].Name, net.Params()[3].Name)
+	fmt.Println("loss went down:", last < first/2)
+	// Output:
+	// output shape: (2×7) names: 2.0.0.bias 2.1.weight
+	// loss went down: true
+}
