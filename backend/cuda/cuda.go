@@ -215,23 +215,9 @@ func (d *device) Launch(name string, grid, block [2]int, args []any) error {
 		return fmt.Errorf("%d arguments, at most %d", len(args), len(d.slots))
 	}
 	for i, a := range args {
-		switch v := a.(type) {
-		case int:
-			if v > math.MaxInt32 || v < math.MinInt32 {
-				return fmt.Errorf("argument %d: %d does not fit a 32-bit int", i, v)
-			}
-			d.slots[i] = uint64(uint32(int32(v)))
-		case bool:
-			d.slots[i] = 0
-			if v {
-				d.slots[i] = 1
-			}
-		case float32:
-			d.slots[i] = uint64(math.Float32bits(v))
-		case cu.DevicePtr:
-			d.slots[i] = uint64(v)
-		default:
-			return fmt.Errorf("argument %d has unsupported type %T", i, a)
+		var err error
+		if d.slots[i], err = argSlot(i, a); err != nil {
+			return err
 		}
 	}
 	fn, params := d.fns[name], d.params[:len(args)]
@@ -279,4 +265,27 @@ func (d *device) Close() error {
 		return nil
 	}
 	return d.cuc.Destroy()
+}
+
+// argSlot encodes kernel argument i for its 8-byte slot: ints (which must
+// fit 32 bits), bools and floats in the low 4 bytes, device pointers whole.
+// Launch and the graphs' nodes share it.
+func argSlot(i int, a any) (uint64, error) {
+	switch v := a.(type) {
+	case int:
+		if v > math.MaxInt32 || v < math.MinInt32 {
+			return 0, fmt.Errorf("argument %d: %d does not fit a 32-bit int", i, v)
+		}
+		return uint64(uint32(int32(v))), nil
+	case bool:
+		if v {
+			return 1, nil
+		}
+		return 0, nil
+	case float32:
+		return uint64(math.Float32bits(v)), nil
+	case cu.DevicePtr:
+		return uint64(v), nil
+	}
+	return 0, fmt.Errorf("argument %d has unsupported type %T", i, a)
 }

@@ -70,7 +70,6 @@ import "C"
 
 import (
 	"fmt"
-	"math"
 	"unsafe"
 
 	"github.com/diynn/diynn/backend/gpu"
@@ -124,23 +123,9 @@ func (a graphArgs) encode(args []any) error {
 		return fmt.Errorf("%d arguments, at most %d", len(args), kernels.MaxArgs)
 	}
 	for i, v := range args {
-		switch v := v.(type) {
-		case int:
-			if v > math.MaxInt32 || v < math.MinInt32 {
-				return fmt.Errorf("argument %d: %d does not fit a 32-bit int", i, v)
-			}
-			a.slots[i] = uint64(uint32(int32(v)))
-		case bool:
-			a.slots[i] = 0
-			if v {
-				a.slots[i] = 1
-			}
-		case float32:
-			a.slots[i] = uint64(math.Float32bits(v))
-		case cu.DevicePtr:
-			a.slots[i] = uint64(v)
-		default:
-			return fmt.Errorf("argument %d has unsupported type %T", i, v)
+		var err error
+		if a.slots[i], err = argSlot(i, v); err != nil {
+			return err
 		}
 	}
 	return nil
