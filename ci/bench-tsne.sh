@@ -11,9 +11,8 @@
 #   3. at 70 000 points: diynn FFT, diynn Barnes-Hut, diynn from the raw
 #      pixels with -pca 50, the 3-D Barnes-Hut map, and scikit-learn once
 #      (skip it with SKLEARN70K=0: it takes the better part of an hour).
-#      FFT at its default interpolation (5 nodes per box, which matches
-#      Barnes-Hut's KL) was 3-7x slower than Barnes-Hut at 5k-20k points on
-#      2 cores: expect its 70k runs to take tens of minutes.
+#      On 2 cores the FFT method takes about 70-80 s at 70k, Barnes-Hut a
+#      few minutes, the 3-D map longer.
 #
 #   ci/bench-tsne.sh [rounds]   (needs DIYNN_DATA with fashion-mnist/, python3-sklearn
 #                                (Debian: apt-get install python3-sklearn, 1.2 or later)

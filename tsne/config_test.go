@@ -108,7 +108,7 @@ func TestDivergenceIsAnError(t *testing.T) {
 	}
 	cfg.LearningRate = 1e300
 	p := sparseAffinities(normalize(x, n, d), n, d, cfg.Perplexity, 1, 1)
-	o := newOptimizer(n, cfg, p)
+	o := newOptimizer(n, cfg, p, nil)
 	err := o.run()
 	if err == nil || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("error %v, want one saying the embedding diverged", err)

@@ -1,8 +1,10 @@
 package tsne
 
 import (
+	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -49,10 +51,9 @@ import (
 // by column; Z summed column by column, then over the columns in order), so
 // the result is the same for any number of workers.
 type fftGrid struct {
-	d        int     // 1 or 2
-	p        int     // interpolation nodes per box and dimension
-	maxBox   float64 // the largest box width
-	minBoxes int     // the fewest boxes per dimension
+	d int // 1 or 2
+	fftParams
+	near nearField // the exact near field, when the layout uses it
 
 	// The current layout, set by place.
 	lo   [3]float64 // the grid's lower corner
@@ -66,6 +67,10 @@ type fftGrid struct {
 	// stored column by column: [kx·pn + ky] for kx < half, ky < pn.
 	kernH        float64
 	kernNB       int
+	useNear      bool // this layout computes neighbouring boxes' pairs exactly
+	nearJ        int  // the ladder step of the last near-field layout, -1 before one
+	lastNear     bool // the last priced layout used the near field
+	calls        int  // layouts made, to price them every layoutEvery calls
 	kz, kfx, kfy []complex128
 
 	w          []float64    // the charges on the nodes, m^d, row-major (y, then x)
@@ -130,26 +135,63 @@ func (wk *fftWorker) colInverse(col []complex128, m int) {
 	}
 }
 
-// Defaults of the interpolation: 5 nodes per box, boxes no wider than 1,
-// at least 50 boxes per dimension. FIt-SNE's box rule, but not its 3 nodes:
-// at 3 the forces on a real map (5 000 Fashion-MNIST images, after 400
-// iterations) are 4% off in the 2-norm, nearly all of it between
-// neighbours less than a box apart, and that error, not a bias (the
-// outward component is right to 0.03%), keeps the clusters from spreading:
-// the final map was a third narrower than Barnes-Hut's and its KL 10%
-// higher (9.5% at 20 000 points). FIt-SNE's own formulation (charges 1, y
-// with the kernel 1/(1+r²)²) was 3% off and 8% higher in KL. At 5 nodes
-// the force error is 0.4% and the KL 1.4% above Barnes-Hut's (θ 0.5), for
-// (5/3)² as many nodes; halving the box width instead (0.6%, 2.2% above)
-// costs 4 times the nodes (docs/BENCHMARKS.md, t-SNE).
+// fftParams are the interpolation's settings.
+type fftParams struct {
+	p        int     // interpolation nodes per box and dimension
+	maxBox   float64 // the largest box width
+	minBoxes int     // the fewest boxes per dimension
+	// withNear enables the exact near field (fftnear.go): pairs of points in
+	// the same or adjacent boxes are summed exactly and the grid carries
+	// only the rest, with the box width chosen at each iteration for the
+	// least work (layout).
+	withNear bool
+	// pureBox is the box width at and below which the interpolation alone
+	// is accurate enough and the near field is not computed.
+	pureBox float64
+	// fixedBox, if positive, is the box width of every near-field layout,
+	// unpriced (for tests and measurements).
+	fixedBox float64
+}
+
+// The interpolation's defaults: 3 nodes per box (FIt-SNE's), boxes up to 2
+// wide, at least 50 boxes per dimension, and the near field computed
+// exactly. The interpolation alone is least accurate between points less
+// than a box apart, where the kernel changes fastest: at 3 nodes per box
+// of width 1 (FIt-SNE's rule) the forces on a real map were 4% off, all
+// of it between such neighbours, which kept clusters from spreading (maps
+// a third narrower than Barnes-Hut's, KL 10% higher). Summing those pairs
+// exactly leaves the grid only pairs at least a box apart, where the
+// kernel is smooth, so the boxes can be wider, and the grid (whose
+// transforms cost the most) smaller, at the same accuracy
+// (docs/BENCHMARKS.md, t-SNE).
+var defaultFFT = fftParams{p: 3, maxBox: 8, minBoxes: fftMinBoxes, withNear: true, pureBox: 0.25}
+
+// pureFFT is the interpolation without the near field that matched
+// Barnes-Hut's KL: 5 nodes per box of width at most 1 (2.8 times the grid
+// of 3 nodes per box), kept for comparison.
+var pureFFT = fftParams{p: 5, maxBox: 1, minBoxes: fftMinBoxes}
+
 const (
-	fftNodes    = 5
-	fftMaxBox   = 1.0
+	// maxPadded caps the padded grid's side (memory: 3000² complex values
+	// per kernel spectrum is 144 MB).
+	maxPadded   = 3000
 	fftMinBoxes = 50
+	// The layout's costs in units of one exact near-field pair (1.3 ns on
+	// one core of the machine in docs/BENCHMARKS.md): a node of the padded
+	// grid, its share of the transforms (gonum's real FFT, about 25 ns
+	// per value per transform: 110 ns), and an occupied box's grid
+	// correction (subtractGrid, about 0.35 µs at 3 nodes per box).
+	fftNodeCost  = 40
+	boxCostPerP4 = 3.3
+	layoutEvery  = 8
 )
 
-func newFFTGrid(d, p int, maxBox float64, minBoxes int) *fftGrid {
-	g := &fftGrid{d: d, p: p, maxBox: maxBox, minBoxes: minBoxes, denom: make([]float64, p)}
+func newFFTGrid(d int, prm fftParams) *fftGrid {
+	p := prm.p
+	if p < 1 || !(prm.maxBox > 0) || prm.minBoxes < 1 || prm.withNear && !(prm.pureBox > 0) {
+		panic(fmt.Sprintf("tsne: bad FFT parameters %+v", prm)) // internal settings, never user input
+	}
+	g := &fftGrid{d: d, fftParams: prm, denom: make([]float64, p), nearJ: -1}
 	for k := 0; k < p; k++ {
 		den := 1.0
 		for l := 0; l < p; l++ {
@@ -187,17 +229,8 @@ func (g *fftGrid) place(y []float64, n, workers int) {
 		ext = math.Max(ext, hi[c]-lo[c])
 	}
 	ext = math.Max(ext, 1e-12)
-	// The box width: the largest value of the ladder maxBox·2^(-j/4) that
-	// gives at least minBoxes boxes.
-	target := math.Min(g.maxBox, ext/float64(g.minBoxes))
-	j := math.Ceil(-4 * math.Log2(target/g.maxBox) * (1 - 1e-12))
-	h := g.maxBox * math.Exp2(-j/4)
-	for h > target {
-		j++
-		h = g.maxBox * math.Exp2(-j/4)
-	}
-	nb := smooth5(max(g.minBoxes, int(math.Ceil(ext/h))))
-	g.lo, g.h, g.nb = lo, h, nb
+	g.layout(y, n, lo, ext)
+	nb := g.nb
 	g.m = nb * g.p
 	g.pn = 2 * g.m
 	g.half = g.m + 1
@@ -222,10 +255,140 @@ func (g *fftGrid) place(y []float64, n, workers int) {
 		g.tmp = resizeC(g.tmp, g.m*g.half)
 		g.colZ = resize(g.colZ, g.half)
 	}
-	if g.kernH != h || g.kernNB != nb {
+	if g.kernH != g.h || g.kernNB != nb {
 		g.kernels(workers)
-		g.kernH, g.kernNB = h, nb
+		g.kernH, g.kernNB = g.h, nb
 	}
+	if g.useNear {
+		g.near.tables(g)
+	}
+}
+
+// ladder is the box width at step j of the ladder maxBox·2^(-j/4): few
+// distinct widths, so that the kernels' spectra are rarely recomputed.
+func (g *fftGrid) ladder(j int) float64 { return g.maxBox * math.Exp2(-float64(j)/4) }
+
+// boxesFor is the number of boxes per dimension of width h over ext.
+func (g *fftGrid) boxesFor(ext, h float64) int {
+	return fastBoxes(max(1, int(math.Ceil(ext/h))))
+}
+
+// fastBoxes returns the least integer at least n of the form 2^a·3^b·5^c
+// with b ≤ 1. With 3 nodes per box the padded length 6·nb then has at most
+// two factors 3: gonum's FFTPACK takes 23-25 ns per value at such lengths
+// (480, 600, 640, 768) and 28-33 at 486 = 2·3⁵ or 648 = 2³·3⁴.
+func fastBoxes(n int) int {
+	for ; ; n++ {
+		k := n
+		for k%2 == 0 {
+			k /= 2
+		}
+		for k%5 == 0 {
+			k /= 5
+		}
+		if k == 1 || k == 3 {
+			return n
+		}
+	}
+}
+
+// layout sets the box width and count (and useNear) for an embedding of
+// extent ext from lo.
+//
+// Without the near field, or while the embedding is small: the widest
+// box of the ladder no wider than pureBox (without the near field,
+// maxBox) that gives at least minBoxes boxes. With it, the layout that
+// costs least: the transforms cost fftNodeCost per node of the padded
+// grid, which shrinks as boxes widen, and the near field one per pair,
+// which grows; the widths one step around the last iteration's are
+// priced (the extent changes slowly), and the interpolation alone, at
+// its accurate width, competes too.
+func (g *fftGrid) layout(y []float64, n int, lo [3]float64, ext float64) {
+	widest := g.maxBox
+	if g.withNear {
+		widest = math.Min(g.maxBox, g.pureBox)
+	}
+	target := math.Min(widest, ext/float64(g.minBoxes))
+	jPure := int(math.Ceil(-4 * math.Log2(target/g.maxBox) * (1 - 1e-12)))
+	for g.ladder(jPure) > target {
+		jPure++
+	}
+	g.lo, g.h, g.useNear = lo, g.ladder(jPure), false
+	g.nb = smooth5(max(g.minBoxes, int(math.Ceil(ext/g.h))))
+	if !g.withNear {
+		return
+	}
+	if g.fixedBox > 0 {
+		g.h, g.nb, g.useNear = g.fixedBox, g.boxesFor(ext, g.fixedBox), true
+		g.near.bin(g, y, n)
+		return
+	}
+	padded := func(nb int) float64 { p := float64(2 * g.p * nb); return p * p }
+	best := math.Inf(1)
+	if 2*g.p*g.nb <= maxPadded {
+		best = fftNodeCost * padded(g.nb)
+	}
+	if g.nearJ < 0 {
+		g.nearJ = jPure - 1
+	}
+	// Pricing the layouts costs three passes over the points: done every
+	// few calls, the last choice kept in between.
+	g.calls++
+	if g.calls%layoutEvery != 0 && g.lastNear && g.nearJ < jPure {
+		g.h, g.nb, g.useNear = g.ladder(g.nearJ), g.boxesFor(ext, g.ladder(g.nearJ)), true
+		g.near.bin(g, y, n)
+		return
+	}
+	if g.calls%layoutEvery != 0 && !g.lastNear && g.calls > 1 {
+		return
+	}
+	// Descend from the last width: wider boxes while that costs less,
+	// else narrower ones while that does (a few probes: the cost has one
+	// minimum, where the grid's shrinking stops paying for the pairs).
+	cost := func(j int) float64 {
+		if j < 0 || j >= jPure {
+			return math.Inf(1)
+		}
+		h := g.ladder(j)
+		nb := g.boxesFor(ext, h)
+		if 2*g.p*nb > maxPadded {
+			return math.Inf(1)
+		}
+		pairs, occupied := g.near.countPairs(g.d, y, n, lo, h, nb)
+		boxCost := boxCostPerP4 * math.Pow(float64(g.p), 4) // subtractGrid's work per occupied box
+		return fftNodeCost*padded(nb) + pairs + boxCost*float64(occupied)
+	}
+	j := min(g.nearJ, jPure-1)
+	here := cost(j)
+	for math.IsInf(here, 1) && j > 0 { // the grid over its cap: wider boxes
+		j--
+		here = cost(j)
+	}
+	for _, step := range []int{-1, 1} {
+		moved := false
+		for {
+			c := cost(j + step)
+			if !(c < here) {
+				break
+			}
+			j, here, moved = j+step, c, true
+		}
+		if moved {
+			break
+		}
+	}
+	bestJ := -1
+	if here < best {
+		bestJ = j
+	}
+	g.lastNear = bestJ >= 0
+	if bestJ < 0 {
+		g.nearJ = jPure - 1 // the interpolation alone; probe from its edge next time
+		return
+	}
+	g.nearJ = bestJ
+	g.h, g.nb, g.useNear = g.ladder(bestJ), g.boxesFor(ext, g.ladder(bestJ)), true
+	g.near.bin(g, y, n)
 }
 
 func resize(s []float64, n int) []float64 {
@@ -355,9 +518,8 @@ func (g *fftGrid) spread(y []float64, n, workers int) {
 		for i := lo; i < hi; i++ {
 			base := 0
 			for c := d - 1; c >= 0; c-- {
-				u := (y[i*d+c] - g.lo[c]) * inv
-				b := min(int(u), g.nb-1)
-				u -= float64(b)
+				b := g.box(y[i*d+c], c, inv)
+				u := (y[i*d+c]-g.lo[c])*inv - float64(b)
 				g.lagrange(u, g.wts[(i*d+c)*p:(i*d+c+1)*p])
 				base = base*g.m + b*p
 			}
@@ -375,7 +537,7 @@ func (g *fftGrid) spread(y []float64, n, workers int) {
 		return
 	}
 	m := g.m
-	for i := 0; i < n; i++ {
+	add := func(i int) {
 		b := int(g.base[i])
 		wx, wy := g.wts[2*i*p:(2*i+1)*p], g.wts[(2*i+1)*p:(2*i+2)*p]
 		for l, vy := range wy {
@@ -385,6 +547,23 @@ func (g *fftGrid) spread(y []float64, n, workers int) {
 			}
 		}
 	}
+	if !g.useNear {
+		for i := 0; i < n; i++ {
+			add(i)
+		}
+		return
+	}
+	// The points sorted by box (near field): each box's nodes take only
+	// its own points' charges, so boxes can be spread in parallel, each
+	// in index order.
+	nf := &g.near
+	parallelBalanced(len(nf.occupied), workers, 256, func(lo, hi int) {
+		for _, b := range nf.occupied[lo:hi] {
+			for _, i := range nf.cellPts[nf.cellStart[b]:nf.cellStart[b+1]] {
+				add(int(i))
+			}
+		}
+	})
 }
 
 // lagrange writes the values at u (in [0, 1], the position in a box) of
@@ -405,7 +584,7 @@ func (g *fftGrid) lagrange(u float64, w []float64) {
 // repulsion fills rep (n×d) with Σ_j (y_i - y_j)/(1+|y_i-y_j|²)² for every
 // point and returns Z = Σ_{i≠j} 1/(1+|y_i-y_j|²).
 func (g *fftGrid) repulsion(y []float64, n, workers int, rep []float64) float64 {
-	z := g.normalisation(y, n, workers)
+	z := g.gridZ(y, n, workers)
 	if g.d == 1 {
 		wk := g.workers[0]
 		for k, v := range g.spec {
@@ -419,39 +598,52 @@ func (g *fftGrid) repulsion(y []float64, n, workers int, rep []float64) float64 
 		g.convolve2(g.spec, g.kfx, g.phiX, workers)
 		g.convolve2(g.spec, g.kfy, g.phiY, workers)
 	}
+	if !g.useNear {
+		g.gather(n, workers, rep)
+		return z - float64(n)
+	}
+	z -= g.near.subtractGrid(g, workers, true)
 	g.gather(n, workers, rep)
-	return z
+	return z + g.near.exact(g, y, n, workers, rep)
 }
 
-// normalisation lays out the grid, spreads the charges, transforms them
-// into g.spec and returns Z.
+// normalisation returns Z alone.
 func (g *fftGrid) normalisation(y []float64, n, workers int) float64 {
+	z := g.gridZ(y, n, workers)
+	if !g.useNear {
+		return z - float64(n)
+	}
+	return z - g.near.subtractGrid(g, workers, false) + g.near.exact(g, y, n, workers, nil)
+}
+
+// gridZ lays out the grid, spreads the charges, transforms them into
+// g.spec and returns the grid's Σ_nodes W·(K∗W), Z with every point's
+// interaction with itself (about n).
+func (g *fftGrid) gridZ(y []float64, n, workers int) float64 {
 	g.place(y, n, workers)
 	g.spread(y, n, workers)
-	var z float64
 	if g.d == 1 {
 		wk := g.workers[0]
 		clear(wk.row[g.m:])
 		copy(wk.row, g.w)
 		wk.r.Coefficients(g.spec, wk.row)
-		z = parseval(g.spec, g.kz, true) / float64(g.pn)
-	} else {
-		g.forward2(g.w, g.m, g.m, g.spec, workers)
-		pn := g.pn
-		parallelChunks(g.half, workers, func(_, lo, hi int) {
-			for c := lo; c < hi; c++ {
-				g.colZ[c] = parseval(g.spec[c*pn:(c+1)*pn], g.kz[c*pn:(c+1)*pn], false)
-				if c != 0 && c != g.half-1 {
-					g.colZ[c] *= 2
-				}
-			}
-		})
-		for _, s := range g.colZ { // in order: the same sum for any number of workers
-			z += s
-		}
-		z /= float64(pn * pn)
+		return parseval(g.spec, g.kz, true) / float64(g.pn)
 	}
-	return z - float64(n)
+	g.forward2(g.w, g.m, g.m, g.spec, workers)
+	pn := g.pn
+	parallelChunks(g.half, workers, func(_, lo, hi int) {
+		for c := lo; c < hi; c++ {
+			g.colZ[c] = parseval(g.spec[c*pn:(c+1)*pn], g.kz[c*pn:(c+1)*pn], false)
+			if c != 0 && c != g.half-1 {
+				g.colZ[c] *= 2
+			}
+		}
+	})
+	var z float64
+	for _, s := range g.colZ { // in order: the same sum for any number of workers
+		z += s
+	}
+	return z / float64(pn*pn)
 }
 
 // parseval returns Σ_k |a_k|²·Re(b_k): Σ_nodes W·(K∗W) by Parseval's
@@ -500,6 +692,34 @@ func (g *fftGrid) gather(n, workers int, rep []float64) {
 			rep[2*i], rep[2*i+1] = fx, fy
 		}
 	})
+}
+
+// parallelBalanced runs fn over [0, n) in chunks of at most chunk items
+// that workers goroutines take in turn, for loops whose items cost very
+// different amounts (points in dense clusters have many neighbours). fn
+// must write only per-item results: which worker runs a chunk then does
+// not change them.
+func parallelBalanced(n, workers, chunk int, fn func(lo, hi int)) {
+	if n <= chunk || workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= n {
+					return
+				}
+				fn(lo, min(lo+chunk, n))
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // parallelChunks runs fn over [0, n) in at most workers contiguous chunks,

@@ -145,8 +145,8 @@ func TestSparseAffinitiesMatchDense(t *testing.T) {
 				t.Fatalf("%d-D row %d: %d entries, want %d", d, i, got, nonzero)
 			}
 			for a := p.rowStart[i]; a < p.rowStart[i+1]; a++ {
-				j := p.col[a]
-				if a > p.rowStart[i] && j <= p.col[a-1] {
+				j := int(p.col[a])
+				if a > p.rowStart[i] && j <= int(p.col[a-1]) {
 					t.Fatalf("%d-D row %d: column %d after %d", d, i, j, p.col[a-1])
 				}
 				if math.Abs(p.val[a]-dense[i*n+j]) > 1e-15 {

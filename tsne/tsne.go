@@ -75,10 +75,10 @@ type Config struct {
 type Method string
 
 // The methods. Barnes-Hut costs O(n log n) per iteration with a constant
-// that grows with the dimension; the FFT method O(n) plus a grid transform
-// whose size depends on the embedding's extent only: always the faster in
-// 1-D, and in 2-D, with gonum's FFT, at no size measured so far
-// (FFTCrossover).
+// that grows with the dimension; the FFT method O(n) for the points plus
+// a grid transform whose size depends on the embedding's extent only
+// (fft.go, with the near field summed exactly, fftnear.go): the faster in
+// 1-D, and in 2-D from FFTCrossover points.
 const (
 	MethodAuto  Method = "auto"
 	MethodBH    Method = "bh"
@@ -87,16 +87,13 @@ const (
 )
 
 // FFTCrossover is the number of points from which MethodAuto uses the FFT
-// method for 2-D maps: none, on the evidence so far. On this project's
-// 2-core machine (Fashion-MNIST, PCA 50, 1000 iterations, shared with other
-// jobs), the FFT method at the interpolation that matches Barnes-Hut's KL
-// (5 nodes per box: within 0.7% at 20 000 points) took 140 s against
-// Barnes-Hut's 19 s at 5 000 points and 352 s against 104 s at 20 000: the
-// grid's transforms (gonum's FFTPACK, several times slower than FFTW)
-// cost more than the tree at every size measured. A faster FFT, or a
-// measured crossover at larger sizes, would lower it; until then 2-D maps
-// use Barnes-Hut unless MethodFFT is asked for. 1-D maps always use FFT.
-const FFTCrossover = math.MaxInt
+// method for 2-D maps. On this project's 2-core machine (Fashion-MNIST,
+// PCA 50, perplexity 30, 1000 iterations; docs/BENCHMARKS.md) the FFT
+// method took 3.8 s against Barnes-Hut's 1.2-1.6 s at 1 000 points, and
+// 3.0-3.3 s against 3.6 s at 2 500; 6.0 against 7.8 s at 5 000 and 15.4
+// against 35.6 s at 20 000, with KL divergences within 1% of each other
+// (the FFT's lower). 1-D maps always use FFT.
+const FFTCrossover = 2500
 
 // AutoLearningRate, as Config.LearningRate, selects LearningRateFor's rule.
 const AutoLearningRate = -1.0
@@ -309,11 +306,16 @@ func Run(x []float64, n, d int, cfg Config) (*Result, error) {
 		fmt.Fprintf(cfg.Progress, "affinities of %d points (%d pairs) in %.1fs; %s method, learning rate %.4g\n",
 			n, len(p.val), time.Since(start).Seconds(), cfg.Method, cfg.LearningRate)
 	}
-	o := newOptimizer(n, cfg, p)
+	order := bfsOrder(p, n) // for locality (order.go); undone below
+	o := newOptimizer(n, cfg, p.renumber(order), order)
 	if err := o.run(); err != nil {
 		return nil, err
 	}
-	return &Result{Y: o.y, Dims: cfg.Dims, Method: cfg.Method, LearningRate: cfg.LearningRate, KL: o.kl()}, nil
+	y := make([]float64, len(o.y))
+	for k, i := range order {
+		copy(y[int(i)*cfg.Dims:(int(i)+1)*cfg.Dims], o.y[k*cfg.Dims:(k+1)*cfg.Dims])
+	}
+	return &Result{Y: y, Dims: cfg.Dims, Method: cfg.Method, LearningRate: cfg.LearningRate, KL: o.kl()}, nil
 }
 
 // run does the gradient descent. Coordinates that stop being finite end
@@ -369,7 +371,7 @@ func normalize(x []float64, n, d int) []float64 {
 // compressed sparse rows; exact mode stores every pair.
 type affinities struct {
 	rowStart []int
-	col      []int
+	col      []int32 // 4 bytes: the optimiser streams every edge each iteration
 	val      []float64
 }
 
@@ -458,7 +460,7 @@ func exactAffinities(x []float64, n, d int, perp float64) affinities {
 	for i := 0; i < n; i++ {
 		for j := 0; j < n; j++ {
 			if j != i {
-				p.col = append(p.col, j)
+				p.col = append(p.col, int32(j))
 				p.val = append(p.val, (cond[i*n+j]+cond[j*n+i])/(2*float64(n)))
 			}
 		}
@@ -532,11 +534,11 @@ func sparseAffinities(x []float64, n, d int, perp float64, seed uint64, workers 
 	for i := 0; i < n; i++ {
 		p.rowStart[i+1] = p.rowStart[i] + kept[i+1]
 	}
-	p.col, p.val = make([]int, p.rowStart[n]), make([]float64, p.rowStart[n])
+	p.col, p.val = make([]int32, p.rowStart[n]), make([]float64, p.rowStart[n])
 	parallelRange(n, workers, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			for a, e := range edges[start[i] : start[i]+kept[i+1]] {
-				p.col[p.rowStart[i]+a] = e.j
+				p.col[p.rowStart[i]+a] = int32(e.j)
 				p.val[p.rowStart[i]+a] = e.v / (2 * float64(n))
 			}
 		}
@@ -561,20 +563,28 @@ type optimizer struct {
 	fft          *fftGrid // the FFT method's grid, reused every iteration
 }
 
-func newOptimizer(n int, cfg Config, p affinities) *optimizer {
+// newOptimizer starts from small random coordinates, those of input point
+// order[k] for point k (order nil: the identity).
+func newOptimizer(n int, cfg Config, p affinities, order []int32) *optimizer {
 	o := &optimizer{n: n, dims: cfg.Dims, cfg: cfg, p: p, exaggeration: cfg.EarlyExaggeration, momentum: 0.5}
 	size := n * cfg.Dims
 	o.y, o.update, o.gains, o.grad = make([]float64, size), make([]float64, size), make([]float64, size), make([]float64, size)
 	o.rep, o.sumQ = make([]float64, size), make([]float64, n)
 	o.order, o.keys = make([]int32, n), make([]uint64, n)
 	if cfg.Method == MethodFFT {
-		o.fft = newFFTGrid(cfg.Dims, fftNodes, fftMaxBox, fftMinBoxes)
-
+		o.fft = newFFTGrid(cfg.Dims, defaultFFT)
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x751e))
 	for i := range o.y {
 		o.y[i] = 1e-4 * rng.NormFloat64()
 		o.gains[i] = 1
+	}
+	if order != nil {
+		init := append([]float64(nil), o.y...)
+		d := cfg.Dims
+		for k, i := range order {
+			copy(o.y[k*d:(k+1)*d], init[int(i)*d:(int(i)+1)*d])
+		}
 	}
 	return o
 }
@@ -649,13 +659,26 @@ func (o *optimizer) attract(z float64) {
 			if d == 1 {
 				y0 := y[i]
 				for a := start; a < end; a++ {
-					dx := y0 - y[col[a]]
+					dx := y0 - y[int(col[a])]
 					g[0] += val[a] / (1 + dx*dx) * dx
 				}
 			} else if d == 2 {
+				// Two edges per step share one division, the loop's
+				// slowest instruction: 1/(d1·d2) gives both 1/d1 and 1/d2.
 				y0, y1 := y[2*i], y[2*i+1]
-				for a := start; a < end; a++ {
-					j := 2 * col[a]
+				a := start
+				for ; a+1 < end; a += 2 {
+					j, k := 2*int(col[a]), 2*int(col[a+1])
+					dx, dy := y0-y[j], y1-y[j+1]
+					ex, ey := y0-y[k], y1-y[k+1]
+					dj, dk := 1+dx*dx+dy*dy, 1+ex*ex+ey*ey
+					r := 1 / (dj * dk)
+					mj, mk := val[a]*dk*r, val[a+1]*dj*r
+					g[0] += mj*dx + mk*ex
+					g[1] += mj*dy + mk*ey
+				}
+				if a < end {
+					j := 2 * int(col[a])
 					dx, dy := y0-y[j], y1-y[j+1]
 					m := val[a] / (1 + dx*dx + dy*dy)
 					g[0] += m * dx
@@ -664,7 +687,7 @@ func (o *optimizer) attract(z float64) {
 			} else {
 				y0, y1, y2 := y[3*i], y[3*i+1], y[3*i+2]
 				for a := start; a < end; a++ {
-					j := 3 * col[a]
+					j := 3 * int(col[a])
 					dx, dy, dz := y0-y[j], y1-y[j+1], y2-y[j+2]
 					m := val[a] / (1 + dx*dx + dy*dy + dz*dz)
 					g[0] += m * dx
@@ -685,17 +708,20 @@ func (o *optimizer) attract(z float64) {
 func (o *optimizer) step() bool {
 	o.gradient()
 	eta := o.cfg.LearningRate
-	for i, g := range o.grad {
-		if (g > 0) != (o.update[i] > 0) {
-			o.gains[i] += 0.2
-		} else {
-			o.gains[i] *= 0.8
-		}
-		o.gains[i] = math.Max(o.gains[i], 0.01)
-		o.update[i] = o.momentum*o.update[i] - eta*o.gains[i]*g
-		o.y[i] += o.update[i]
-	}
 	d := o.dims
+	o.parallel(func(lo, hi int) { // element by element: the same for any number of workers
+		for i := lo * d; i < hi*d; i++ {
+			g := o.grad[i]
+			if (g > 0) != (o.update[i] > 0) {
+				o.gains[i] += 0.2
+			} else {
+				o.gains[i] *= 0.8
+			}
+			o.gains[i] = math.Max(o.gains[i], 0.01)
+			o.update[i] = o.momentum*o.update[i] - eta*o.gains[i]*g
+			o.y[i] += o.update[i]
+		}
+	})
 	for c := 0; c < d; c++ {
 		var mean float64
 		for i := 0; i < o.n; i++ {
@@ -740,16 +766,26 @@ func (o *optimizer) kl() float64 {
 			z += s
 		}
 	}
-	var kl float64
-	for i := 0; i < o.n; i++ {
-		for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
-			pij := o.p.val[a]
-			if pij <= 0 {
-				continue
+	// Row by row in parallel (a logarithm per edge), then the rows' sums
+	// in order: the same for any number of workers.
+	o.parallel(func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var row float64
+			for a := o.p.rowStart[i]; a < o.p.rowStart[i+1]; a++ {
+				pij := o.p.val[a]
+				if pij <= 0 {
+					continue
+				}
+				j := int(o.p.col[a])
+				q := 1 / (1 + sqDist(o.y[i*d:(i+1)*d], o.y[j*d:(j+1)*d])) / z
+				row += pij * math.Log(pij/math.Max(q, math.SmallestNonzeroFloat64))
 			}
-			q := 1 / (1 + sqDist(o.y[i*d:(i+1)*d], o.y[o.p.col[a]*d:(o.p.col[a]+1)*d])) / z
-			kl += pij * math.Log(pij/math.Max(q, math.SmallestNonzeroFloat64))
+			o.sumQ[i] = row
 		}
+	})
+	var kl float64
+	for _, row := range o.sumQ {
+		kl += row
 	}
 	return kl
 }

@@ -85,7 +85,7 @@ func klOf(p affinities, y []float64, n, d int) float64 {
 	var kl float64
 	for i := 0; i < n; i++ {
 		for a := p.rowStart[i]; a < p.rowStart[i+1]; a++ {
-			j := p.col[a]
+			j := int(p.col[a])
 			q := 1 / (1 + sqDist(y[i*d:(i+1)*d], y[j*d:(j+1)*d])) / z
 			kl += p.val[a] * math.Log(p.val[a]/q)
 		}
@@ -104,7 +104,7 @@ func TestGradients(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := exactAffinities(normalize(x, n, d), n, d, cfg.Perplexity)
-		o := newOptimizer(n, cfg, p)
+		o := newOptimizer(n, cfg, p, nil)
 		rng := rand.New(rand.NewPCG(4, 4))
 		for i := range o.y {
 			o.y[i] = rng.NormFloat64()
@@ -135,7 +135,7 @@ func TestGradients(t *testing.T) {
 		}
 		// The FFT gradient at the default interpolation (5 nodes per box).
 		o.cfg.Method = MethodFFT
-		o.fft = newFFTGrid(dims, fftNodes, fftMaxBox, fftMinBoxes)
+		o.fft = newFFTGrid(dims, defaultFFT)
 		for i := range o.grad {
 			o.grad[i] = math.NaN()
 		}
