@@ -1,8 +1,9 @@
 // Package tsne embeds high-dimensional vectors in 1, 2 or 3 dimensions
 // with t-SNE (van der Maaten & Hinton 2008): exactly for small inputs, in
 // its Barnes-Hut form (van der Maaten 2014), or with FIt-SNE's
-// FFT-accelerated interpolation (Linderman et al. 2019, fft.go) for large
-// 1-D and 2-D maps (Config.Method). PCA, the learning-rate rule of
+// FFT-accelerated interpolation (Linderman et al. 2019, fft.go) with the
+// near field summed exactly (fftnear.go) for 1-D maps and 2-D maps from
+// FFTCrossover points (Config.Method). PCA, the learning-rate rule of
 // scikit-learn (LearningRateFor) and the quality measures Trustworthiness
 // and KNNAccuracy come with it, for the steps before and after.
 //

@@ -29,6 +29,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -265,6 +266,7 @@ func epochCmd(args []string) error {
 	modelName := fs.String("model", "", "preset or spec to train instead of the 784-176-42-10 classifier (fmnist-cnn)")
 	input := fs.String("input", "1x28x28", "with -model: the per-sample input shape")
 	optim := fs.String("optim", "", "adam or sgd; default: sgd for the built-in classifier, adam with -model")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole command (setup and every epoch, all backends) to this new file")
 	fs.Parse(args)
 	if *samples <= 0 || *batch <= 0 || *repeats <= 0 {
 		return fmt.Errorf("-samples, -batch and -repeats must be positive")
@@ -285,6 +287,17 @@ func epochCmd(args []string) error {
 	bs, err := backends(*name, *gemms)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.OpenFile(*cpuProfile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	what := "784-176-42-10 (tanh, relu)"
 	if *modelName != "" {
