@@ -321,13 +321,31 @@ func TestDuplicatePoints(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		copy(x[i*d:(i+1)*d], x[:d])
 	}
-	r, err := Run(x, n, d, Config{Perplexity: 10, Iters: 200, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range []Method{MethodBH, MethodFFT} {
+		r, err := Run(x, n, d, Config{Perplexity: 10, Iters: 200, Seed: 3, Method: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range r.Y {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("%s: non-finite embedding", m)
+			}
+		}
 	}
-	for _, v := range r.Y {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			t.Fatal("non-finite embedding")
+	// Every point in one place: the FFT grid's layout has no extent to
+	// work with (all points in one box), and must still give finite forces.
+	y := make([]float64, 2*3000)
+	g := newFFTGrid(2, defaultFFT)
+	rep := make([]float64, len(y))
+	for range layoutEvery + 1 {
+		z := g.repulsion(y, 3000, 2, rep)
+		if math.Abs(z-3000*2999) > 1e-6*3000*2999 {
+			t.Fatalf("coincident points: Z = %v, want %v", z, 3000*2999)
+		}
+	}
+	for i, v := range rep {
+		if v != 0 && !(math.Abs(v) < 1e-9) {
+			t.Fatalf("coincident points: force %d = %v, want 0", i, v)
 		}
 	}
 }
