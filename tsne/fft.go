@@ -70,7 +70,8 @@ type fftGrid struct {
 	useNear      bool // this layout computes neighbouring boxes' pairs exactly
 	nearJ        int  // the ladder step of the last near-field layout, -1 before one
 	lastNear     bool // the last priced layout used the near field
-	calls        int  // layouts made, to price them every layoutEvery calls
+	calls        int  // layouts made for forces, to price them every layoutEvery calls
+	readOnly     bool // this layout is for normalisation alone: price nothing, change nothing
 	kz, kfx, kfy []complex128
 
 	w          []float64    // the charges on the nodes, m^d, row-major (y, then x)
@@ -332,14 +333,19 @@ func (g *fftGrid) layout(y []float64, n int, lo [3]float64, ext float64) {
 		g.nearJ = jPure - 1
 	}
 	// Pricing the layouts costs three passes over the points: done every
-	// few calls, the last choice kept in between.
-	g.calls++
-	if g.calls%layoutEvery != 0 && g.lastNear && g.nearJ < jPure {
+	// few calls, the last choice kept in between. A Z for the KL alone
+	// (readOnly) takes the last choice and leaves the state as it was, so
+	// that reporting progress does not change the map.
+	if !g.readOnly {
+		g.calls++
+	}
+	reuse := g.calls%layoutEvery != 0 || g.readOnly && g.calls > 0
+	if reuse && g.lastNear && g.nearJ < jPure {
 		g.h, g.nb, g.useNear = g.ladder(g.nearJ), g.boxesFor(ext, g.ladder(g.nearJ)), true
 		g.near.bin(g, y, n)
 		return
 	}
-	if g.calls%layoutEvery != 0 && !g.lastNear && g.calls > 1 {
+	if reuse && !g.lastNear && g.calls > 1 {
 		return
 	}
 	// Descend from the last width: wider boxes while that costs less,
@@ -609,7 +615,13 @@ func (g *fftGrid) repulsion(y []float64, n, workers int, rep []float64) float64 
 
 // normalisation returns Z alone.
 func (g *fftGrid) normalisation(y []float64, n, workers int) float64 {
+	// The layout state (the last priced choice, the call count) is put
+	// back afterwards: reporting the KL must not change the map.
+	nearJ, lastNear, calls := g.nearJ, g.lastNear, g.calls
+	g.readOnly = true
 	z := g.gridZ(y, n, workers)
+	g.readOnly = false
+	defer func() { g.nearJ, g.lastNear, g.calls = nearJ, lastNear, calls }()
 	if !g.useNear {
 		return z - float64(n)
 	}

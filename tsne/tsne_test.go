@@ -1,6 +1,7 @@
 package tsne
 
 import (
+	"io"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -363,6 +364,26 @@ func TestKNNBlockedMatchesVPTree(t *testing.T) {
 				t.Fatalf("n=%d: neighbour %d of point %d at %v (vp-tree, point %d) vs %v (blocked, point %d)",
 					n, i%k, i/k, d1[i], n1[i], d2[i], n2[i])
 			}
+		}
+	}
+}
+
+// Reporting progress (a KL, so a Z, every 50 iterations) leaves the map as
+// it is: the FFT grid's layout state is not advanced by the KL's Z.
+func TestProgressDoesNotChangeTheMap(t *testing.T) {
+	const n, d = 600, 5
+	x, _ := clusters(n, d, 4, 9)
+	var maps [2][]float64
+	for k, progress := range []io.Writer{nil, io.Discard} {
+		r, err := Run(x, n, d, Config{Method: MethodFFT, Perplexity: 20, Iters: 120, ExaggerationIters: 40, Seed: 4, Progress: progress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps[k] = r.Y
+	}
+	for i := range maps[0] {
+		if maps[0][i] != maps[1][i] {
+			t.Fatalf("Y[%d] = %v without progress, %v with", i, maps[0][i], maps[1][i])
 		}
 	}
 }
