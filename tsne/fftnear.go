@@ -42,9 +42,8 @@ func (g *fftGrid) box(v float64, c int, inv float64) int {
 	return min(int((v-g.lo[c])*inv), g.nb-1)
 }
 
-// bin sorts the points into the layout's boxes and returns the number of
-// near pairs (ordered, self-pairs included) the layout would sum exactly.
-func (nf *nearField) bin(g *fftGrid, y []float64, n int) float64 {
+// bin sorts the points into the layout's boxes.
+func (nf *nearField) bin(g *fftGrid, y []float64, n int) {
 	d, nb := g.d, g.nb
 	boxes := nb
 	if d == 2 {
@@ -84,14 +83,6 @@ func (nf *nearField) bin(g *fftGrid, y []float64, n int) float64 {
 	for k, i := range nf.cellPts {
 		copy(nf.sortedY[k*d:(k+1)*d], y[int(i)*d:(int(i)+1)*d])
 	}
-	var pairs float64
-	for _, b := range nf.occupied {
-		count := float64(nf.cellStart[b+1] - nf.cellStart[b])
-		nf.neighbours(g, int(b), func(nbr int) {
-			pairs += count * float64(nf.cellStart[nbr+1]-nf.cellStart[nbr])
-		})
-	}
-	return pairs
 }
 
 // countPairs returns the number of near pairs (ordered, self-pairs
@@ -143,33 +134,6 @@ func resizeI(s []int32, n int) []int32 {
 	return s[:n]
 }
 
-// neighbours calls fn for every occupied box within one box of b
-// (itself included), in a fixed order.
-func (nf *nearField) neighbours(g *fftGrid, b int, fn func(nbr int)) {
-	nb := nf.nbx
-	bx, by := b%nb, b/nb
-	oyLo, oyHi := -1, 1
-	if g.d == 1 {
-		oyLo, oyHi = 0, 0
-	}
-	for oy := oyLo; oy <= oyHi; oy++ {
-		yy := by + oy
-		if yy < 0 || (g.d == 2 && yy >= nb) {
-			continue
-		}
-		for ox := -1; ox <= 1; ox++ {
-			xx := bx + ox
-			if xx < 0 || xx >= nb {
-				continue
-			}
-			nbr := yy*nb + xx
-			if nf.cellStart[nbr+1] > nf.cellStart[nbr] {
-				fn(nbr)
-			}
-		}
-	}
-}
-
 // tables evaluates the kernels at the node offsets of neighbouring boxes.
 func (nf *nearField) tables(g *fftGrid) {
 	nf.rowsPer = 1
@@ -199,12 +163,6 @@ func (nf *nearField) tables(g *fftGrid) {
 		}
 	}
 	nf.tabH = g.h
-}
-
-// node is the index of node (k, l) of box b.
-func (nf *nearField) node(g *fftGrid, b, k, l int) int {
-	bx, by := b%nf.nbx, b/nf.nbx
-	return (by*g.p+l)*g.m + bx*g.p + k
 }
 
 // subtractGrid takes the grid's sums over neighbouring boxes' nodes out of
