@@ -41,10 +41,11 @@ import (
 //     Σ_i φ(y_i) = Σ_nodes W·φ = Σ_k |Ŵ_k|²·K̂_k / (2M)^d by Parseval: Z
 //     needs no inverse transform at all.
 //
-// The box width is capped (at 1, the kernel's own length scale, by default)
-// and taken from a fixed ladder of values, so that the kernels' spectra,
-// which depend only on the grid, are recomputed only when the grid changes
-// size rather than at every iteration.
+// The box width is taken from a fixed ladder of values (layout), so that
+// the kernels' spectra, which depend only on the grid, are recomputed only
+// when the grid changes size rather than at every iteration. With the near
+// field (fftnear.go) the width is priced; without it, it is capped at a
+// width the interpolation alone handles.
 //
 // Every sum is done in an order that depends on the data alone (charges
 // spread point by point in index order; transforms row by row and column
@@ -154,9 +155,10 @@ type fftParams struct {
 	fixedBox float64
 }
 
-// The interpolation's defaults: 3 nodes per box (FIt-SNE's), boxes up to 2
-// wide, at least 50 boxes per dimension, and the near field computed
-// exactly. The interpolation alone is least accurate between points less
+// The interpolation's defaults: 3 nodes per box (FIt-SNE's), the near
+// field computed exactly, boxes up to 8 wide as priced, and the
+// interpolation alone (boxes ≤ 0.25, at least 50 per dimension) while that
+// prices lower. The interpolation alone is least accurate between points less
 // than a box apart, where the kernel changes fastest: at 3 nodes per box
 // of width 1 (FIt-SNE's rule) the forces on a real map were 4% off, all
 // of it between such neighbours, which kept clusters from spreading (maps
@@ -177,11 +179,13 @@ const (
 	// per kernel spectrum is 144 MB).
 	maxPadded   = 3000
 	fftMinBoxes = 50
-	// The layout's costs in units of one exact near-field pair (1.3 ns on
-	// one core of the machine in docs/BENCHMARKS.md): a node of the padded
-	// grid, its share of the transforms (gonum's real FFT, about 25 ns
-	// per value per transform: 110 ns), and an occupied box's grid
-	// correction (subtractGrid, about 0.35 µs at 3 nodes per box).
+	// The layout's costs in units of one exact near-field pair: a node of
+	// the padded grid (its share of the three transforms), and an occupied
+	// box's grid correction (subtractGrid) per p⁴. Taken from whole
+	// 70 000-point runs on the machine of docs/BENCHMARKS.md (near pairs
+	// about 1.2 ns each, transforms about 40 ns a node, in wall time on 2
+	// cores); a single-core profile puts the node nearer 85 pairs, which
+	// measured no faster.
 	fftNodeCost  = 40
 	boxCostPerP4 = 3.3
 	layoutEvery  = 8
@@ -301,9 +305,9 @@ func fastBoxes(n int) int {
 // maxBox) that gives at least minBoxes boxes. With it, the layout that
 // costs least: the transforms cost fftNodeCost per node of the padded
 // grid, which shrinks as boxes widen, and the near field one per pair,
-// which grows; the widths one step around the last iteration's are
-// priced (the extent changes slowly), and the interpolation alone, at
-// its accurate width, competes too.
+// which grows; the search descends from the last priced width (the extent
+// changes slowly), and the interpolation alone, at its accurate width,
+// competes too.
 func (g *fftGrid) layout(y []float64, n int, lo [3]float64, ext float64) {
 	widest := g.maxBox
 	if g.withNear {

@@ -4,7 +4,7 @@ package tsne
 //
 // The interpolation's error is largest between points less than a box
 // apart, where the kernels change fastest across a box. So when the
-// layout allows (fftParams.nearBudget), pairs of points in the same or
+// layout uses it (fftParams.withNear, and the pricing in layout), pairs of points in the same or
 // adjacent boxes (3 boxes per dimension around each point's own) are
 // summed exactly, and the grid's own sums for exactly those pairs are
 // taken out of its potentials, node by node. That is exact algebra, not a
@@ -38,9 +38,11 @@ type nearField struct {
 
 // box is the box coordinate of v in dimension c, the same for bin and
 // spread (inv is 1/h).
-func (g *fftGrid) box(v float64, c int, inv float64) int {
-	return min(int((v-g.lo[c])*inv), g.nb-1)
-}
+func (g *fftGrid) box(v float64, c int, inv float64) int { return boxIndex(v, g.lo[c], inv, g.nb) }
+
+// boxIndex is the box of v among nb boxes of width 1/inv from lo; the
+// last box takes the upper edge.
+func boxIndex(v, lo, inv float64, nb int) int { return min(int((v-lo)*inv), nb-1) }
 
 // bin sorts the points into the layout's boxes.
 func (nf *nearField) bin(g *fftGrid, y []float64, n int) {
@@ -97,11 +99,10 @@ func (nf *nearField) countPairs(d int, y []float64, n int, lo [3]float64, h floa
 	clear(nf.counts)
 	nf.probe = nf.probe[:0]
 	inv := 1 / h
-	boxOf := func(v float64, c int) int { return min(int((v-lo[c])*inv), nb-1) }
 	for i := 0; i < n; i++ {
-		b := boxOf(y[i*d], 0)
+		b := boxIndex(y[i*d], lo[0], inv, nb)
 		if d == 2 {
-			b += boxOf(y[i*d+1], 1) * nb
+			b += boxIndex(y[i*d+1], lo[1], inv, nb) * nb
 		}
 		if nf.counts[b] == 0 {
 			nf.probe = append(nf.probe, int32(b))
