@@ -581,10 +581,10 @@ func newOptimizer(n int, cfg Config, p affinities, order []int32) *optimizer {
 		o.gains[i] = 1
 	}
 	if order != nil {
-		init := append([]float64(nil), o.y...)
+		byInput := append([]float64(nil), o.y...)
 		d := cfg.Dims
 		for k, i := range order {
-			copy(o.y[k*d:(k+1)*d], init[int(i)*d:(int(i)+1)*d])
+			copy(o.y[k*d:(k+1)*d], byInput[int(i)*d:(int(i)+1)*d])
 		}
 	}
 	return o
