@@ -26,14 +26,17 @@ type nearField struct {
 	counts    []int32   // countPairs' points per box
 	probe     []int32   // countPairs' occupied boxes
 
-	// The kernels 1/(1+r²), r_x/(1+r²)², r_y/(1+r²)² at the node offsets
-	// (dx, dy), |dx|, |dy| < 2p, that neighbouring boxes' nodes can have;
-	// index (dy+2p-1)·(4p-1) + dx+2p-1 (dy = 0 in 1-D).
-	tz, tx, ty   []float64
-	tabH         float64 // the box width the tables are for
-	boxZ         []float64
-	ptZ          []float64
-	nbx, rowsPer int // boxes per dimension; node rows per box (p in 2-D, 1 in 1-D)
+	// The kernels 1/(1+r²), r_x/(1+r²)², r_y/(1+r²)² between a box's
+	// nodes and a neighbour's: per relative position o (the neighbour ox =
+	// o%3-1 boxes right and oy = o/3-1 above; o < 3 in 1-D), per neighbour
+	// node src, a row of stride values: the Z kernel at each of the box's
+	// nodes, then x, then y, padded to a multiple of 4.
+	mats            []float64
+	stride, offsets int
+	tabH            float64 // the box width the tables are for
+	boxZ            []float64
+	ptZ             []float64
+	nbx, rowsPer    int // boxes per dimension; node rows per box (p in 2-D, 1 in 1-D)
 }
 
 // box is the box coordinate of v in dimension c, the same for bin and
@@ -135,32 +138,38 @@ func resizeI(s []int32, n int) []int32 {
 	return s[:n]
 }
 
-// tables evaluates the kernels at the node offsets of neighbouring boxes.
+// tables evaluates the kernels between the nodes of a box and those of
+// each neighbouring box, as one matrix per relative position (mats).
 func (nf *nearField) tables(g *fftGrid) {
-	nf.rowsPer = 1
+	p := g.p
+	nf.rowsPer, nf.offsets = 1, 3
 	if g.d == 2 {
-		nf.rowsPer = g.p
+		nf.rowsPer, nf.offsets = p, 9
 	}
-	if nf.tabH == g.h && len(nf.tz) > 0 {
+	if nf.tabH == g.h && len(nf.mats) > 0 {
 		return
 	}
-	p := g.p
-	side := 4*p - 1
-	rows := 1
-	if g.d == 2 {
-		rows = side
-	}
-	nf.tz, nf.tx, nf.ty = resize(nf.tz, rows*side), resize(nf.tx, rows*side), resize(nf.ty, rows*side)
+	nodes := nf.rowsPer * p // per box
+	nf.stride = (3*nodes + 3) &^ 3
+	nf.mats = resize(nf.mats, nf.offsets*nodes*nf.stride)
+	clear(nf.mats)
 	delta := g.h / float64(p)
-	for r := 0; r < rows; r++ {
-		ry := 0.0
-		if g.d == 2 {
-			ry = delta * float64(r-(2*p-1))
+	for o := 0; o < nf.offsets; o++ {
+		// The neighbour is ox boxes right of the box and oy boxes above it.
+		ox, oy := o%3-1, o/3-1
+		if g.d == 1 {
+			oy = 0
 		}
-		for c := 0; c < side; c++ {
-			rx := delta * float64(c-(2*p-1))
-			q := 1 / (1 + rx*rx + ry*ry)
-			nf.tz[r*side+c], nf.tx[r*side+c], nf.ty[r*side+c] = q, rx*q*q, ry*q*q
+		for src := 0; src < nodes; src++ {
+			l2, k2 := src/p, src%p
+			row := nf.mats[(o*nodes+src)*nf.stride:][:nf.stride]
+			for dst := 0; dst < nodes; dst++ {
+				l, k := dst/p, dst%p
+				rx := delta * float64(k-k2-ox*p)
+				ry := delta * float64(l-l2-oy*p)
+				q := 1 / (1 + rx*rx + ry*ry)
+				row[dst], row[nodes+dst], row[2*nodes+dst] = q, rx*q*q, ry*q*q
+			}
 		}
 	}
 	nf.tabH = g.h
@@ -169,50 +178,49 @@ func (nf *nearField) tables(g *fftGrid) {
 // subtractGrid takes the grid's sums over neighbouring boxes' nodes out of
 // the force potentials (if forces) and returns their part of the grid's Z,
 // Σ over occupied boxes' nodes a of W(a)·Σ_near K(a-b)·W(b).
+//
+// For each occupied box, the three kernels' sums at its nodes are one
+// vector (acc: Z, then x, then y, for each node), the sum over the
+// neighbouring boxes of their matrix (tables) times their nodes' charges.
 func (nf *nearField) subtractGrid(g *fftGrid, workers int, forces bool) float64 {
-	p, side, nb, m := g.p, 4*g.p-1, nf.nbx, g.m
-	rowsPer := nf.rowsPer
+	p, nb, m := g.p, nf.nbx, g.m
+	rowsPer, nodes, stride := nf.rowsPer, nf.rowsPer*g.p, nf.stride
+	simd := hasAVX2 && stride == matVec28Len
 	nf.boxZ = resize(nf.boxZ, len(nf.occupied))
 	parallelBalanced(len(nf.occupied), workers, 256, func(lo, hi int) {
+		acc, src := make([]float64, stride), make([]float64, nodes)
 		for at := lo; at < hi; at++ {
 			b := int(nf.occupied[at])
 			bx, by := b%nb, b/nb
-			rowLo, rowHi := max(by-1, 0), min(by+1, nb-1)
-			if g.d == 1 {
-				rowLo, rowHi = 0, 0
+			clear(acc)
+			for o := 0; o < nf.offsets; o++ {
+				nx, ny := bx+o%3-1, by+o/3-1
+				if g.d == 1 {
+					ny = 0
+				}
+				nbr := ny*nb + nx
+				if nx < 0 || nx >= nb || ny < 0 || ny >= nb || nf.cellStart[nbr+1] == nf.cellStart[nbr] {
+					continue // outside, or no charges on its nodes
+				}
+				for l2 := 0; l2 < rowsPer; l2++ {
+					copy(src[l2*p:(l2+1)*p], g.w[(ny*p+l2)*m+nx*p:])
+				}
+				mat := nf.mats[o*nodes*stride : (o+1)*nodes*stride]
+				if simd {
+					matVec28AVX2(&mat[0], &src[0], nodes, &acc[0])
+				} else {
+					matVecGo(mat, src, acc)
+				}
 			}
 			var zc float64
 			for l := 0; l < rowsPer; l++ {
 				for k := 0; k < p; k++ {
-					a := (by*p+l)*m + bx*p + k
-					var sz, sx, sy float64
-					for ny := rowLo; ny <= rowHi; ny++ {
-						for nx := max(bx-1, 0); nx <= min(bx+1, nb-1); nx++ {
-							nbr := ny*nb + nx
-							if nf.cellStart[nbr+1] == nf.cellStart[nbr] {
-								continue // no charges on its nodes
-							}
-							for l2 := 0; l2 < rowsPer; l2++ {
-								row := 0
-								if g.d == 2 {
-									row = ((by-ny)*p + l - l2 + 2*p - 1) * side
-								}
-								t0 := row + (bx-nx)*p + k + 2*p - 1 // offset t0 - k2 for node k2
-								src := g.w[(ny*p+l2)*m+nx*p : (ny*p+l2)*m+nx*p+p]
-								for k2, wb := range src {
-									t := t0 - k2
-									sz += nf.tz[t] * wb
-									sx += nf.tx[t] * wb
-									sy += nf.ty[t] * wb
-								}
-							}
-						}
-					}
-					zc += g.w[a] * sz
+					a, dst := (by*p+l)*m+bx*p+k, l*p+k
+					zc += g.w[a] * acc[dst]
 					if forces {
-						g.phiX[a] -= sx
+						g.phiX[a] -= acc[nodes+dst]
 						if g.d == 2 {
-							g.phiY[a] -= sy
+							g.phiY[a] -= acc[2*nodes+dst]
 						}
 					}
 				}
@@ -225,6 +233,19 @@ func (nf *nearField) subtractGrid(g *fftGrid, workers int, forces bool) float64 
 		z += v
 	}
 	return z
+}
+
+// matVecGo adds Σ_s src[s]·mat[s·len(acc):][:len(acc)] to acc.
+func matVecGo(mat, src, acc []float64) {
+	for s, w := range src {
+		if w == 0 {
+			continue
+		}
+		row := mat[s*len(acc) : (s+1)*len(acc)]
+		for r, v := range row {
+			acc[r] += v * w
+		}
+	}
 }
 
 // exact adds to rep (if not nil) every point's exact repulsion from the
@@ -263,15 +284,10 @@ func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float6
 					}
 					continue
 				}
-				yx, yy := ys[2*k], ys[2*k+1]
-				for t := lo; t < hi; t++ {
-					dx, dy := yx-ys[2*t], yy-ys[2*t+1]
-					q := 1 / (1 + dx*dx + dy*dy)
-					z += q
-					q *= q
-					fx += q * dx
-					fy += q * dy
-				}
+				rz, rx, ry := nearRow2(ys[2*lo:2*hi], ys[2*k], ys[2*k+1])
+				z += rz
+				fx += rx
+				fy += ry
 			}
 			nf.ptZ[i] = z - 1 // the point itself: q = 1, no force
 			if rep != nil {

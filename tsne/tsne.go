@@ -664,27 +664,7 @@ func (o *optimizer) attract(z float64) {
 					g[0] += val[a] / (1 + dx*dx) * dx
 				}
 			} else if d == 2 {
-				// Two edges per step share one division, the loop's
-				// slowest instruction: 1/(d1·d2) gives both 1/d1 and 1/d2.
-				y0, y1 := y[2*i], y[2*i+1]
-				a := start
-				for ; a+1 < end; a += 2 {
-					j, k := 2*int(col[a]), 2*int(col[a+1])
-					dx, dy := y0-y[j], y1-y[j+1]
-					ex, ey := y0-y[k], y1-y[k+1]
-					dj, dk := 1+dx*dx+dy*dy, 1+ex*ex+ey*ey
-					r := 1 / (dj * dk)
-					mj, mk := val[a]*dk*r, val[a+1]*dj*r
-					g[0] += mj*dx + mk*ex
-					g[1] += mj*dy + mk*ey
-				}
-				if a < end {
-					j := 2 * int(col[a])
-					dx, dy := y0-y[j], y1-y[j+1]
-					m := val[a] / (1 + dx*dx + dy*dy)
-					g[0] += m * dx
-					g[1] += m * dy
-				}
+				g[0], g[1] = attractRow2(y, col[start:end], val[start:end], y[2*i], y[2*i+1])
 			} else {
 				y0, y1, y2 := y[3*i], y[3*i+1], y[3*i+2]
 				for a := start; a < end; a++ {

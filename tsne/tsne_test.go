@@ -244,12 +244,14 @@ func TestDeterministicAcrossWorkers(t *testing.T) {
 // its own Z) is within 1% of the same map's KL with Z summed exactly, and
 // within the bound below of the exact run's KL (which uses the dense P:
 // the sparse P drops the far pairs, hence a looser bound than between two
-// maps of the same P). In 2-D it also lands within 3% of the KL of
-// Barnes-Hut at theta 0.1 (nearly exact forces, the same sparse P). On so
+// maps of the same P). In 2-D its KL is also at most 3% above that of
+// Barnes-Hut at theta 0.1 (nearly exact forces, the same sparse P); lower
+// is no fault, as the map's KL is checked with Z summed exactly. On so
 // few points the KL of a map depends on the path the optimiser took (over
 // seeds 1-3, every FFT setting measured landed between 6% below and 4%
-// above Barnes-Hut's): with the default theta 0.5, Barnes-Hut's own KL is
-// 3.4% below theta 0.1's. Whole maps large enough to show the
+// above Barnes-Hut's, and changing only the order of the sums, as the
+// assembly kernels do, moved it 4.5% lower): with the default theta 0.5,
+// Barnes-Hut's own KL is 3.4% below theta 0.1's. Whole maps large enough to show the
 // interpolation's effect (10% at 3 nodes per box without the near field,
 // on 5 000 points) take minutes: see docs/BENCHMARKS.md.
 func TestFFTMatchesExact(t *testing.T) {
@@ -291,7 +293,7 @@ func TestFFTMatchesExact(t *testing.T) {
 		if math.Abs(ff.KL-ex.KL) > 0.25*ex.KL+0.05 {
 			t.Errorf("%d-D: KL %.4f (FFT) vs %.4f (exact)", dims, ff.KL, ex.KL)
 		}
-		if dims == 2 && math.Abs(ff.KL-bh.KL) > 0.03*bh.KL {
+		if dims == 2 && ff.KL > 1.03*bh.KL {
 			t.Errorf("%d-D: KL %.4f (FFT) vs %.4f (Barnes-Hut)", dims, ff.KL, bh.KL)
 		}
 	}

@@ -1,0 +1,103 @@
+package tsne
+
+import (
+	"math"
+	"testing"
+)
+
+// TestPairKernels checks attractRow2 and nearRow2 (assembly on amd64 with
+// AVX2) and their Go loops against direct sums, at lengths that leave
+// every remainder of the four-lane steps, with neighbours in any order.
+func TestPairKernels(t *testing.T) {
+	rng := newRand(7)
+	const pts = 300
+	y := make([]float64, 2*pts)
+	for i := range y {
+		y[i] = 20 * rng.NormFloat64()
+	}
+	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 33, 257} {
+		col := make([]int32, n)
+		val := make([]float64, n)
+		for a := range col {
+			col[a] = int32(rng.IntN(pts))
+			val[a] = rng.Float64()
+		}
+		y0, y1 := 3*rng.NormFloat64(), 3*rng.NormFloat64()
+		var wx, wy float64
+		for a, c := range col {
+			dx, dy := y0-y[2*c], y1-y[2*c+1]
+			m := val[a] / (1 + dx*dx + dy*dy)
+			wx += m * dx
+			wy += m * dy
+		}
+		for _, k := range []struct {
+			name string
+			fn   func([]float64, []int32, []float64, float64, float64) (float64, float64)
+		}{{"attractRow2", attractRow2}, {"attractRow2Go", attractRow2Go}} {
+			gx, gy := k.fn(y, col, val, y0, y1)
+			if !within(gx, wx, 1e-12) || !within(gy, wy, 1e-12) {
+				t.Errorf("%s, %d edges: (%v, %v), want (%v, %v)", k.name, n, gx, gy, wx, wy)
+			}
+		}
+
+		run := y[:2*min(n, pts)]
+		var zz, zx, zy float64
+		for p := 0; p < len(run)/2; p++ {
+			dx, dy := y0-run[2*p], y1-run[2*p+1]
+			q := 1 / (1 + dx*dx + dy*dy)
+			zz += q
+			zx += q * q * dx
+			zy += q * q * dy
+		}
+		for _, k := range []struct {
+			name string
+			fn   func([]float64, float64, float64) (float64, float64, float64)
+		}{{"nearRow2", nearRow2}, {"nearRow2Go", nearRow2Go}} {
+			z, fx, fy := k.fn(run, y0, y1)
+			if !within(z, zz, 1e-12) || !within(fx, zx, 1e-12) || !within(fy, zy, 1e-12) {
+				t.Errorf("%s, %d points: (%v, %v, %v), want (%v, %v, %v)", k.name, len(run)/2, z, fx, fy, zz, zx, zy)
+			}
+		}
+	}
+}
+
+// TestMatVec28 checks the assembly's matrix-vector step of the near field's
+// grid correction against matVecGo and a direct sum.
+func TestMatVec28(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 kernel on this machine")
+	}
+	rng := newRand(3)
+	for _, n := range []int{1, 2, 7, 9} {
+		mat, src := make([]float64, n*matVec28Len), make([]float64, n)
+		for i := range mat {
+			mat[i] = rng.NormFloat64()
+		}
+		for i := range src {
+			src[i] = rng.NormFloat64()
+		}
+		acc, accGo := make([]float64, matVec28Len), make([]float64, matVec28Len)
+		want := make([]float64, matVec28Len)
+		for r := range acc {
+			acc[r] = float64(r)
+			accGo[r] = float64(r)
+			want[r] = float64(r)
+			for s := 0; s < n; s++ {
+				want[r] += src[s] * mat[s*matVec28Len+r]
+			}
+		}
+		matVec28AVX2(&mat[0], &src[0], n, &acc[0])
+		matVecGo(mat, src, accGo)
+		for r := range acc {
+			if !within(acc[r], want[r], 1e-13) || !within(accGo[r], want[r], 1e-13) {
+				t.Fatalf("%d sources, entry %d: assembly %v, Go %v, want %v", n, r, acc[r], accGo[r], want[r])
+			}
+		}
+	}
+}
+
+// within reports whether got is within rel of want, relative to |want|
+// (or absolutely, near zero).
+func within(got, want, rel float64) bool {
+	return math.Abs(got-want) <= rel*math.Max(math.Abs(want), 1e-3)
+}
