@@ -181,13 +181,15 @@ const (
 	fftMinBoxes = 50
 	// The layout's costs in units of one exact near-field pair: a node of
 	// the padded grid (its share of the three transforms), and an occupied
-	// box's grid correction (subtractGrid) per p⁴. Taken from whole
-	// 70 000-point runs on the machine of docs/BENCHMARKS.md (near pairs
-	// about 1.2 ns each, transforms about 40 ns a node, in wall time on 2
-	// cores); a single-core profile puts the node nearer 85 pairs, which
-	// measured no faster.
-	fftNodeCost  = 40
-	boxCostPerP4 = 3.3
+	// box's grid correction (subtractGrid) per p⁴. Measured at the final
+	// 70 000-point map of docs/BENCHMARKS.md over box widths 1.2-8, in
+	// wall time on that machine's 2 cores with the AVX2 kernels
+	// (pairs_amd64.s): near pairs 0.37-0.45 ns each, transforms 42-59 ns a
+	// node, 160-240 ns a box; the widths these prices choose were the
+	// fastest measured (3.4 there, 20 ms an iteration, against 26 ms at
+	// the 2.8 that the prices of the Go loops chose).
+	fftNodeCost  = 125
+	boxCostPerP4 = 6
 	layoutEvery  = 8
 )
 

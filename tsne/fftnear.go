@@ -267,14 +267,16 @@ func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float6
 		rowLo, rowHi = 0, 0
 	}
 	parallelBalanced(n, workers, 1024, func(lo, hi int) {
+		var runs [6]int32 // 2-D: the three rows of neighbouring boxes
 		for k := lo; k < hi; k++ {
 			i := int(nf.cellPts[k])
 			b := int(nf.boxOf[i])
 			bx, by := b%nb, b/nb
 			xlo, xhi := max(bx-1, 0), min(bx+1, nb-1)
 			var z, fx, fy float64
+			nr := 0
 			for row := max(by+rowLo, 0); row <= min(by+rowHi, nb-1); row++ {
-				lo, hi := int(nf.cellStart[row*nb+xlo]), int(nf.cellStart[row*nb+xhi+1])
+				lo, hi := nf.cellStart[row*nb+xlo], nf.cellStart[row*nb+xhi+1]
 				if d == 1 {
 					for t := lo; t < hi; t++ {
 						dx := ys[k] - ys[t]
@@ -284,10 +286,11 @@ func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float6
 					}
 					continue
 				}
-				rz, rx, ry := nearRow2(ys[2*lo:2*hi], ys[2*k], ys[2*k+1])
-				z += rz
-				fx += rx
-				fy += ry
+				runs[nr], runs[nr+1] = lo, hi
+				nr += 2
+			}
+			if d == 2 {
+				z, fx, fy = nearRuns2(ys, runs[:nr], ys[2*k], ys[2*k+1])
 			}
 			nf.ptZ[i] = z - 1 // the point itself: q = 1, no force
 			if rep != nil {

@@ -12,13 +12,10 @@ package tsne
 // c = col[a]: point (y0, y1)'s attraction from one row of P.
 func attractRow2(y []float64, col []int32, val []float64, y0, y1 float64) (gx, gy float64) {
 	val = val[:len(col)]
-	a := 0
-	if hasAVX2 && len(col) >= 4 {
-		a = len(col) &^ 3
-		gx, gy = attractRow2AVX2(&y[0], &col[0], &val[0], a, y0, y1)
+	if hasAVX2 && len(col) > 0 {
+		return attractRow2AVX2(&y[0], &col[0], &val[0], len(col), y0, y1)
 	}
-	tx, ty := attractRow2Go(y, col[a:], val[a:], y0, y1)
-	return gx + tx, gy + ty
+	return attractRow2Go(y, col, val, y0, y1)
 }
 
 // attractRow2Go is attractRow2 in Go. Two edges per step share one
@@ -47,29 +44,32 @@ func attractRow2Go(y []float64, col []int32, val []float64, y0, y1 float64) (gx,
 	return gx, gy
 }
 
-// nearRow2 returns Σ q, Σ q²·dx and Σ q²·dy over the points of ys (x, y
-// pairs), with (dx, dy) = (yx, yy) - point and q = 1 / (1 + dx² + dy²): a
-// run of the near field's pairs.
-func nearRow2(ys []float64, yx, yy float64) (z, fx, fy float64) {
-	n := len(ys) / 2
-	t := 0
-	if hasAVX2 && n >= 4 {
-		t = n &^ 3
-		z, fx, fy = nearRow2AVX2(&ys[0], t, yx, yy)
+// nearRuns2 returns Σ q, Σ q²·dx and Σ q²·dy over the points of ys (x, y
+// pairs) in the runs [runs[2r], runs[2r+1]), with (dx, dy) = (yx, yy) -
+// point and q = 1 / (1 + dx² + dy²): one point's near-field pairs.
+func nearRuns2(ys []float64, runs []int32, yx, yy float64) (z, fx, fy float64) {
+	for r := 0; r+1 < len(runs); r += 2 {
+		if runs[r] < 0 || runs[r] > runs[r+1] || int(runs[r+1]) > len(ys)/2 {
+			panic("tsne: near-field run out of range") // internal: the runs come from the boxes
+		}
 	}
-	rz, rx, ry := nearRow2Go(ys[2*t:], yx, yy)
-	return z + rz, fx + rx, fy + ry
+	if hasAVX2 && len(runs) >= 2 && len(ys) > 0 {
+		return nearRuns2AVX2(&ys[0], &runs[0], len(runs)/2, yx, yy)
+	}
+	return nearRuns2Go(ys, runs, yx, yy)
 }
 
-// nearRow2Go is nearRow2 in Go.
-func nearRow2Go(ys []float64, yx, yy float64) (z, fx, fy float64) {
-	for t := 0; t+1 < len(ys); t += 2 {
-		dx, dy := yx-ys[t], yy-ys[t+1]
-		q := 1 / (1 + dx*dx + dy*dy)
-		z += q
-		q *= q
-		fx += q * dx
-		fy += q * dy
+// nearRuns2Go is nearRuns2 in Go.
+func nearRuns2Go(ys []float64, runs []int32, yx, yy float64) (z, fx, fy float64) {
+	for r := 0; r+1 < len(runs); r += 2 {
+		for t := 2 * int(runs[r]); t < 2*int(runs[r+1]); t += 2 {
+			dx, dy := yx-ys[t], yy-ys[t+1]
+			q := 1 / (1 + dx*dx + dy*dy)
+			z += q
+			q *= q
+			fx += q * dx
+			fy += q * dy
+		}
 	}
 	return z, fx, fy
 }

@@ -6,16 +6,17 @@ import "golang.org/x/sys/cpu"
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // attractRow2AVX2 returns Σ val[a]·(y0 - y[2c], y1 - y[2c+1]) / (1 + r²)
-// over the first n&^3 edges (c = col[a]).
+// over the n edges (c = col[a]).
 //
 //go:noescape
 func attractRow2AVX2(y *float64, col *int32, val *float64, n int, y0, y1 float64) (gx, gy float64)
 
-// nearRow2AVX2 returns Σ q, Σ q²·dx, Σ q²·dy over the first n&^3 points of
-// ys (x, y pairs), q = 1 / (1 + |(yx, yy) - point|²).
+// nearRuns2AVX2 returns Σ q, Σ q²·dx, Σ q²·dy over the points of ys (x, y
+// pairs) in the nruns runs [runs[2r], runs[2r+1]), q = 1 / (1 + |(yx, yy) -
+// point|²).
 //
 //go:noescape
-func nearRow2AVX2(ys *float64, n int, yx, yy float64) (z, fx, fy float64)
+func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
 
 // matVec28AVX2 adds Σ_{s<n} src[s]·mat[28s:28s+28] to acc[:28]: one
 // neighbouring box's part of subtractGrid at 3 nodes per box in 2-D.

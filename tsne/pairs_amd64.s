@@ -3,13 +3,46 @@
 // and the near field's exact pairs (a run of consecutive points). Four
 // pairs per step in four lanes; each lane sums its own pairs in order and
 // the lanes are added in a fixed order at the end, so a result depends on
-// the data alone. Both handle a multiple of 4 pairs; the caller does the
-// rest (pairs.go).
+// the data alone. A row's or run's last 1-3 pairs take masked lanes.
 
 #include "textflag.h"
 
 DATA one<>+0(SB)/8, $1.0
 GLOBL one<>(SB), RODATA|NOPTR, $8
+
+// far stands in for the coordinates of missing lanes in a run's last
+// step: 1/(1+r²) underflows to 0 for it, so the lane adds exactly 0.
+DATA far<>+0(SB)/8, $1e300
+GLOBL far<>(SB), RODATA|NOPTR, $8
+
+// mask64 is eight all-ones quadwords then eight zeros: from entry 8-k,
+// the first k lanes of a load. mask32 is the same in doublewords (4+4).
+DATA mask64<>+0(SB)/8, $-1
+DATA mask64<>+8(SB)/8, $-1
+DATA mask64<>+16(SB)/8, $-1
+DATA mask64<>+24(SB)/8, $-1
+DATA mask64<>+32(SB)/8, $-1
+DATA mask64<>+40(SB)/8, $-1
+DATA mask64<>+48(SB)/8, $-1
+DATA mask64<>+56(SB)/8, $-1
+DATA mask64<>+64(SB)/8, $0
+DATA mask64<>+72(SB)/8, $0
+DATA mask64<>+80(SB)/8, $0
+DATA mask64<>+88(SB)/8, $0
+DATA mask64<>+96(SB)/8, $0
+DATA mask64<>+104(SB)/8, $0
+DATA mask64<>+112(SB)/8, $0
+DATA mask64<>+120(SB)/8, $0
+GLOBL mask64<>(SB), RODATA|NOPTR, $128
+DATA mask32<>+0(SB)/4, $-1
+DATA mask32<>+4(SB)/4, $-1
+DATA mask32<>+8(SB)/4, $-1
+DATA mask32<>+12(SB)/4, $-1
+DATA mask32<>+16(SB)/4, $0
+DATA mask32<>+20(SB)/4, $0
+DATA mask32<>+24(SB)/4, $0
+DATA mask32<>+28(SB)/4, $0
+GLOBL mask32<>(SB), RODATA|NOPTR, $32
 
 // HSUM adds the four lanes of y into the low lane of x: (l0+l2)+(l1+l3).
 #define HSUM(y, x, t) \
@@ -17,6 +50,22 @@ GLOBL one<>(SB), RODATA|NOPTR, $8
 	VADDPD       t, x, x;  \
 	VPERMILPD    $1, x, t; \
 	VADDSD       t, x, x
+
+// ATTRACT is one step of four edges: X6 holds their columns, Y7 the
+// gathers' mask, Y8/Y9 the coordinates' defaults, Y11 their P values.
+#define ATTRACT \
+	VPADDD      X6, X6, X6; \
+	VMOVDQA     Y7, Y10;             \
+	VGATHERDPD  Y10, (SI)(X6*8), Y8; \
+	VGATHERDPD  Y7, 8(SI)(X6*8), Y9; \
+	VSUBPD      Y8, Y0, Y8; \
+	VSUBPD      Y9, Y1, Y9; \
+	VMOVAPD     Y4, Y10;             \
+	VFMADD231PD Y8, Y8, Y10; \
+	VFMADD231PD Y9, Y9, Y10; \
+	VDIVPD      Y10, Y11, Y11; \
+	VFMADD231PD Y11, Y8, Y2;         \
+	VFMADD231PD Y11, Y9, Y3
 
 // func attractRow2AVX2(y *float64, col *int32, val *float64, n int, y0, y1 float64) (gx, gy float64)
 TEXT ·attractRow2AVX2(SB), NOSPLIT, $0-64
@@ -29,30 +78,39 @@ TEXT ·attractRow2AVX2(SB), NOSPLIT, $0-64
 	VXORPD       Y2, Y2, Y2        // Σ m·dx
 	VXORPD       Y3, Y3, Y3        // Σ m·dy
 	VBROADCASTSD one<>(SB), Y4
-	VPCMPEQD     Y5, Y5, Y5        // the gathers' mask: every lane
+	VPCMPEQD     Y5, Y5, Y5        // every lane
+	VBROADCASTSD far<>(SB), Y13
 
 attractLoop:
-	CMPQ        CX, $4
-	JLT         attractDone
-	VMOVDQU     (DI), X6           // four columns
-	VPADDD      X6, X6, X6         // 2·col: the x coordinate's index
-	VMOVDQA     Y5, Y7
-	VGATHERDPD  Y7, (SI)(X6*8), Y8 // y[2c]
-	VMOVDQA     Y5, Y7
-	VGATHERDPD  Y7, 8(SI)(X6*8), Y9 // y[2c+1]
-	VSUBPD      Y8, Y0, Y8         // dx = y0 - y[2c]
-	VSUBPD      Y9, Y1, Y9         // dy
-	VMOVAPD     Y4, Y10
-	VFMADD231PD Y8, Y8, Y10        // 1 + dx²
-	VFMADD231PD Y9, Y9, Y10        // + dy²
-	VMOVUPD     (DX), Y11
-	VDIVPD      Y10, Y11, Y11      // m = p / (1 + r²)
-	VFMADD231PD Y11, Y8, Y2
-	VFMADD231PD Y11, Y9, Y3
-	ADDQ        $16, DI
-	ADDQ        $32, DX
-	SUBQ        $4, CX
-	JMP         attractLoop
+	CMPQ    CX, $4
+	JLT     attractTail
+	VMOVDQU (DI), X6
+	VMOVDQA Y5, Y7
+	VMOVUPD (DX), Y11
+	ATTRACT
+	ADDQ    $16, DI
+	ADDQ    $32, DX
+	SUBQ    $4, CX
+	JMP     attractLoop
+
+attractTail:
+	// The last 1-3 edges, in masked lanes: the others read nothing, take
+	// far coordinates and P = 0, and add 0.
+	TESTQ      CX, CX
+	JZ         attractDone
+	MOVQ       $8, BX
+	SUBQ       CX, BX
+	LEAQ       mask64<>(SB), R8
+	VMOVDQU    (R8)(BX*8), Y7
+	LEAQ       mask32<>(SB), R8
+	MOVQ       $4, BX
+	SUBQ       CX, BX
+	VMOVDQU    (R8)(BX*4), X12
+	VPMASKMOVD (DI), X12, X6
+	VMASKMOVPD (DX), Y7, Y11
+	VMOVAPD    Y13, Y8
+	VMOVAPD    Y13, Y9
+	ATTRACT
 
 attractDone:
 	HSUM(Y2, X2, X12)
@@ -62,45 +120,82 @@ attractDone:
 	VZEROUPPER
 	RET
 
-// func nearRow2AVX2(ys *float64, n int, yx, yy float64) (z, fx, fy float64)
-TEXT ·nearRow2AVX2(SB), NOSPLIT, $0-56
+// NEAR is one step of four points, their coordinates in Y6 (x0 y0 x1 y1)
+// and Y7 (x2 y2 x3 y3).
+#define NEAR \
+	VUNPCKLPD   Y7, Y6, Y8; \
+	VUNPCKHPD   Y7, Y6, Y9; \
+	VSUBPD      Y8, Y0, Y8; \
+	VSUBPD      Y9, Y1, Y9; \
+	VMOVAPD     Y4, Y10;      \
+	VFMADD231PD Y8, Y8, Y10;  \
+	VFMADD231PD Y9, Y9, Y10; \
+	VDIVPD      Y10, Y4, Y11; \
+	VADDPD      Y11, Y2, Y2;  \
+	VMULPD      Y11, Y11, Y11; \
+	VFMADD231PD Y11, Y8, Y3;  \
+	VFMADD231PD Y11, Y9, Y5
+
+// func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
+// runs holds nruns pairs (first, end) of point indices into ys.
+TEXT ·nearRuns2AVX2(SB), NOSPLIT, $0-64
 	MOVQ         ys+0(FP), SI
-	MOVQ         n+8(FP), CX
-	VBROADCASTSD yx+16(FP), Y0
-	VBROADCASTSD yy+24(FP), Y1
+	MOVQ         runs+8(FP), R8
+	MOVQ         nruns+16(FP), R9
+	VBROADCASTSD yx+24(FP), Y0
+	VBROADCASTSD yy+32(FP), Y1
 	VXORPD       Y2, Y2, Y2        // Σ q
 	VXORPD       Y3, Y3, Y3        // Σ q²·dx
 	VXORPD       Y5, Y5, Y5        // Σ q²·dy
 	VBROADCASTSD one<>(SB), Y4
+	VBROADCASTSD far<>(SB), Y13
+	LEAQ         mask64<>(SB), DX
+
+runLoop:
+	TESTQ   R9, R9
+	JZ      runsDone
+	MOVLQSX (R8), AX
+	MOVLQSX 4(R8), CX
+	ADDQ    $8, R8
+	DECQ    R9
+	SUBQ    AX, CX                 // points in the run
+	SHLQ    $4, AX
+	LEAQ    (SI)(AX*1), DI
 
 nearLoop:
-	CMPQ        CX, $4
-	JLT         nearDone
-	VMOVUPD     (SI), Y6           // x0 y0 x1 y1
-	VMOVUPD     32(SI), Y7         // x2 y2 x3 y3
-	VUNPCKLPD   Y7, Y6, Y8         // x0 x2 x1 x3
-	VUNPCKHPD   Y7, Y6, Y9         // y0 y2 y1 y3
-	VSUBPD      Y8, Y0, Y8         // dx
-	VSUBPD      Y9, Y1, Y9         // dy
-	VMOVAPD     Y4, Y10
-	VFMADD231PD Y8, Y8, Y10
-	VFMADD231PD Y9, Y9, Y10        // 1 + r²
-	VDIVPD      Y10, Y4, Y11       // q
-	VADDPD      Y11, Y2, Y2
-	VMULPD      Y11, Y11, Y11      // q²
-	VFMADD231PD Y11, Y8, Y3
-	VFMADD231PD Y11, Y9, Y5
-	ADDQ        $64, SI
-	SUBQ        $4, CX
-	JMP         nearLoop
+	CMPQ    CX, $4
+	JLT     nearTail
+	VMOVUPD (DI), Y6
+	VMOVUPD 32(DI), Y7
+	NEAR
+	ADDQ    $64, DI
+	SUBQ    $4, CX
+	JMP     nearLoop
 
-nearDone:
+nearTail:
+	// The last 1-3 points, in masked lanes that read nothing and take far
+	// coordinates.
+	TESTQ      CX, CX
+	JLE        runLoop
+	MOVQ       $8, BX
+	SUBQ       CX, BX
+	SUBQ       CX, BX
+	VMOVDQU    (DX)(BX*8), Y14
+	VMOVDQU    32(DX)(BX*8), Y15
+	VMASKMOVPD (DI), Y14, Y6
+	VMASKMOVPD 32(DI), Y15, Y7
+	VBLENDVPD  Y14, Y6, Y13, Y6
+	VBLENDVPD  Y15, Y7, Y13, Y7
+	NEAR
+	JMP        runLoop
+
+runsDone:
 	HSUM(Y2, X2, X12)
 	HSUM(Y3, X3, X12)
 	HSUM(Y5, X5, X12)
-	VMOVSD X2, z+32(FP)
-	VMOVSD X3, fx+40(FP)
-	VMOVSD X5, fy+48(FP)
+	VMOVSD X2, z+40(FP)
+	VMOVSD X3, fx+48(FP)
+	VMOVSD X5, fy+56(FP)
 	VZEROUPPER
 	RET
 

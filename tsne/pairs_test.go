@@ -17,7 +17,11 @@ func TestPairKernels(t *testing.T) {
 	}
 	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 33, 257} {
 		col := make([]int32, n)
-		val := make([]float64, n)
+		val := make([]float64, n, n+8) // room past the row, poisoned
+		val = append(val, make([]float64, 8)...)[:n]
+		for a := range val[:n+8] {
+			val[:n+8][a] = math.NaN()
+		}
 		for a := range col {
 			col[a] = int32(rng.IntN(pts))
 			val[a] = rng.Float64()
@@ -40,22 +44,39 @@ func TestPairKernels(t *testing.T) {
 			}
 		}
 
-		run := y[:2*min(n, pts)]
-		var zz, zx, zy float64
-		for p := 0; p < len(run)/2; p++ {
-			dx, dy := y0-run[2*p], y1-run[2*p+1]
-			q := 1 / (1 + dx*dx + dy*dy)
-			zz += q
-			zx += q * q * dx
-			zy += q * q * dy
+		// Runs of the points: one of n, and three that overlap.
+		np := min(n, pts)
+		runSets := [][]int32{{0, int32(np)}}
+		if np > 0 {
+			runSets = append(runSets, []int32{0, int32(np / 3), int32(np / 2), int32(np), 1, int32(np)})
 		}
-		for _, k := range []struct {
-			name string
-			fn   func([]float64, float64, float64) (float64, float64, float64)
-		}{{"nearRow2", nearRow2}, {"nearRow2Go", nearRow2Go}} {
-			z, fx, fy := k.fn(run, y0, y1)
-			if !within(z, zz, 1e-12) || !within(fx, zx, 1e-12) || !within(fy, zy, 1e-12) {
-				t.Errorf("%s, %d points: (%v, %v, %v), want (%v, %v, %v)", k.name, len(run)/2, z, fx, fy, zz, zx, zy)
+		for _, runs := range runSets {
+			var zz, zx, zy float64
+			for r := 0; r < len(runs); r += 2 {
+				for p := runs[r]; p < runs[r+1]; p++ {
+					dx, dy := y0-y[2*p], y1-y[2*p+1]
+					q := 1 / (1 + dx*dx + dy*dy)
+					zz += q
+					zx += q * q * dx
+					zy += q * q * dy
+				}
+			}
+			for _, k := range []struct {
+				name string
+				fn   func([]float64, []int32, float64, float64) (float64, float64, float64)
+			}{{"nearRuns2", nearRuns2}, {"nearRuns2Go", nearRuns2Go}} {
+				// The points as the near field holds them, ending where
+				// the last run does, so that a read past it would fault
+				// or show.
+				end := 0
+				for r := 1; r < len(runs); r += 2 {
+					end = max(end, int(runs[r]))
+				}
+				ys := append([]float64(nil), y[:2*end]...)
+				z, fx, fy := k.fn(ys, runs, y0, y1)
+				if !within(z, zz, 1e-12) || !within(fx, zx, 1e-12) || !within(fy, zy, 1e-12) {
+					t.Errorf("%s, runs %v: (%v, %v, %v), want (%v, %v, %v)", k.name, runs, z, fx, fy, zz, zx, zy)
+				}
 			}
 		}
 	}
