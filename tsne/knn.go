@@ -69,12 +69,16 @@ func knnVPTree(x []float64, n, d, k int, seed uint64, workers int) ([]int, []flo
 //     squared distances in float64, as sqDist computes them, and are
 //     sorted by distance, then by index: ties go to the lower index.
 //
-// Each row's answer is therefore the exact one, whatever the blocking and
-// the order in which the workers take the blocks (which is dynamic: a
-// worker slowed by other jobs on the machine takes fewer of them).
+// Each row's answer is therefore the exact one, whatever the blocking, the
+// order of the points and tiles, and the order in which the workers take
+// the blocks (which is dynamic: a worker slowed by other jobs on the
+// machine takes fewer of them).
 const (
-	knnRows = 96   // a multiple of the SGEMM's 6-row micro-tile
-	knnCols = 2048 // 96 × 2048 float32 products: 768 KiB
+	// A multiple of the SGEMM's 6-row micro-tile, and tall: the SGEMM
+	// packs each tile's columns once per block of rows (at 96 rows that
+	// packing took a quarter of the product's time at 70 000 points).
+	knnRows = 384
+	knnCols = 512 // 384 × 512 float32 products: 768 KiB
 )
 
 // errBound bounds |approx - exact| for the float32 squared distance between
@@ -102,19 +106,30 @@ func knnBlocked(x []float64, n, d, k int, workers int) ([]int, []float64) {
 	// |x_j|² - 2x_i·x_j: the squared distance less |x_i|², which does not
 	// change the order of row i, so the scan compares each product with
 	// the threshold less |x_i|² and does nothing else.
+	//
+	// The points are taken in the order of their coordinate of largest
+	// variance (the first principal component, for PCA's output), and
+	// each block of rows scans the column tiles nearest it in that order
+	// first: a row's threshold is then tight after one tile, and few of
+	// the later products pass it (fewer candidates, fewer prunes, a branch
+	// that is rarely taken). Positions in that order are used throughout;
+	// pos[r] is the point at position r.
 	da := d + 1
+	pos := spreadOrder(x, n, d)
 	xa, xb := make([]float32, n*da), make([]float32, n*da)
 	norms64 := make([]float64, n)
 	maxNorm := 0.0
-	for i := 0; i < n; i++ {
+	for r, p := range pos {
+		i := int(p)
 		s := sqNorm(x[i*d : (i+1)*d])
-		norms64[i] = s
+		norms64[r] = s
 		maxNorm = math.Max(maxNorm, s)
 		for c, v := range x[i*d : (i+1)*d] {
-			xa[i*da+c], xb[i*da+c] = float32(v), -2*float32(v)
+			xa[r*da+c], xb[r*da+c] = float32(v), -2*float32(v)
 		}
-		xa[i*da+d], xb[i*da+d] = 1, float32(s)
+		xa[r*da+d], xb[r*da+d] = 1, float32(s)
 	}
+	tiles := (n + knnCols - 1) / knnCols
 	nbr, dist := make([]int, n*k), make([]float64, n*k)
 	keep := min(k+1, n)   // the point itself and its k neighbours
 	bufCap := 4*keep + 64 // a row's candidate buffer
@@ -146,33 +161,48 @@ func knnBlocked(x []float64, n, d, k int, workers int) ([]int, []float64) {
 					thr[r] = float32(math.Inf(1))
 					slack[r] = float32(2 * errBound(d, norms64[r0+r], maxNorm))
 				}
-				for c0 := 0; c0 < n; c0 += knnCols {
+				// The tiles outward from the block's own: t0, t0+1, t0-1, ...
+				t0 := min((r0+rows/2)/knnCols, tiles-1)
+				for step := 0; step < 2*tiles; step++ {
+					tile := t0 + (step+1)/2
+					if step%2 == 0 {
+						tile = t0 - step/2
+					}
+					if tile < 0 || tile >= tiles {
+						continue
+					}
+					c0 := tile * knnCols
 					cols := min(knnCols, n-c0)
 					ws.Sgemm(blas.NoTrans, blas.Trans, rows, cols, da, 1, xa[r0*da:r1*da], da, xb[c0*da:(c0+cols)*da], da, 0, prod, cols)
 					for r := 0; r < rows; r++ {
 						// Here approx is the squared distance less |x_i|²,
-						// and so is the threshold.
+						// and so is the threshold; most products fail it
+						// (firstAtMost skips them eight at a time).
 						t := thr[r]
 						buf := bufs[r]
-						for jj, v := range prod[r*cols : (r+1)*cols] {
-							if v <= t {
-								buf = append(buf, knnCand{approx: v, j: int32(c0 + jj)})
-								if len(buf) == cap(buf) {
-									buf, t = prune(buf, keep, slack[r], &scratch)
-								}
+						row := prod[r*cols : (r+1)*cols]
+						for jj := 0; ; jj++ {
+							jj += firstAtMost(row[jj:], t)
+							if jj >= len(row) {
+								break
+							}
+							buf = append(buf, knnCand{approx: row[jj], j: int32(c0 + jj)})
+							if len(buf) == cap(buf) {
+								buf, t = prune(buf, keep, slack[r], &scratch)
 							}
 						}
 						bufs[r], thr[r] = buf, t
 					}
 				}
 				for r := 0; r < rows; r++ {
-					i := r0 + r
+					i := int(pos[r0+r])
 					buf, _ := prune(bufs[r], keep, slack[r], &scratch)
 					xi := x[i*d : (i+1)*d]
 					m := 0
 					for _, c := range buf {
-						if int(c.j) != i {
-							c.exact = sqDist(xi, x[int(c.j)*d:(int(c.j)+1)*d])
+						if j := pos[c.j]; j != int32(i) {
+							c.j = j // from here on, the point itself
+							c.exact = sqDist(xi, x[int(j)*d:(int(j)+1)*d])
 							buf[m] = c
 							m++
 						}
@@ -194,6 +224,30 @@ func knnBlocked(x []float64, n, d, k int, workers int) ([]int, []float64) {
 	}
 	wg.Wait()
 	return nbr, dist
+}
+
+// spreadOrder returns the points sorted by their coordinate of largest
+// variance, ties by index.
+func spreadOrder(x []float64, n, d int) []int32 {
+	best, bestVar := 0, -1.0
+	for c := 0; c < d; c++ {
+		var mean, m2 float64
+		for i := 0; i < n; i++ { // Welford's update: one pass, no cancellation
+			v := x[i*d+c]
+			delta := v - mean
+			mean += delta / float64(i+1)
+			m2 += delta * (v - mean)
+		}
+		if m2 > bestVar {
+			best, bestVar = c, m2
+		}
+	}
+	pos := make([]int32, n)
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	slices.SortStableFunc(pos, func(a, b int32) int { return cmp.Compare(x[int(a)*d+best], x[int(b)*d+best]) })
+	return pos
 }
 
 // prune cuts buf back to the candidates within slack of its keep-th

@@ -77,3 +77,22 @@ func nearRuns2Go(ys []float64, runs []int32, yx, yy float64) (z, fx, fy float64)
 // matVec28Len is the row length matVec28AVX2 handles: 3 kernels at 9
 // nodes, padded to 28.
 const matVec28Len = 28
+
+// firstAtMost returns the index of the first value of v at most t, or
+// len(v): the exact search's scan of a row of products (knn.go), where
+// most values fail.
+func firstAtMost(v []float32, t float32) int {
+	i := 0
+	if hasAVX2 && len(v) >= 8 {
+		n8 := len(v) &^ 7
+		if i = firstAtMostAVX2(&v[0], n8, t); i < n8 {
+			return i
+		}
+	}
+	for ; i < len(v); i++ {
+		if v[i] <= t {
+			return i
+		}
+	}
+	return len(v)
+}

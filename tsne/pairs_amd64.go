@@ -23,3 +23,9 @@ func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, 
 //
 //go:noescape
 func matVec28AVX2(mat *float64, src *float64, n int, acc *float64)
+
+// firstAtMostAVX2 returns the index of the first of v[:n] at most t, or
+// n; n is a multiple of 8.
+//
+//go:noescape
+func firstAtMostAVX2(v *float32, n int, t float32) int

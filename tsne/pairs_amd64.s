@@ -240,3 +240,31 @@ matVecDone:
 	VMOVUPD Y6, 192(DX)
 	VZEROUPPER
 	RET
+
+// func firstAtMostAVX2(v *float32, n int, t float32) int
+// The index of the first of v[:n] (n a multiple of 8) that is at most t,
+// or n: eight comparisons per step.
+TEXT ·firstAtMostAVX2(SB), NOSPLIT, $0-32
+	MOVQ         v+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS t+16(FP), Y0
+	XORQ         AX, AX
+
+scanLoop:
+	CMPQ      AX, CX
+	JGE       scanNone
+	VCMPPS    $0x0d, (SI)(AX*4), Y0, Y1 // t >= v
+	VMOVMSKPS Y1, BX
+	TESTL     BX, BX
+	JNZ       scanFound
+	ADDQ      $8, AX
+	JMP       scanLoop
+
+scanFound:
+	BSFL BX, BX
+	ADDQ BX, AX
+
+scanNone:
+	MOVQ AX, ret+24(FP)
+	VZEROUPPER
+	RET

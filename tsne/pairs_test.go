@@ -122,3 +122,32 @@ func TestMatVec28(t *testing.T) {
 func within(got, want, rel float64) bool {
 	return math.Abs(got-want) <= rel*math.Max(math.Abs(want), 1e-3)
 }
+
+// TestFirstAtMost checks the scan against a plain loop at every length
+// around the assembly's 8-wide steps, with the first hit anywhere.
+func TestFirstAtMost(t *testing.T) {
+	rng := newRand(5)
+	for n := 0; n <= 41; n++ {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.Float64())
+		}
+		for _, thr := range []float32{-1, 0.01, 0.2, 0.5, 2, float32(math.Inf(1))} {
+			want := n
+			for i, x := range v {
+				if x <= thr {
+					want = i
+					break
+				}
+			}
+			if got := firstAtMost(v, thr); got != want {
+				t.Errorf("%d values, threshold %v: %d, want %d", n, thr, got, want)
+			}
+		}
+		if n > 0 { // a hit that equals the threshold
+			if got := firstAtMost(v, v[n-1]); got > n-1 || v[got] > v[n-1] {
+				t.Errorf("%d values: threshold v[%d] found at %d", n, n-1, got)
+			}
+		}
+	}
+}
