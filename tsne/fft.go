@@ -179,17 +179,19 @@ const (
 	// per kernel spectrum is 144 MB).
 	maxPadded   = 3000
 	fftMinBoxes = 50
-	// The layout's costs in units of one exact near-field pair: a node of
-	// the padded grid (its share of the three transforms), and an occupied
-	// box's grid correction (subtractGrid) per p⁴. Measured at the final
-	// 70 000-point map of docs/BENCHMARKS.md over box widths 1.2-8, in
-	// wall time on that machine's 2 cores with the AVX2 kernels
-	// (pairs_amd64.s): near pairs 0.37-0.45 ns each, transforms 42-59 ns a
-	// node, 160-240 ns a box; the widths these prices choose were the
-	// fastest measured (3.4 there, 20 ms an iteration, against 26 ms at
-	// the 2.8 that the prices of the Go loops chose).
-	fftNodeCost  = 125
-	boxCostPerP4 = 6
+	// The layout's costs in units of one exact near-field pair (an ordered
+	// pair, as countPairs counts them): a node of the padded grid (its
+	// share of the three transforms), and an occupied box's grid
+	// correction (subtractGrid) per p⁴. Measured at the final 70 000-point
+	// map of docs/BENCHMARKS.md over box widths 1.2-8, in wall time on
+	// that machine's 2 cores with the AVX2 kernels (pairs_amd64.s): an
+	// ordered pair about 0.2 ns (each pair computed once, exactSym2),
+	// transforms 42-59 ns a node, 160-240 ns a box. The widths these
+	// prices choose there (3.4-4.8) were the fastest measured, against
+	// 2.8 with the prices of the Go loops (20 against 26 ms an iteration,
+	// before pairs were computed once).
+	fftNodeCost  = 250
+	boxCostPerP4 = 12
 	layoutEvery  = 8
 )
 

@@ -23,6 +23,7 @@ type nearField struct {
 	cellPts   []int32   // the points, box by box, in index order within a box
 	occupied  []int32   // the boxes that hold points, in order
 	sortedY   []float64 // the points' coordinates in cellPts' order
+	symF      []float64 // exactSym2's forces, in cellPts' order
 	counts    []int32   // countPairs' points per box
 	probe     []int32   // countPairs' occupied boxes
 
@@ -252,13 +253,15 @@ func matVecGo(mat, src, acc []float64) {
 // points in its own and adjacent boxes, and returns their Z, Σ_{i≠j} over
 // those pairs of 1/(1+|y_i-y_j|²).
 //
-// Each point sums its own pairs (each pair is thus computed twice:
-// computing it once for both points, with scattered writes, measured
-// 10-30% slower at 70 000 points), in box order, so that a point's neighbours are read as runs
-// of sortedY: the three boxes of a row of neighbours are consecutive.
-// Each point's sums are its own, in a fixed order, for any number of
-// workers.
+// In 1-D each point sums its own pairs, so each pair is computed twice; in
+// 2-D (exactSym2), once. Points are taken in box order, so that a point's
+// neighbours are read as runs of sortedY: the three boxes of a row of
+// neighbours are consecutive. Each point's sums are its own, in a fixed
+// order, for any number of workers.
 func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float64) float64 {
+	if g.d == 2 {
+		return nf.exactSym2(n, workers, rep)
+	}
 	d, nb := g.d, nf.nbx
 	nf.ptZ = resize(nf.ptZ, n)
 	ys := nf.sortedY
@@ -301,6 +304,60 @@ func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float6
 			}
 		}
 	})
+	var z float64
+	for _, v := range nf.ptZ {
+		z += v
+	}
+	return z
+}
+
+// exactSym2 is exact in 2-D, each pair once: the point at position k of
+// box (bx, by) pairs with the points after it in its box and the box to
+// its right (one run: they follow it in sortedY) and with the three boxes
+// above, bx-1 to bx+1 (the other run), and takes their forces on it while
+// they take the opposite ones (symF, in sortedY's order). The points of a
+// row of boxes therefore write only to that row and the one above: the
+// even rows are done first, in parallel (no two write the same entries),
+// then the odd ones, and each row's points in order by one goroutine, so
+// every entry's sum has an order fixed by the data.
+func (nf *nearField) exactSym2(n, workers int, rep []float64) float64 {
+	nb, ys, start := nf.nbx, nf.sortedY, nf.cellStart
+	nf.ptZ = resize(nf.ptZ, n)
+	nf.symF = resize(nf.symF, 2*n)
+	f := nf.symF
+	clear(f)
+	for phase := 0; phase < 2; phase++ {
+		parallelBalanced((nb-phase+1)/2, workers, 1, func(lo, hi int) {
+			var runs [4]int32
+			for r := lo; r < hi; r++ {
+				by := phase + 2*r
+				for k := start[by*nb]; k < start[(by+1)*nb]; k++ {
+					i := nf.cellPts[k]
+					bx := int(nf.boxOf[i]) % nb
+					runs[0], runs[1] = k+1, start[by*nb+min(bx+1, nb-1)+1]
+					nr := 2
+					if by+1 < nb {
+						row := (by + 1) * nb
+						runs[2], runs[3] = start[row+max(bx-1, 0)], start[row+min(bx+1, nb-1)+1]
+						nr = 4
+					}
+					z, fx, fy := nearSym2(ys, f, runs[:nr], ys[2*k], ys[2*k+1])
+					nf.ptZ[i] = 2 * z // the pairs, each way
+					f[2*k] += fx
+					f[2*k+1] += fy
+				}
+			}
+		})
+	}
+	if rep != nil {
+		parallelRange(n, workers, func(lo, hi int) {
+			for k := lo; k < hi; k++ {
+				i := int(nf.cellPts[k])
+				rep[2*i] += f[2*k]
+				rep[2*i+1] += f[2*k+1]
+			}
+		})
+	}
 	var z float64
 	for _, v := range nf.ptZ {
 		z += v

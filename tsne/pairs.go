@@ -74,6 +74,39 @@ func nearRuns2Go(ys []float64, runs []int32, yx, yy float64) (z, fx, fy float64)
 	return z, fx, fy
 }
 
+// nearSym2 is nearRuns2 for pairs counted once: it also subtracts each
+// pair's q²·(dx, dy), the force on the run's point, from that point's
+// entries of f (x, y pairs, as ys).
+func nearSym2(ys, f []float64, runs []int32, yx, yy float64) (z, fx, fy float64) {
+	f = f[:len(ys)]
+	for r := 0; r+1 < len(runs); r += 2 {
+		if runs[r] < 0 || runs[r] > runs[r+1] || int(runs[r+1]) > len(ys)/2 {
+			panic("tsne: near-field run out of range") // internal: the runs come from the boxes
+		}
+	}
+	if hasAVX2 && len(runs) >= 2 && len(ys) > 0 {
+		return nearSym2AVX2(&ys[0], &f[0], &runs[0], len(runs)/2, yx, yy)
+	}
+	return nearSym2Go(ys, f, runs, yx, yy)
+}
+
+// nearSym2Go is nearSym2 in Go.
+func nearSym2Go(ys, f []float64, runs []int32, yx, yy float64) (z, fx, fy float64) {
+	for r := 0; r+1 < len(runs); r += 2 {
+		for t := 2 * int(runs[r]); t < 2*int(runs[r+1]); t += 2 {
+			dx, dy := yx-ys[t], yy-ys[t+1]
+			q := 1 / (1 + dx*dx + dy*dy)
+			z += q
+			q *= q
+			fx += q * dx
+			fy += q * dy
+			f[t] -= q * dx
+			f[t+1] -= q * dy
+		}
+	}
+	return z, fx, fy
+}
+
 // matVec28Len is the row length matVec28AVX2 handles: 3 kernels at 9
 // nodes, padded to 28.
 const matVec28Len = 28

@@ -29,3 +29,9 @@ func matVec28AVX2(mat *float64, src *float64, n int, acc *float64)
 //
 //go:noescape
 func firstAtMostAVX2(v *float32, n int, t float32) int
+
+// nearSym2AVX2 is nearRuns2AVX2 that also subtracts each pair's q²·(dx,
+// dy) from the run point's entries of f (laid out as ys).
+//
+//go:noescape
+func nearSym2AVX2(ys *float64, f *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)

@@ -199,6 +199,96 @@ runsDone:
 	VZEROUPPER
 	RET
 
+// SYMFORCES turns NEAR's dx, dy (Y8, Y9) and q² (Y11), in lane order
+// points 0 2 1 3, into the four points' pair forces q²·(dx, dy)
+// re-interleaved as the points' coordinates are: [fx0 fy0 | fx1 fy1] in
+// Y10 and [fx2 fy2 | fx3 fy3] in Y12.
+#define SYMFORCES \
+	VMULPD    Y11, Y8, Y8; \
+	VMULPD    Y11, Y9, Y9; \
+	VUNPCKLPD Y9, Y8, Y10; \
+	VUNPCKHPD Y9, Y8, Y12
+
+// func nearSym2AVX2(ys *float64, f *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
+// As nearRuns2AVX2, and each point of the runs also takes the pair's
+// force on it, the opposite of the point (yx, yy)'s, into f (x, y pairs
+// like ys): f[2j], f[2j+1] -= q²·(dx, dy).
+TEXT ·nearSym2AVX2(SB), NOSPLIT, $0-72
+	MOVQ         ys+0(FP), SI
+	MOVQ         f+8(FP), R11
+	MOVQ         runs+16(FP), R8
+	MOVQ         nruns+24(FP), R9
+	VBROADCASTSD yx+32(FP), Y0
+	VBROADCASTSD yy+40(FP), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y5, Y5, Y5
+	VBROADCASTSD one<>(SB), Y4
+	VBROADCASTSD far<>(SB), Y13
+	LEAQ         mask64<>(SB), DX
+
+symRun:
+	TESTQ   R9, R9
+	JZ      symDone
+	MOVLQSX (R8), AX
+	MOVLQSX 4(R8), CX
+	ADDQ    $8, R8
+	DECQ    R9
+	SUBQ    AX, CX
+	SHLQ    $4, AX
+	LEAQ    (SI)(AX*1), DI
+	LEAQ    (R11)(AX*1), R10
+
+symLoop:
+	CMPQ    CX, $4
+	JLT     symTail
+	VMOVUPD (DI), Y6
+	VMOVUPD 32(DI), Y7
+	NEAR
+	SYMFORCES
+	VMOVUPD (R10), Y6
+	VSUBPD  Y10, Y6, Y6
+	VMOVUPD Y6, (R10)
+	VMOVUPD 32(R10), Y7
+	VSUBPD  Y12, Y7, Y7
+	VMOVUPD Y7, 32(R10)
+	ADDQ    $64, DI
+	ADDQ    $64, R10
+	SUBQ    $4, CX
+	JMP     symLoop
+
+symTail:
+	TESTQ      CX, CX
+	JLE        symRun
+	MOVQ       $8, BX
+	SUBQ       CX, BX
+	SUBQ       CX, BX
+	VMOVDQU    (DX)(BX*8), Y14
+	VMOVDQU    32(DX)(BX*8), Y15
+	VMASKMOVPD (DI), Y14, Y6
+	VMASKMOVPD 32(DI), Y15, Y7
+	VBLENDVPD  Y14, Y6, Y13, Y6
+	VBLENDVPD  Y15, Y7, Y13, Y7
+	NEAR
+	SYMFORCES
+	VMASKMOVPD (R10), Y14, Y6
+	VSUBPD     Y10, Y6, Y6
+	VMASKMOVPD Y6, Y14, (R10)
+	VMASKMOVPD 32(R10), Y15, Y7
+	VSUBPD     Y12, Y7, Y7
+	VMASKMOVPD Y7, Y15, 32(R10)
+	JMP        symRun
+
+symDone:
+	HSUM(Y2, X2, X12)
+	HSUM(Y3, X3, X12)
+	HSUM(Y5, X5, X12)
+	VMOVSD X2, z+48(FP)
+	VMOVSD X3, fx+56(FP)
+	VMOVSD X5, fy+64(FP)
+	VZEROUPPER
+	RET
+
 // func matVec28AVX2(mat *float64, src *float64, n int, acc *float64)
 // acc[0:28] += Σ_{s<n} src[s]·mat[28s : 28s+28], acc held in Y0-Y6.
 TEXT ·matVec28AVX2(SB), NOSPLIT, $0-32

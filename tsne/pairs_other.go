@@ -20,3 +20,7 @@ func matVec28AVX2(mat *float64, src *float64, n int, acc *float64) {
 func firstAtMostAVX2(v *float32, n int, t float32) int {
 	panic("tsne: no AVX2 kernel on this architecture")
 }
+
+func nearSym2AVX2(ys *float64, f *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64) {
+	panic("tsne: no AVX2 kernel on this architecture")
+}

@@ -151,3 +151,53 @@ func TestFirstAtMost(t *testing.T) {
 		}
 	}
 }
+
+// TestNearSym2 checks nearSym2 (assembly on amd64) and its Go loop: the
+// point's sums as nearRuns2's, and every run point's entries of f less
+// the pair's force on the point, the others untouched.
+func TestNearSym2(t *testing.T) {
+	rng := newRand(11)
+	for _, np := range []int{1, 2, 3, 4, 5, 7, 8, 9, 33, 70} {
+		ys := make([]float64, 2*np)
+		for i := range ys {
+			ys[i] = 4 * rng.NormFloat64()
+		}
+		y0, y1 := rng.NormFloat64(), rng.NormFloat64()
+		runs := []int32{int32(np / 4), int32(np / 2), int32(np/2 + 1), int32(np)}
+		if np/2+1 > np {
+			runs = runs[:2]
+		}
+		f0 := make([]float64, 2*np)
+		for i := range f0 {
+			f0[i] = float64(i) // not zero, so that a store of the difference alone shows
+		}
+		wantF := append([]float64(nil), f0...)
+		var wz, wx, wy float64
+		for r := 0; r < len(runs); r += 2 {
+			for p := int(runs[r]); p < int(runs[r+1]); p++ {
+				dx, dy := y0-ys[2*p], y1-ys[2*p+1]
+				q := 1 / (1 + dx*dx + dy*dy)
+				wz += q
+				wx += q * q * dx
+				wy += q * q * dy
+				wantF[2*p] -= q * q * dx
+				wantF[2*p+1] -= q * q * dy
+			}
+		}
+		for _, k := range []struct {
+			name string
+			fn   func(ys, f []float64, runs []int32, yx, yy float64) (float64, float64, float64)
+		}{{"nearSym2", nearSym2}, {"nearSym2Go", nearSym2Go}} {
+			f := append([]float64(nil), f0...)
+			z, fx, fy := k.fn(ys, f, runs, y0, y1)
+			if !within(z, wz, 1e-12) || !within(fx, wx, 1e-12) || !within(fy, wy, 1e-12) {
+				t.Errorf("%s, %d points: (%v, %v, %v), want (%v, %v, %v)", k.name, np, z, fx, fy, wz, wx, wy)
+			}
+			for e := range f {
+				if !within(f[e], wantF[e], 1e-12) {
+					t.Errorf("%s, %d points, runs %v: f[%d] = %v, want %v", k.name, np, runs, e, f[e], wantF[e])
+				}
+			}
+		}
+	}
+}
