@@ -82,7 +82,7 @@ type fftGrid struct {
 	colZ       []float64    // Parseval's sum, per spectrum column
 	base       []int32      // per point: its box's first node
 	wts        []float64    // per point: d·p Lagrange weights
-	denom      []float64    // Lagrange denominators, per node
+	invDenom   []float64    // the Lagrange denominators' reciprocals, per node
 	workers    []*fftWorker // one per worker: gonum's transforms keep scratch space
 }
 
@@ -200,7 +200,7 @@ func newFFTGrid(d int, prm fftParams) *fftGrid {
 	if p < 1 || !(prm.maxBox > 0) || prm.minBoxes < 1 || prm.withNear && !(prm.pureBox > 0) {
 		panic(fmt.Sprintf("tsne: bad FFT parameters %+v", prm)) // internal settings, never user input
 	}
-	g := &fftGrid{d: d, fftParams: prm, denom: make([]float64, p), nearJ: -1}
+	g := &fftGrid{d: d, fftParams: prm, invDenom: make([]float64, p), nearJ: -1}
 	for k := 0; k < p; k++ {
 		den := 1.0
 		for l := 0; l < p; l++ {
@@ -208,7 +208,7 @@ func newFFTGrid(d int, prm fftParams) *fftGrid {
 				den *= float64(k - l)
 			}
 		}
-		g.denom[k] = den / math.Pow(float64(p), float64(p-1))
+		g.invDenom[k] = math.Pow(float64(p), float64(p-1)) / den
 	}
 	return g
 }
@@ -584,6 +584,11 @@ func (g *fftGrid) spread(y []float64, n, workers int) {
 // the p Lagrange polynomials through the nodes (k+½)/p.
 func (g *fftGrid) lagrange(u float64, w []float64) {
 	p := g.p
+	if p == 3 { // the default, written out: nodes 1/6, 1/2, 5/6
+		a, b, c := u-1.0/6, u-0.5, u-5.0/6
+		w[0], w[1], w[2] = b*c*g.invDenom[0], a*c*g.invDenom[1], a*b*g.invDenom[2]
+		return
+	}
 	for k := 0; k < p; k++ {
 		num := 1.0
 		for l := 0; l < p; l++ {
@@ -591,7 +596,7 @@ func (g *fftGrid) lagrange(u float64, w []float64) {
 				num *= u - (float64(l)+0.5)/float64(p)
 			}
 		}
-		w[k] = num / g.denom[k]
+		w[k] = num * g.invDenom[k]
 	}
 }
 
