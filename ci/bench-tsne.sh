@@ -36,8 +36,12 @@ py() { /usr/bin/python3 bench/tsne_sklearn.py "$data" "$@"; }
 for n in 5000 10000 20000; do
 	head -n $((n + 1)) "$out/pca50-70k.csv" >"$out/pca50-$n.csv"
 done
-# peak prints a command's peak resident memory from GNU time's report.
-peak() { grep 'Maximum resident' "$1" | awk '{printf "peak %.0f MB", $6/1024}'; }
+# peak prints a command's wall time (the whole command: reading the CSV,
+# the quality measures and the plot included) and peak resident memory
+# from GNU time's report.
+peak() {
+	echo "wall $(grep 'Elapsed (wall clock)' "$1" | awk '{print $NF}'), $(grep 'Maximum resident' "$1" | awk '{printf "peak %.0f MB", $6/1024}')"
+}
 diynn() { # diynn LABEL ARGS...: one run, its final line and peak memory
 	local label=$1
 	shift

@@ -253,54 +253,29 @@ func matVecGo(mat, src, acc []float64) {
 // points in its own and adjacent boxes, and returns their Z, Σ_{i≠j} over
 // those pairs of 1/(1+|y_i-y_j|²).
 //
-// In 1-D each point sums its own pairs, so each pair is computed twice; in
-// 2-D (exactSym2), once. Points are taken in box order, so that a point's
-// neighbours are read as runs of sortedY: the three boxes of a row of
-// neighbours are consecutive. Each point's sums are its own, in a fixed
-// order, for any number of workers.
+// In 1-D each point sums its own pairs (each pair is thus computed twice),
+// the three boxes around it being one run of sortedY, in a fixed order for
+// any number of workers; in 2-D exactSym2 computes each pair once.
 func (nf *nearField) exact(g *fftGrid, y []float64, n, workers int, rep []float64) float64 {
 	if g.d == 2 {
 		return nf.exactSym2(n, workers, rep)
 	}
-	d, nb := g.d, nf.nbx
+	nb, ys := nf.nbx, nf.sortedY
 	nf.ptZ = resize(nf.ptZ, n)
-	ys := nf.sortedY
-	rowLo, rowHi := -1, 1
-	if d == 1 {
-		rowLo, rowHi = 0, 0
-	}
 	parallelBalanced(n, workers, 1024, func(lo, hi int) {
-		var runs [6]int32 // 2-D: the three rows of neighbouring boxes
 		for k := lo; k < hi; k++ {
 			i := int(nf.cellPts[k])
 			b := int(nf.boxOf[i])
-			bx, by := b%nb, b/nb
-			xlo, xhi := max(bx-1, 0), min(bx+1, nb-1)
-			var z, fx, fy float64
-			nr := 0
-			for row := max(by+rowLo, 0); row <= min(by+rowHi, nb-1); row++ {
-				lo, hi := nf.cellStart[row*nb+xlo], nf.cellStart[row*nb+xhi+1]
-				if d == 1 {
-					for t := lo; t < hi; t++ {
-						dx := ys[k] - ys[t]
-						q := 1 / (1 + dx*dx)
-						z += q
-						fx += q * q * dx
-					}
-					continue
-				}
-				runs[nr], runs[nr+1] = lo, hi
-				nr += 2
-			}
-			if d == 2 {
-				z, fx, fy = nearRuns2(ys, runs[:nr], ys[2*k], ys[2*k+1])
+			var z, fx float64
+			for t := nf.cellStart[max(b-1, 0)]; t < nf.cellStart[min(b+1, nb-1)+1]; t++ {
+				dx := ys[k] - ys[t]
+				q := 1 / (1 + dx*dx)
+				z += q
+				fx += q * q * dx
 			}
 			nf.ptZ[i] = z - 1 // the point itself: q = 1, no force
 			if rep != nil {
-				rep[i*d] += fx
-				if d == 2 {
-					rep[i*d+1] += fy
-				}
+				rep[i] += fx
 			}
 		}
 	})

@@ -11,13 +11,6 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //go:noescape
 func attractRow2AVX2(y *float64, col *int32, val *float64, n int, y0, y1 float64) (gx, gy float64)
 
-// nearRuns2AVX2 returns Σ q, Σ q²·dx, Σ q²·dy over the points of ys (x, y
-// pairs) in the nruns runs [runs[2r], runs[2r+1]), q = 1 / (1 + |(yx, yy) -
-// point|²).
-//
-//go:noescape
-func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
-
 // matVec28AVX2 adds Σ_{s<n} src[s]·mat[28s:28s+28] to acc[:28]: one
 // neighbouring box's part of subtractGrid at 3 nodes per box in 2-D.
 //
@@ -30,8 +23,10 @@ func matVec28AVX2(mat *float64, src *float64, n int, acc *float64)
 //go:noescape
 func firstAtMostAVX2(v *float32, n int, t float32) int
 
-// nearSym2AVX2 is nearRuns2AVX2 that also subtracts each pair's q²·(dx,
-// dy) from the run point's entries of f (laid out as ys).
+// nearSym2AVX2 returns Σ q, Σ q²·dx, Σ q²·dy over the points of ys (x, y
+// pairs) in the nruns runs [runs[2r], runs[2r+1]), q = 1 / (1 + |(yx, yy) -
+// point|²), and subtracts each pair's q²·(dx, dy) from the run point's
+// entries of f (laid out as ys).
 //
 //go:noescape
 func nearSym2AVX2(ys *float64, f *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)

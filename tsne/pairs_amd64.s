@@ -1,9 +1,10 @@
-// AVX2 + FMA kernels for the two loops that cost the most per iteration:
-// the attraction over a row of P (a gather of the neighbours' coordinates)
-// and the near field's exact pairs (a run of consecutive points). Four
-// pairs per step in four lanes; each lane sums its own pairs in order and
-// the lanes are added in a fixed order at the end, so a result depends on
-// the data alone. A row's or run's last 1-3 pairs take masked lanes.
+// AVX2 + FMA kernels for the loops that cost the most in a 2-D map
+// (pairs.go): the attraction over a row of P (a gather of the neighbours'
+// coordinates), the near field's exact pairs (runs of consecutive points),
+// its grid correction and the exact kNN's scan. Four pairs per step in
+// four lanes; each lane sums its own pairs in order and the lanes are
+// added in a fixed order at the end, so a result depends on the data
+// alone. A row's or run's last 1-3 pairs take masked lanes.
 
 #include "textflag.h"
 
@@ -135,69 +136,6 @@ attractDone:
 	VMULPD      Y11, Y11, Y11; \
 	VFMADD231PD Y11, Y8, Y3;  \
 	VFMADD231PD Y11, Y9, Y5
-
-// func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
-// runs holds nruns pairs (first, end) of point indices into ys.
-TEXT ·nearRuns2AVX2(SB), NOSPLIT, $0-64
-	MOVQ         ys+0(FP), SI
-	MOVQ         runs+8(FP), R8
-	MOVQ         nruns+16(FP), R9
-	VBROADCASTSD yx+24(FP), Y0
-	VBROADCASTSD yy+32(FP), Y1
-	VXORPD       Y2, Y2, Y2        // Σ q
-	VXORPD       Y3, Y3, Y3        // Σ q²·dx
-	VXORPD       Y5, Y5, Y5        // Σ q²·dy
-	VBROADCASTSD one<>(SB), Y4
-	VBROADCASTSD far<>(SB), Y13
-	LEAQ         mask64<>(SB), DX
-
-runLoop:
-	TESTQ   R9, R9
-	JZ      runsDone
-	MOVLQSX (R8), AX
-	MOVLQSX 4(R8), CX
-	ADDQ    $8, R8
-	DECQ    R9
-	SUBQ    AX, CX                 // points in the run
-	SHLQ    $4, AX
-	LEAQ    (SI)(AX*1), DI
-
-nearLoop:
-	CMPQ    CX, $4
-	JLT     nearTail
-	VMOVUPD (DI), Y6
-	VMOVUPD 32(DI), Y7
-	NEAR
-	ADDQ    $64, DI
-	SUBQ    $4, CX
-	JMP     nearLoop
-
-nearTail:
-	// The last 1-3 points, in masked lanes that read nothing and take far
-	// coordinates.
-	TESTQ      CX, CX
-	JLE        runLoop
-	MOVQ       $8, BX
-	SUBQ       CX, BX
-	SUBQ       CX, BX
-	VMOVDQU    (DX)(BX*8), Y14
-	VMOVDQU    32(DX)(BX*8), Y15
-	VMASKMOVPD (DI), Y14, Y6
-	VMASKMOVPD 32(DI), Y15, Y7
-	VBLENDVPD  Y14, Y6, Y13, Y6
-	VBLENDVPD  Y15, Y7, Y13, Y7
-	NEAR
-	JMP        runLoop
-
-runsDone:
-	HSUM(Y2, X2, X12)
-	HSUM(Y3, X3, X12)
-	HSUM(Y5, X5, X12)
-	VMOVSD X2, z+40(FP)
-	VMOVSD X3, fx+48(FP)
-	VMOVSD X5, fy+56(FP)
-	VZEROUPPER
-	RET
 
 // SYMFORCES turns NEAR's dx, dy (Y8, Y9) and q² (Y11), in lane order
 // points 0 2 1 3, into the four points' pair forces q²·(dx, dy)

@@ -9,10 +9,6 @@ func attractRow2AVX2(y *float64, col *int32, val *float64, n int, y0, y1 float64
 	panic("tsne: no AVX2 kernel on this architecture")
 }
 
-func nearRuns2AVX2(ys *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64) {
-	panic("tsne: no AVX2 kernel on this architecture")
-}
-
 func matVec28AVX2(mat *float64, src *float64, n int, acc *float64) {
 	panic("tsne: no AVX2 kernel on this architecture")
 }

@@ -89,12 +89,14 @@ const (
 
 // FFTCrossover is the number of points from which MethodAuto uses the FFT
 // method for 2-D maps. On this project's 2-core machine (Fashion-MNIST,
-// PCA 50, perplexity 30, 1000 iterations; docs/BENCHMARKS.md) the FFT
-// method took 3.8 s against Barnes-Hut's 1.2-1.6 s at 1 000 points, and
-// 3.0-3.3 s against 3.6 s at 2 500; 6.0 against 7.8 s at 5 000 and 15.4
-// against 35.6 s at 20 000, with KL divergences within 1% of each other
-// (the FFT's lower). 1-D maps always use FFT.
-const FFTCrossover = 2500
+// PCA 50, perplexity 30, 1000 iterations; docs/BENCHMARKS.md), with the
+// assembly kernels, the FFT method took 0.21-0.32 s against Barnes-Hut's
+// 0.27-0.35 s at 200 points, 0.55-0.60 against 0.69-0.83 s at 500 and
+// 0.84-1.08 against 1.38-1.61 s at 1 000, with KL divergences within 2% of
+// each other from 500 points (7% apart in one of two runs at 200, where a
+// map's KL depends on the path the optimiser took); 3.5-3.9 against
+// 9.2-10.9 s at 5 000. 1-D maps always use FFT.
+const FFTCrossover = 500
 
 // AutoLearningRate, as Config.LearningRate, selects LearningRateFor's rule.
 const AutoLearningRate = -1.0

@@ -27,7 +27,7 @@ func (r *reproducer) table4() error {
 		"The encoder half of Table 3's autoencoders (our defaults) on the **training images** (`diynn embed -split train`: the 60 000 images they were trained on; " +
 		"the report's X_train may be the 48 000 of its 80/20 split, it does not say), then `diynn tsne` at the report's scikit-learn settings: " +
 		"3000 iterations; 2-D with perplexity 30 (early exaggeration 12, scikit-learn's default), 3-D with perplexity 25 and early exaggeration 20; " +
-		"learning rate auto (max(N / exaggeration / 4, 50), scikit-learn ≥ 1.2), seed 1; `-method auto`: the FFT-accelerated repulsion for the 2-D maps (the faster from 2 500 points, at a KL within 1% of Barnes-Hut's), Barnes-Hut (θ 0.5) for the 3-D ones (docs/BENCHMARKS.md); the table's method column says which ran. " +
+		"learning rate auto (max(N / exaggeration / 4, 50), scikit-learn ≥ 1.2), seed 1; `-method auto`: the FFT-accelerated repulsion for the 2-D maps (the faster from 500 points, at a KL within 2% of Barnes-Hut's), Barnes-Hut (θ 0.5) for the 3-D ones (docs/BENCHMARKS.md); the table's method column says which ran. " +
 		"KL divergences are only comparable at equal perplexity and number of points; trustworthiness (k = 10, on a seeded subset) and the accuracy of a " +
 		"10-nearest-neighbour classifier in the map do not depend on the number of points.\n\n" +
 		"| codes | map | points | method | KL | report's KL | trustworthiness (k = 10) | 10-NN accuracy | seconds |\n|---|---|---|---|---|---|---|---|---|\n")

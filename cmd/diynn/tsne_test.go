@@ -331,7 +331,7 @@ func TestTsneMethodsAndPCA(t *testing.T) {
 	}{
 		{[]string{"-method", "fft", "-pca", "2", "-lr", "100"}, []string{"PCA: 3 → 2 dimensions", "method fft (as asked), learning rate 100",
 			"iteration   50 of 60: KL divergence", "s left)", "method fft, trustworthiness"}},
-		{[]string{"-pca", "3"}, []string{"method bh (auto: 60 points, fewer than the 2500 where FFT wins), learning rate 50"}},
+		{[]string{"-pca", "3"}, []string{"method bh (auto: 60 points, fewer than the 500 where FFT wins), learning rate 50"}},
 		{[]string{"-dims", "3", "-method", "auto"}, []string{"method bh (auto: 3-D maps use Barnes-Hut)"}},
 	} {
 		args := append([]string{"tsne", "-in", in, "-perplexity", "5", "-iters", "60", "-out", out}, c.args...)
