@@ -6,8 +6,9 @@
 #      (the test images), in interleaved rounds: each side's seconds, KL
 #      divergence, trustworthiness and 10-NN accuracy, and peak memory
 #      (/usr/bin/time -v);
-#   2. the crossover table, our Barnes-Hut against our FFT at 5k, 10k, 20k
-#      and 70k points (the 10k test images, then the 60k training ones);
+#   2. the crossover table, our Barnes-Hut against our FFT at 500, 1k,
+#      2.5k, 5k, 10k, 20k and 70k points (the 10k test images, then the 60k
+#      training ones);
 #   3. at 70 000 points: diynn FFT (every round), diynn Barnes-Hut, diynn from the raw
 #      pixels with -pca 50, the 3-D Barnes-Hut map, and scikit-learn once
 #      (skip it with SKLEARN70K=0: it takes the better part of an hour).
@@ -33,7 +34,7 @@ go build -o "$out/diynn" ./cmd/diynn
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; $(date -u '+%F %H:%M UTC'); load $(cut -d' ' -f1-3 /proc/loadavg)"
 py() { /usr/bin/python3 bench/tsne_sklearn.py "$data" "$@"; }
 (cd bench && /usr/bin/python3 tsne_sklearn.py "$data" "$out/pca50-70k.csv" --n 70000 --repeats 0 --raw "$out/raw-70k.csv")
-for n in 5000 10000 20000; do
+for n in 500 1000 2500 5000 10000 20000; do
 	head -n $((n + 1)) "$out/pca50-70k.csv" >"$out/pca50-$n.csv"
 done
 # peak prints a command's wall time (the whole command: reading the CSV,
@@ -56,7 +57,7 @@ for r in $(seq "$rounds"); do
 done
 echo "== crossover: Barnes-Hut against FFT"
 for r in $(seq "$rounds"); do
-	for n in 5000 10000 20000; do
+	for n in 500 1000 2500 5000 10000 20000; do
 		diynn "round $r | $n bh" -in "$out/pca50-$n.csv" -method bh -seed "$r"
 		diynn "round $r | $n fft" -in "$out/pca50-$n.csv" -method fft -seed "$r"
 	done

@@ -122,7 +122,7 @@ attractDone:
 	RET
 
 // NEAR is one step of four points, their coordinates in Y6 (x0 y0 x1 y1)
-// and Y7 (x2 y2 x3 y3).
+// and Y7 (x2 y2 x3 y3): the sums of q, q²·dx, q²·dy in Y2, Y3, Y5.
 #define NEAR \
 	VUNPCKLPD   Y7, Y6, Y8; \
 	VUNPCKHPD   Y7, Y6, Y9; \
@@ -148,9 +148,11 @@ attractDone:
 	VUNPCKHPD Y9, Y8, Y12
 
 // func nearSym2AVX2(ys *float64, f *float64, runs *int32, nruns int, yx, yy float64) (z, fx, fy float64)
-// As nearRuns2AVX2, and each point of the runs also takes the pair's
-// force on it, the opposite of the point (yx, yy)'s, into f (x, y pairs
-// like ys): f[2j], f[2j+1] -= q²·(dx, dy).
+// Σ q, Σ q²·dx and Σ q²·dy over the points of ys (x, y pairs) in the nruns
+// runs [runs[2r], runs[2r+1]), q = 1/(1 + dx² + dy²), (dx, dy) = (yx, yy) -
+// point; each point of the runs also takes the pair's force on it, the
+// opposite of (yx, yy)'s, into f (x, y pairs like ys): f[2j], f[2j+1] -=
+// q²·(dx, dy).
 TEXT ·nearSym2AVX2(SB), NOSPLIT, $0-72
 	MOVQ         ys+0(FP), SI
 	MOVQ         f+8(FP), R11
