@@ -46,31 +46,34 @@ fi
 # The OpenCL 3 headers warn unless told which version we target.
 export CGO_CFLAGS="${CGO_CFLAGS:+$CGO_CFLAGS }-DCL_TARGET_OPENCL_VERSION=120"
 
-step "go vet (default, openblas, opencl; arm64 for the pure-Go GEMM path)"
+step "go vet (default, openblas, opencl; arm64 for the pure-Go GEMM and t-SNE paths)"
 go vet ./...
 go vet -tags openblas ./...
 go vet -tags opencl ./...
-GOARCH=arm64 go vet ./backend/cpu/...
+GOARCH=arm64 go vet ./backend/cpu/... ./tsne/...
 
 step "go test (default build)"
 go test -count=1 ./...
+
+step "go test with the pure-Go GEMM kernel forced (DIYNN_GEMM_KERNEL=go)"
+DIYNN_GEMM_KERNEL=go go test -count=1 ./backend/cpu/... ./nn/...
+
+step "arm64: the CPU backend, its pure-Go GEMM and t-SNE's Go loops under qemu-aarch64"
+# No assembly kernel applies on arm64, so this runs the pure-Go GEMM kernel
+# through the whole conformance suite, and t-SNE's Go loops (tsne/pairs.go)
+# through its short tests, as an arm64 machine would (about a minute).
+arm64=$(mktemp -d)
+GOARCH=arm64 go test -c -o "$arm64/gemm.test" ./backend/cpu/gemm
+GOARCH=arm64 go test -c -o "$arm64/cpu.test" ./backend/cpu
+GOARCH=arm64 go test -c -o "$arm64/tsne.test" ./tsne
+qemu-aarch64 "$arm64/gemm.test" -test.short
+qemu-aarch64 "$arm64/cpu.test"
+qemu-aarch64 "$arm64/tsne.test" -test.short
 
 # The race detector where goroutines live: the CPU backend's worker pool and
 # the packages that drive it, and t-SNE's parallel force loops (the
 # real-data training tests run above only, as -race makes them ten times
 # slower).
-step "go test with the pure-Go GEMM kernel forced (DIYNN_GEMM_KERNEL=go)"
-DIYNN_GEMM_KERNEL=go go test -count=1 ./backend/cpu/... ./nn/...
-
-step "arm64: the CPU backend and its pure-Go GEMM under qemu-aarch64"
-# No assembly kernel applies on arm64, so this runs the pure-Go kernel
-# through the whole conformance suite, as an arm64 machine would.
-arm64=$(mktemp -d)
-GOARCH=arm64 go test -c -o "$arm64/gemm.test" ./backend/cpu/gemm
-GOARCH=arm64 go test -c -o "$arm64/cpu.test" ./backend/cpu
-qemu-aarch64 "$arm64/gemm.test" -test.short
-qemu-aarch64 "$arm64/cpu.test"
-
 step "go test -race (backend, tensor, nn, tsne)"
 go test -race -count=1 ./backend/... ./tensor/... ./nn/... ./tsne/...
 
