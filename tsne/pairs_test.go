@@ -17,12 +17,13 @@ func TestPairKernels(t *testing.T) {
 		y[i] = 20 * rng.NormFloat64()
 	}
 	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 33, 257} {
-		col := make([]int32, n)
-		val := make([]float64, n, n+8) // room past the row, poisoned
-		val = append(val, make([]float64, 8)...)[:n]
-		for a := range val[:n+8] {
-			val[:n+8][a] = math.NaN()
+		// The row is followed by poison that a read past it would show:
+		// NaN values, and columns far outside y (a fault if gathered).
+		colMem, valMem := make([]int32, n+8), make([]float64, n+8)
+		for a := range colMem {
+			colMem[a], valMem[a] = 1<<30, math.NaN()
 		}
+		col, val := colMem[:n], valMem[:n]
 		for a := range col {
 			col[a] = int32(rng.IntN(pts))
 			val[a] = rng.Float64()
@@ -44,7 +45,6 @@ func TestPairKernels(t *testing.T) {
 				t.Errorf("%s, %d edges: (%v, %v), want (%v, %v)", k.name, n, gx, gy, wx, wy)
 			}
 		}
-
 	}
 }
 
