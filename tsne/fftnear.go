@@ -4,9 +4,9 @@ package tsne
 //
 // The interpolation's error is largest between points less than a box
 // apart, where the kernels change fastest across a box. So when the
-// layout uses it (fftParams.withNear, and the pricing in layout), pairs of points in the same or
-// adjacent boxes (3 boxes per dimension around each point's own) are
-// summed exactly, and the grid's own sums for exactly those pairs are
+// layout uses it (fftParams.withNear, and the pricing in layout), pairs
+// of points in the same or adjacent boxes (3 boxes per dimension around
+// each point's own) are summed exactly, and the grid's own sums for exactly those pairs are
 // taken out of its potentials, node by node. That is exact algebra, not a
 // cut-off: the grid's sum over all nodes minus its sum over the nodes of
 // neighbouring boxes is its sum over the nodes of boxes at least a box
@@ -186,7 +186,6 @@ func (nf *nearField) tables(g *fftGrid) {
 func (nf *nearField) subtractGrid(g *fftGrid, workers int, forces bool) float64 {
 	p, nb, m := g.p, nf.nbx, g.m
 	rowsPer, nodes, stride := nf.rowsPer, nf.rowsPer*g.p, nf.stride
-	simd := hasAVX2 && stride == matVec28Len
 	nf.boxZ = resize(nf.boxZ, len(nf.occupied))
 	parallelBalanced(len(nf.occupied), workers, 256, func(lo, hi int) {
 		acc, src := make([]float64, stride), make([]float64, nodes)
@@ -207,11 +206,7 @@ func (nf *nearField) subtractGrid(g *fftGrid, workers int, forces bool) float64 
 					copy(src[l2*p:(l2+1)*p], g.w[(ny*p+l2)*m+nx*p:])
 				}
 				mat := nf.mats[o*nodes*stride : (o+1)*nodes*stride]
-				if simd {
-					matVec28AVX2(&mat[0], &src[0], nodes, &acc[0])
-				} else {
-					matVecGo(mat, src, acc)
-				}
+				matVec(mat, src, acc)
 			}
 			var zc float64
 			for l := 0; l < rowsPer; l++ {
@@ -234,19 +229,6 @@ func (nf *nearField) subtractGrid(g *fftGrid, workers int, forces bool) float64 
 		z += v
 	}
 	return z
-}
-
-// matVecGo adds Σ_s src[s]·mat[s·len(acc):][:len(acc)] to acc.
-func matVecGo(mat, src, acc []float64) {
-	for s, w := range src {
-		if w == 0 {
-			continue
-		}
-		row := mat[s*len(acc) : (s+1)*len(acc)]
-		for r, v := range row {
-			acc[r] += v * w
-		}
-	}
 }
 
 // exact adds to rep (if not nil) every point's exact repulsion from the

@@ -201,7 +201,7 @@ func knnBlocked(x []float64, n, d, k int, workers int) ([]int, []float64) {
 					m := 0
 					for _, c := range buf {
 						if j := pos[c.j]; j != int32(i) {
-							c.j = j // from here on, the point itself
+							c.j = j // from here on the point's index, not its position
 							c.exact = sqDist(xi, x[int(j)*d:(int(j)+1)*d])
 							buf[m] = c
 							m++

@@ -4,7 +4,7 @@ package tsne
 // amd64 can run them in assembly (pairs_amd64.s, four pairs per step; the
 // Go loops here run on other architectures and CPUs without AVX2): the
 // attraction over a row of P, the near field's exact pairs, its grid
-// correction (matVec28) and the exact kNN's scan (firstAtMost). In the
+// correction (matVec) and the exact kNN's scan (firstAtMost). In the
 // profiles of a 70 000-point map on 2 cores they took 64 of 122 CPU
 // seconds as Go loops, 31 of 89 in assembly (with the near pairs computed
 // once). The sums are in an order fixed by the data, so a result does
@@ -83,8 +83,32 @@ func nearSym2Go(ys, f []float64, runs []int32, yx, yy float64) (z, fx, fy float6
 	return z, fx, fy
 }
 
+// matVec adds Σ_s src[s]·mat[s·len(acc):][:len(acc)] to acc: one
+// neighbouring box's part of the near field's grid correction.
+func matVec(mat, src, acc []float64) {
+	mat = mat[:len(src)*len(acc)]
+	if hasAVX2 && len(acc) == matVec28Len && len(src) > 0 {
+		matVec28AVX2(&mat[0], &src[0], len(src), &acc[0])
+		return
+	}
+	matVecGo(mat, src, acc)
+}
+
+// matVecGo is matVec in Go.
+func matVecGo(mat, src, acc []float64) {
+	for s, w := range src {
+		if w == 0 {
+			continue
+		}
+		row := mat[s*len(acc) : (s+1)*len(acc)]
+		for r, v := range row {
+			acc[r] += v * w
+		}
+	}
+}
+
 // matVec28Len is the row length matVec28AVX2 handles: 3 kernels at 9
-// nodes, padded to 28.
+// nodes (3 per box in 2-D), padded to 28.
 const matVec28Len = 28
 
 // firstAtMost returns the index of the first value of v at most t, or
