@@ -73,8 +73,9 @@ func actForward(f backend.Activation, alpha float32, x, y []float32) {
 	case backend.Identity:
 		copy(y, x)
 	case backend.Tanh:
-		for i, v := range x {
-			y[i] = tanhf(v)
+		done := tanhVec(x, y) // AVX2 where the CPU has it, same bits
+		for i, v := range x[done:] {
+			y[done+i] = tanhf(v)
 		}
 	case backend.Sigmoid:
 		for i, v := range x {
@@ -458,7 +459,9 @@ func sgdRange(a *kernelArgs, lo, hi int) {
 		}
 		return
 	}
-	for i, g := range gr {
+	done := sgdMomentumVec(p, gr, v, lr, mom, wd) // AVX2 where the CPU has it, same bits
+	for i, g := range gr[done:] {
+		i += done
 		vi := mom*v[i] + g + wd*p[i]
 		v[i] = vi
 		p[i] -= lr * vi
@@ -479,6 +482,16 @@ func (c *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 	c.run(n, 4, adamRange)
 }
 
+// adamConsts are one Adam step's scalars as adamAVX2 reads them.
+type adamConsts struct {
+	beta1, oneMinusBeta1, beta2, oneMinusBeta2 float32
+	invSqrtBC2, eps, stepSize                  float32
+	// decay multiplies the parameter when decoupled (AdamW); otherwise it
+	// is the weight decay added to the gradient.
+	decay     float32
+	decoupled uint32
+}
+
 func adamRange(a *kernelArgs, lo, hi int) {
 	s := a.adam // a copy, for the reason given in sgdRange
 	stepSize := s.LR / s.BC1
@@ -486,7 +499,13 @@ func adamRange(a *kernelArgs, lo, hi int) {
 	decay := 1 - s.LR*s.WeightDecay
 	p, gr, m, v := a.x[lo:hi], a.y[lo:hi], a.z[lo:hi], a.w[lo:hi]
 	gr, m, v = gr[:len(p)], m[:len(p)], v[:len(p)]
-	for i, g := range gr {
+	k := adamConsts{s.Beta1, s.OneMinusBeta1, s.Beta2, s.OneMinusBeta2, invSqrtBC2, s.Eps, stepSize, s.WeightDecay, 0}
+	if s.Decoupled {
+		k.decay, k.decoupled = decay, 1
+	}
+	done := adamVec(p, gr, m, v, &k) // AVX2 where the CPU has it, same bits
+	for i, g := range gr[done:] {
+		i += done
 		pi := p[i]
 		if s.Decoupled {
 			pi *= decay

@@ -31,7 +31,7 @@ func BenchmarkSgemm(b *testing.B) {
 			if op == "TN" {
 				tA, lda = blas.Trans, m
 			}
-			for _, name := range []string{"go", "avx2", "gonum"} {
+			for _, name := range []string{"go", "avx2", "avx512", "gonum"} {
 				im, ok := impls[name]
 				if !ok {
 					continue

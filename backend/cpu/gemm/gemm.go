@@ -3,12 +3,13 @@
 // BLIS style — op(B) packed into 16-column panels, op(A) read in place, and
 // a micro-kernel that keeps a 6×16 block of C in registers.
 //
-// The micro-kernel is chosen at run time: AVX2 + FMA assembly on amd64
-// CPUs that have it, and a pure-Go kernel everywhere else (arm64
-// included). Setting DIYNN_GEMM_KERNEL=go in the environment forces the
-// pure-Go kernel, and =avx2 the assembly one (auto or empty: the fastest
-// the CPU has); any other value, or avx2 on a CPU without it, is an error
-// that EnvError reports and the CPU backend refuses to open with.
+// The micro-kernel is chosen at run time: on amd64, AVX-512 assembly (a
+// 6×32 block over two panels) where the CPU has it and AVX2 + FMA
+// assembly (6×16) where it has that, and a pure-Go kernel everywhere else
+// (arm64 included). Setting DIYNN_GEMM_KERNEL=go in the environment forces
+// the pure-Go kernel, =avx2 or =avx512 an assembly one (auto or empty: the
+// fastest the CPU has); any other value, or a kernel the CPU cannot run, is
+// an error that EnvError reports and the CPU backend refuses to open with.
 // Implementation.Kernel and Workspace.Kernel pick one per value, and Best
 // reports what Auto runs.
 //
@@ -39,6 +40,9 @@ const (
 	Go
 	// AVX2 is the amd64 assembly kernel for CPUs with AVX2 and FMA.
 	AVX2
+	// AVX512 is the amd64 assembly kernel for CPUs with AVX-512 F; it
+	// leaves a product's odd last panel to the AVX2 kernel (same bits).
+	AVX512
 )
 
 func (k Kernel) String() string {
@@ -49,6 +53,8 @@ func (k Kernel) String() string {
 		return "go"
 	case AVX2:
 		return "avx2"
+	case AVX512:
+		return "avx512"
 	}
 	return fmt.Sprintf("Kernel(%d)", int(k))
 }
@@ -64,6 +70,9 @@ func chooseKernel(env string) (Kernel, error) {
 	if hasAVX2 {
 		auto = AVX2
 	}
+	if hasAVX512 {
+		auto = AVX512
+	}
 	switch env {
 	case "", "auto":
 		return auto, nil
@@ -74,8 +83,13 @@ func chooseKernel(env string) (Kernel, error) {
 			return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=avx2: this CPU lacks AVX2 or FMA")
 		}
 		return AVX2, nil
+	case "avx512":
+		if !hasAVX512 {
+			return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=avx512: this CPU lacks AVX-512")
+		}
+		return AVX512, nil
 	}
-	return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=%q: want auto, go or avx2", env)
+	return auto, fmt.Errorf("DIYNN_GEMM_KERNEL=%q: want auto, go, avx2 or avx512", env)
 }
 
 // EnvError reports a DIYNN_GEMM_KERNEL value that names no kernel this CPU
@@ -90,6 +104,9 @@ func Kernels() []Kernel {
 	ks := []Kernel{Go}
 	if hasAVX2 {
 		ks = append(ks, AVX2)
+	}
+	if hasAVX512 {
+		ks = append(ks, AVX512)
 	}
 	return ks
 }
@@ -191,6 +208,9 @@ func (w *Workspace) SgemmEpilogue(tA, tB blas.Transpose, m, n, k int, alpha floa
 	if kern == AVX2 && !hasAVX2 {
 		panic("gemm: the AVX2 kernel needs a CPU with AVX2 and FMA")
 	}
+	if kern == AVX512 && !hasAVX512 {
+		panic("gemm: the AVX-512 kernel needs a CPU with AVX-512")
+	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, n, beta, c, ldc)
 		if ep != nil {
@@ -271,9 +291,15 @@ func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 					w.packA(transA, a, lda, ic, mc, pc, kcur)
 					ap, rs, cs, aBase = w.a, 1, mr, -ic*kcur
 				}
-				for jp := 0; jp < panels; jp++ {
-					cols := min(nr, nc-jp*nr)
-					panel := w.b[jp*kcur*nr : (jp+1)*kcur*nr]
+				// The AVX-512 kernel takes panels two at a time (a lone
+				// last one goes to the AVX2 kernel), the others one.
+				for jp, step := 0, 1; jp < panels; jp += step {
+					step = 1
+					if kern == AVX512 && jp+1 < panels {
+						step = 2
+					}
+					cols := min(step*nr, nc-jp*nr)
+					panel := w.b[jp*kcur*nr : (jp+step)*kcur*nr]
 					for i := ic; i < ic+mc; i += mr {
 						rows := min(mr, m-i)
 						// Packed, micro-panel (i-ic)/6 starts at (i-ic)·kc.
@@ -282,8 +308,10 @@ func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 							aOff = (i - ic) * kcur
 						}
 						cOff := i*ldc + jc + jp*nr
-						switch kern {
-						case AVX2:
+						switch {
+						case step == 2:
+							kernelAVX512(kcur, &ap[aOff], rs*4, cs*4, &panel[0], kcur*nr*4, &c[cOff], ldc*4, rows, 1<<(cols-nr)-1, alpha, bet, load)
+						case kern == AVX2 || kern == AVX512:
 							kernelAVX2(kcur, &ap[aOff], rs*4, cs*4, &panel[0], &c[cOff], ldc*4, rows, cols, &maskTable[nr-cols], alpha, bet, load)
 						default:
 							kernelGo(kcur, ap[aOff:], rs, cs, panel, c[cOff:], ldc, rows, cols, alpha, bet, load)

@@ -3,8 +3,15 @@
 package gemm
 
 // Only amd64 has assembly kernels; elsewhere the pure-Go kernel runs.
-const hasAVX2 = false
+const (
+	hasAVX2   = false
+	hasAVX512 = false
+)
 
 func kernelAVX2(k int, a *float32, rs, cs int, b *float32, c *float32, ldc int, mr, nr int, mask *int32, alpha, beta float32, loadC bool) {
 	panic("gemm: no AVX2 kernel on this architecture")
+}
+
+func kernelAVX512(k int, a *float32, rs, cs int, b *float32, pstride int, c *float32, ldc int, mr int, hiMask int, alpha, beta float32, loadC bool) {
+	panic("gemm: no AVX-512 kernel on this architecture")
 }
