@@ -9,6 +9,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -196,6 +197,10 @@ func (c *Backend) Fill(n int, v float32, dst backend.Buffer) {
 		return
 	}
 	d := c.data(dst, n, "Fill", "dst")
+	if math.Float32bits(v) == 0 {
+		clear(d) // memclr: a quarter of the plain loop's time (ZeroGrad every step)
+		return
+	}
 	for i := range d {
 		d[i] = v
 	}

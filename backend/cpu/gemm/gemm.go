@@ -396,10 +396,15 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 		// order, and dealt out to the panels. (Panel by panel, a large B
 		// is read 64 bytes a row, a page apart: TLB misses made packing a
 		// quarter of a 1024³ product.)
-		for p := 0; p < kc; p++ {
-			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full*nr]
-			for jp := 0; jp < full; jp++ {
-				copy16((*[nr]float32)(w.b[jp*kc*nr+p*nr:]), (*[nr]float32)(row[jp*nr:]))
+		if hasAVX2 && full > 0 {
+			_ = b[(pc+kc-1)*ldb+jc+full*nr-1] // the last value the loop reads
+			packRowsAVX2(&w.b[0], &b[pc*ldb+jc], kc, ldb, full, kc)
+		} else {
+			for p := 0; p < kc; p++ {
+				row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+full*nr]
+				for jp := 0; jp < full; jp++ {
+					copy16((*[nr]float32)(w.b[jp*kc*nr+p*nr:]), (*[nr]float32)(row[jp*nr:]))
+				}
 			}
 		}
 	}
@@ -433,12 +438,18 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 		// op(B)(p, j) = b[j·ldb + p]: columns of the panel are
 		// contiguous runs of B.
 		if cols == nr {
-			// Sixteen runs read side by side, the panel written in order.
+			// Sixteen runs read side by side, the panel written in order;
+			// with AVX2, eight values of each at a time (8×8 transposes).
 			var rs [nr][]float32
 			for j := range rs {
 				rs[j] = b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
 			}
-			for p := 0; p < kc; p++ {
+			p := 0
+			if hasAVX2 && kc >= 8 {
+				packTransAVX2(&panel[0], &rs[0][0], ldb, kc/8)
+				p = kc &^ 7
+			}
+			for ; p < kc; p++ {
 				d := (*[nr]float32)(panel[p*nr:])
 				d[0], d[1], d[2], d[3] = rs[0][p], rs[1][p], rs[2][p], rs[3][p]
 				d[4], d[5], d[6], d[7] = rs[4][p], rs[5][p], rs[6][p], rs[7][p]

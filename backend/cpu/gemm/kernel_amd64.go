@@ -25,3 +25,12 @@ func kernelAVX2(k int, a *float32, rs, cs int, b *float32, c *float32, ldc int, 
 //
 //go:noescape
 func kernelAVX512(k int, a *float32, rs, cs int, b *float32, pstride int, c *float32, ldc int, mr int, hiMask int, alpha, beta float32, loadC bool)
+
+// packRowsAVX2 and packTransAVX2 are packB's loops for full panels
+// (pack_amd64.s); the Go loops in packB state what they compute.
+//
+//go:noescape
+func packRowsAVX2(dst, src *float32, rows, ldb, panels, kc int)
+
+//go:noescape
+func packTransAVX2(dst, src *float32, ldb, blocks int)
