@@ -46,3 +46,30 @@ func BenchmarkSgemm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMicroKernel runs each micro-kernel alone on one block of C with
+// its panels in L1 (k = 256): the per-core peak that docs/BENCHMARKS.md's
+// "distance to the limit" table divides by.
+func BenchmarkMicroKernel(b *testing.B) {
+	const k = 256
+	rng := rand.New(rand.NewPCG(1, 2))
+	a, panels, c := randSlice(rng, mr*k), randSlice(rng, 2*k*nr), make([]float32, mr*2*nr)
+	run := map[Kernel]func(){
+		Go: func() { kernelGo(k, a, k, 1, panels, c, 2*nr, mr, nr, 1, 0, false) },
+		AVX2: func() {
+			kernelAVX2(k, &a[0], k*4, 4, &panels[0], &c[0], 2*nr*4, mr, nr, &maskTable[0], 1, 0, false)
+		},
+		AVX512: func() {
+			kernelAVX512(k, &a[0], k*4, 4, &panels[0], k*nr*4, &c[0], 2*nr*4, mr, 1<<nr-1, 1, 0, false)
+		},
+	}
+	width := map[Kernel]int{Go: nr, AVX2: nr, AVX512: 2 * nr}
+	for _, kern := range Kernels() {
+		b.Run(kern.String(), func(b *testing.B) {
+			for b.Loop() {
+				run[kern]()
+			}
+			b.ReportMetric(2*float64(mr*width[kern]*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
