@@ -1,13 +1,20 @@
 #!/usr/bin/python3
 """PyTorch peer for cmd/bench: the same GEMM shapes and training epoch.
 
-    /usr/bin/python3 bench/torch_bench.py [--threads 1,2] [--repeats 5] [--device cpu|cuda]
+    /usr/bin/python3 bench/torch_bench.py [--threads 1,2] [--repeats 5] [--device cpu|cuda] [--graph]
 
 Prints Markdown tables like cmd/bench's: GEMM GFLOP/s (fp32, TF32 off) and
 seconds per epoch of the 784-176-42-10 classifier (tanh, relu), cross-entropy,
 SGD (lr 0.001, momentum 0.9), 60000 synthetic samples held as one tensor on the
 device, batch 128, mini-batches gathered by a random permutation each epoch,
 the loss read once per epoch. Medians of the repeats after one warm-up.
+
+With --graph (CUDA only) the epoch is timed a second time with the training
+step (zero_grad, forward, loss, backward, SGD step) captured by
+torch.cuda.graph, once per batch shape (full batches, and the short last
+one), and replayed after gathering each batch into the graph's static
+inputs: the honest best PyTorch can do for so small a network, launch-bound
+as it is (issue 17).
 """
 import argparse
 import statistics
@@ -77,6 +84,59 @@ def epoch(samples, batch, repeats, device):
     return timed(run, repeats, device)
 
 
+def epoch_graph(samples, batch, repeats):
+    device = "cuda"
+    g = torch.Generator().manual_seed(7)
+    data = torch.rand(samples, 784, generator=g).to(device)
+    labels = torch.randint(0, 10, (samples,), generator=g).to(device)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(784, 176), torch.nn.Tanh(),
+        torch.nn.Linear(176, 42), torch.nn.ReLU(),
+        torch.nn.Linear(42, 10)).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    # Warm-up on a side stream, as torch.cuda.graph requires: it creates the
+    # gradients and the momentum buffers that the graphs then update in place.
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step(data[:batch], labels[:batch])
+    torch.cuda.current_stream().wait_stream(side)
+
+    graphs, pool = {}, None
+    for n in sorted({batch, samples % batch} - {0}, reverse=True):
+        sx = data[:n].clone()
+        sy = labels[:n].clone()
+        cg = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(cg, pool=pool):
+            sl = step(sx, sy)
+        pool = cg.pool()
+        graphs[n] = (cg, sx, sy, sl)
+
+    def run():
+        order = torch.randperm(samples, device=device)
+        loss = None
+        for off in range(0, samples, batch):
+            idx = order[off:off + batch]
+            cg, sx, sy, sl = graphs[idx.numel()]
+            torch.index_select(data, 0, idx, out=sx)
+            torch.index_select(labels, 0, idx, out=sy)
+            cg.replay()
+            loss = sl
+        assert loss.item() == loss.item()
+
+    return timed(run, repeats, device)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", default="1,2")
@@ -86,7 +146,10 @@ def main():
     p.add_argument("--samples", type=int, default=60000)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--skip-gemm", action="store_true")
+    p.add_argument("--graph", action="store_true", help="also time the epoch with the step as a CUDA graph")
     a = p.parse_args()
+    if a.graph and a.device != "cuda":
+        p.error("--graph needs --device cuda")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
@@ -100,6 +163,9 @@ def main():
                 print(f"| {threads} | GEMM {m}×{n}×{k} GFLOP/s | {gf:.1f} |", flush=True)
         s = epoch(a.samples, a.batch, a.repeats, a.device)
         print(f"| {threads} | epoch s ({a.samples} samples, batch {a.batch}) | {s:.3f} |", flush=True)
+        if a.graph:
+            s = epoch_graph(a.samples, a.batch, a.repeats)
+            print(f"| {threads} | epoch s, step as torch.cuda.graph ({a.samples} samples, batch {a.batch}) | {s:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

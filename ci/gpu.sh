@@ -8,8 +8,10 @@
 # The runner executes the conformance suite (each GEMM kernel too), the
 # gradient checks and the PyTorch golden test on CUDA, a seeded fmnist-relu
 # run compared with cpu, cmd/bench (GEMM at the shapes of issue #2 and 4096³,
-# and training epochs, with A/B runs of the GEMM choice and the launch path),
-# `diynn train -backend cuda`, and the PyTorch CUDA peer scripts.
+# and training epochs, with A/B runs of the GEMM choice, the launch path and
+# the captured step against eager launches),
+# `diynn train -backend cuda` with and without captured steps, and the
+# PyTorch CUDA peer scripts (eager, and with torch.cuda.graph).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:?usage: ci/gpu.sh DIR}
@@ -48,14 +50,16 @@ step "$here/bench" gemm -backend cuda -trans -shapes $shapes
 step env DIYNN_GPU_GEMM=tile "$here/bench" gemm -backend cuda -shapes $shapes
 step env DIYNN_CUDA_CTX=thread "$here/bench" gemm -backend cuda -shapes 128x176x784,128x10x42
 step env DIYNN_CUDA_CTX=thread "$here/bench" epoch -backend cuda -repeats 5
-# Epochs, ours and PyTorch's, three times each, interleaved.
+# Epochs, ours (the step as a CUDA graph, then eager) and PyTorch's (eager,
+# then the step as a torch.cuda.graph), three times each, interleaved.
 for round in 1 2 3; do
 	step "$here/bench" epoch -backend cuda -repeats 5
+	step env DIYNN_CUDA_GRAPH=0 "$here/bench" epoch -backend cuda -repeats 5
 	if command -v python3 >/dev/null; then
 		if [ $round = 1 ]; then
-			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --shapes $shapes
+			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --graph --shapes $shapes
 		else
-			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --skip-gemm
+			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --graph --skip-gemm
 		fi
 	fi
 done
@@ -63,6 +67,8 @@ done
 runs=$(mktemp -d)
 step "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 5 -train-metrics=false -quiet -out "$runs/fmnist-relu-cuda"
 cat "$runs/fmnist-relu-cuda/history.csv"
+step env DIYNN_CUDA_GRAPH=0 "$here/diynn" train -backend cuda -data fashion-mnist -model fmnist-relu -epochs 5 -train-metrics=false -quiet -out "$runs/fmnist-relu-cuda-eager"
+cat "$runs/fmnist-relu-cuda-eager/history.csv"
 if command -v python3 >/dev/null; then
 	step python3 "$here/torch_train.py" "$DIYNN_DATA" --epochs 5 --device cuda
 fi

@@ -8,7 +8,8 @@ import (
 )
 
 // Captured steps: on a backend that is a backend.Capturer (CUDA), Fit's
-// step — gather, forward, loss, backward, clipping, the optimizer's update
+// step (and any loop's that runs its steps through a StepGraph, as
+// cmd/bench's epochs do) — gather, forward, loss, backward, clipping, the optimizer's update
 // and the loss's accumulation into the epoch's sum — runs as one graph
 // instead of some 35 launches, unless DIYNN_CUDA_GRAPH=0.
 //
@@ -36,8 +37,13 @@ const maxCaptureFailures = 3
 // anything but "0".
 func graphsEnabled() bool { return os.Getenv("DIYNN_CUDA_GRAPH") != "0" }
 
-// stepGraph captures and replays a trainer's full-batch step.
-type stepGraph struct {
+// StepGraph captures a training step's backend calls once and replays
+// them for every later step of the same shape: the first step given to Run
+// runs eagerly, the second is captured, and the others replay the graph
+// (falling back to eager calls, with the same results, whenever a replay's
+// calls do not match). Give it only steps of one shape — full batches —
+// and run the others directly. A nil *StepGraph runs every step eagerly.
+type StepGraph struct {
 	c        backend.Capturer
 	g        backend.Graph // nil until captured
 	warm     bool          // a full batch has run eagerly
@@ -47,17 +53,28 @@ type stepGraph struct {
 	captured, replayed, eager int // steps, by how they ran (for tests)
 }
 
-// newStepGraph returns the step graph of b, or nil when b cannot capture
-// or DIYNN_CUDA_GRAPH=0.
-func newStepGraph(b backend.Backend) *stepGraph {
+// NewStepGraph returns a step graph on b, or nil (steps run eagerly) when
+// b cannot capture or DIYNN_CUDA_GRAPH=0.
+func NewStepGraph(b backend.Backend) *StepGraph {
 	c, ok := b.(backend.Capturer)
 	if !ok || !graphsEnabled() {
 		return nil
 	}
-	return &stepGraph{c: c}
+	return &StepGraph{c: c}
 }
 
-func (s *stepGraph) close() {
+// Close releases the graph; a later Run captures again.
+func (s *StepGraph) Close() { s.close() }
+
+// Replays returns how many steps ran as replays of the graph (0 for nil).
+func (s *StepGraph) Replays() int {
+	if s == nil {
+		return 0
+	}
+	return s.replayed
+}
+
+func (s *StepGraph) close() {
 	if s != nil && s.g != nil {
 		s.g.Close()
 		s.g = nil
@@ -65,26 +82,29 @@ func (s *stepGraph) close() {
 }
 
 // failed counts a capture or replay that ran eagerly.
-func (s *stepGraph) failed() {
+func (s *StepGraph) failed() {
 	s.close()
 	if s.failures++; s.failures >= maxCaptureFailures {
 		s.off = true
 	}
 }
 
-// step runs t's step (epoch, step), a full batch, as a replay, a capture
-// or eagerly.
-func (s *stepGraph) step(t *trainer, epoch, step int) error {
+// Run issues a step's backend calls (calls), as a replay, a capture or
+// eagerly. calls must issue the same sequence of calls every step, with only
+// their values changing (a learning rate, an offset, a seed).
+func (s *StepGraph) Run(calls func() error) error {
 	switch {
+	case s == nil:
+		return calls()
 	case s.off || !s.warm:
 		s.warm = true
 		s.eager++
-		return t.calls(epoch, step)
+		return calls()
 	case s.g != nil:
 		if err := s.g.BeginReplay(); err != nil {
 			return err
 		}
-		err := t.calls(epoch, step)
+		err := calls()
 		rerr := s.g.Replay() // ends the replay whatever the calls did
 		if err != nil {
 			return err
@@ -102,9 +122,9 @@ func (s *stepGraph) step(t *trainer, epoch, step int) error {
 		if err := s.c.BeginCapture(); err != nil {
 			s.off = true // this backend cannot (OpenCL): eager from now on
 			s.eager++
-			return t.calls(epoch, step)
+			return calls()
 		}
-		err := t.calls(epoch, step)
+		err := calls()
 		g, cerr := s.c.EndCapture() // ends the capture whatever the calls did
 		if err != nil {
 			if g != nil {

@@ -146,7 +146,7 @@ type trainer struct {
 	batch, steps int
 	best         *bestWeights
 	done         <-chan struct{}
-	graph        *stepGraph // captured full-batch steps (capture.go); nil: eager
+	graph        *StepGraph // captured full-batch steps (capture.go); nil: eager
 }
 
 func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR float64, obs observer) (t *trainer, err error) {
@@ -214,7 +214,7 @@ func newTrainer(net nn.Module, train, eval *data.Dataset, cfg Config, baseLR flo
 	if cfg.Context != nil {
 		t.done = cfg.Context.Done()
 	}
-	t.graph = newStepGraph(b)
+	t.graph = NewStepGraph(b)
 	return t, nil
 }
 
@@ -268,7 +268,7 @@ func (t *trainer) shuffle(epoch int) {
 // backend can (capture.go).
 func (t *trainer) step(epoch, step int) error {
 	if t.graph != nil && (step+1)*t.batch <= t.tr.n {
-		return t.graph.step(t, epoch, step)
+		return t.graph.Run(func() error { return t.calls(epoch, step) })
 	}
 	return t.calls(epoch, step)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/diynn/diynn/model"
 	"github.com/diynn/diynn/nn"
 	"github.com/diynn/diynn/tensor"
+	"github.com/diynn/diynn/train"
 )
 
 // cnnSpec is fmnist-cnn's network, used where model.Presets has no such
@@ -209,7 +210,9 @@ func shapeText(s tensor.Shape) string {
 // gathered on the device by it, the network reseeded before every step as
 // train.Fit does (Dropout draws fresh masks), the loss read once at the
 // end. Its step allocates nothing once the first has sized every buffer
-// (TestCNNEpochStepAllocatesNothing).
+// (TestCNNEpochStepAllocatesNothing). Full batches run through a
+// train.StepGraph, as in train.Fit: on CUDA one captured graph a step
+// (DIYNN_CUDA_GRAPH=0 turns it off), elsewhere eagerly.
 type epochRun struct {
 	b                           backend.Backend
 	net                         nn.Module
@@ -221,6 +224,7 @@ type epochRun struct {
 	perm                        []float32
 	rng                         *rand.Rand
 	last                        *tensor.Tensor
+	graph                       *train.StepGraph
 }
 
 // newEpochRun draws samples inputs of shape sample, uniform in [0, 1), and
@@ -234,7 +238,7 @@ func newEpochRun(b backend.Backend, net nn.Module, opt nn.Optimizer, sample tens
 		width *= d
 	}
 	r := &epochRun{b: b, net: net, loss: nn.NewCrossEntropyLoss(), opt: opt, width: width, samples: samples, batch: batch,
-		dims: append([]int{batch}, sample...), perm: make([]float32, samples), rng: rng}
+		dims: append([]int{batch}, sample...), perm: make([]float32, samples), rng: rng, graph: train.NewStepGraph(b)}
 	labels := make([]float32, samples)
 	for i := range labels {
 		labels[i] = float32(rng.IntN(classes))
@@ -282,7 +286,13 @@ func (r *epochRun) trainBatch(off int) error {
 func (r *epochRun) epoch() error {
 	r.shuffle()
 	for off := 0; off < r.samples; off += r.batch {
-		if err := r.trainBatch(off); err != nil {
+		var err error
+		if off+r.batch <= r.samples {
+			err = r.graph.Run(func() error { return r.trainBatch(off) })
+		} else {
+			err = r.trainBatch(off) // the short last batch: another shape
+		}
+		if err != nil {
 			return err
 		}
 	}

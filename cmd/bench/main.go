@@ -317,10 +317,16 @@ func epochCmd(args []string) error {
 			return fmt.Errorf("%s: %w", b.Name(), err)
 		}
 		d, err := median(*repeats, r.epoch)
+		replays := r.graph.Replays()
+		r.graph.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", b.Name(), err)
 		}
-		fmt.Printf("| %s | %s | %.3f |\n", b.Name(), b.Device(), d.Seconds())
+		device := b.Device()
+		if replays > 0 {
+			device += fmt.Sprintf(", step as a captured graph (%d replays)", replays)
+		}
+		fmt.Printf("| %s | %s | %.3f |\n", b.Name(), device, d.Seconds())
 	}
 	return nil
 }
