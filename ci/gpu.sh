@@ -48,6 +48,12 @@ shapes=128x176x784,128x784x176,784x176x128,176x784x128,128x42x176,128x10x42,1024
 # goroutine instead of direct calls (what the direct calls gain).
 step "$here/bench" gemm -backend cuda -trans -shapes $shapes
 step env DIYNN_GPU_GEMM=tile "$here/bench" gemm -backend cuda -shapes $shapes
+# gemm_pipe (double-buffered 128×128 tiles) against gemm_big, interleaved,
+# at the sizes where gemm_big is chosen (issue 17: ≥ 85% of cuBLAS at 4096³).
+for round in 1 2; do
+	step env DIYNN_GPU_GEMM=big "$here/bench" gemm -backend cuda -trans -shapes 2048x2048x2048,4096x4096x4096,8192x8192x8192
+	step env DIYNN_GPU_GEMM=pipe "$here/bench" gemm -backend cuda -trans -shapes 2048x2048x2048,4096x4096x4096,8192x8192x8192
+done
 step env DIYNN_CUDA_CTX=thread "$here/bench" gemm -backend cuda -shapes 128x176x784,128x10x42
 step env DIYNN_CUDA_CTX=thread "$here/bench" epoch -backend cuda -repeats 5
 # Epochs, ours (the step as a CUDA graph, then eager) and PyTorch's (eager,

@@ -23,7 +23,7 @@ func TestBackend(t *testing.T) {
 // TestGemmKernels runs the GEMM cases on each GEMM kernel (see package
 // gpu's gemmPlan), whichever the shape-based choice would take.
 func TestGemmKernels(t *testing.T) {
-	for _, mode := range []string{"tile", "big", "split"} {
+	for _, mode := range []string{"tile", "big", "pipe", "split"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Setenv("DIYNN_GPU_GEMM", mode)
 			backendtest.RunGemm(t, func() (backend.Backend, error) { return cuda.Open() })

@@ -68,7 +68,7 @@ type Backend struct {
 	dummy   *buffer       // passed for unused buffer arguments
 	args    []any         // reused argument list
 
-	gemmMode   string  // DIYNN_GPU_GEMM: "" (by shape), tile, big or split
+	gemmMode   string  // DIYNN_GPU_GEMM: "" (by shape), tile, big, pipe or split
 	gemmPart   *buffer // split-K partial sums
 	processors int     // multiprocessors (compute units) of the device
 
@@ -114,10 +114,10 @@ func New(dev Device) (*Backend, error) {
 		b.processors = max(1, p.Processors())
 	}
 	switch b.gemmMode = os.Getenv("DIYNN_GPU_GEMM"); b.gemmMode {
-	case "", "tile", "big", "split":
+	case "", "tile", "big", "pipe", "split":
 	default:
 		dev.Close()
-		return nil, fmt.Errorf("DIYNN_GPU_GEMM=%q: want tile, big or split", b.gemmMode)
+		return nil, fmt.Errorf("DIYNN_GPU_GEMM=%q: want tile, big, pipe or split", b.gemmMode)
 	}
 	var err error
 	if b.cap.dev, err = graphDevice(dev); err != nil {

@@ -111,6 +111,8 @@ func TestGemmPlan(t *testing.T) {
 		{"", 1, 33, 7, 257, "gemm", 1, 257},
 		{"tile", 132, 4096, 4096, 4096, "gemm", 1, 4096},
 		{"big", 2, 7, 7, 7, "gemm_big", 1, 7},
+		{"pipe", 2, 7, 7, 7, "gemm_pipe", 1, 7},
+		{"pipe", 132, 4096, 4096, 4096, "gemm_pipe", 1, 4096},
 		{"split", 2, 7, 7, 33, "split", 3, 16},
 		{"split", 2, 7, 7, 257, "split", 6, 48}, // 8 slices of 33 → 6 of 48, the last partial
 		{"split", 2, 7, 7, 16, "gemm", 1, 16},

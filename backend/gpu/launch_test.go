@@ -133,7 +133,7 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 		"Gemm": func() {
 			const k = 33 // long enough for split K
 			ga, gb, gc := b.Alloc(rows*k), b.Alloc(k*cols), b.Alloc(rows*cols)
-			for _, mode := range []string{"tile", "big", "split", ""} {
+			for _, mode := range []string{"tile", "big", "pipe", "split", ""} {
 				b.gemmMode = mode
 				b.Gemm(false, true, rows, cols, k, 1, ga, gb, 0.5, gc)
 			}
@@ -169,7 +169,7 @@ func TestEveryOperationLaunchesMatchTheirKernels(t *testing.T) {
 		"GemmBiasAct": func() {
 			const k = 33
 			ga, gb, gc, bias := b.Alloc(rows*k), b.Alloc(k*cols), b.Alloc(rows*cols), b.Alloc(cols)
-			for _, mode := range []string{"tile", "big", "split", ""} {
+			for _, mode := range []string{"tile", "big", "pipe", "split", ""} {
 				b.gemmMode = mode
 				b.GemmBiasAct(false, true, rows, cols, k, 1, ga, gb, 0.5, gc, bias, backend.Tanh, 0)
 				b.GemmBiasAct(false, true, rows, cols, k, 1, ga, gb, 0, gc, nil, backend.Identity, 0)

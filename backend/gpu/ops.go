@@ -51,9 +51,9 @@ func (b *Backend) gemm(op string, transA, transB bool, m, n, k int, alpha float3
 		return
 	}
 	switch kernel, slices, chunk := b.gemmPlan(m, n, k); kernel {
-	case "gemm_big":
+	case "gemm_big", "gemm_pipe":
 		// A block of 16×16 threads computes a 128×128 tile of C.
-		b.launch("gemm_big", [2]int{(n + 127) / 128, (m + 127) / 128}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB,
+		b.launch(kernel, [2]int{(n + 127) / 128, (m + 127) / 128}, [2]int{16, 16}, m, n, k, alpha, beta, ab, bbuf, cb, transA, transB,
 			biasb, hasBias, int(act), actAlpha)
 	case "split":
 		part := b.gemmPartFor(slices * m * n)
@@ -95,13 +95,17 @@ func (b *Backend) ActBackwardSumRows(f backend.Activation, fAlpha float32, rows,
 // gemm with K split into slices (then gemm_reduce) when C has so few 64×64
 // tiles that most multiprocessors would idle through a long K; else gemm.
 // DIYNN_GPU_GEMM=tile|big|split forces one (tests use it to run each kernel
-// on every shape; split then cuts K into up to 8 slices).
+// on every shape; split then cuts K into up to 8 slices), and =pipe
+// gemm_pipe, gemm_big's double-buffered variant, not chosen by shape until
+// it is measured on a GPU.
 func (b *Backend) gemmPlan(m, n, k int) (kernel string, slices, chunk int) {
 	const tk = 16 // gemm's K step: slices are whole steps
 	tiles := ((m + 63) / 64) * ((n + 63) / 64)
 	switch b.gemmMode {
 	case "big":
 		return "gemm_big", 1, k
+	case "pipe":
+		return "gemm_pipe", 1, k
 	case "split":
 		// At most 8 slices, the last one partial where K allows, so that
 		// the partial sums of a large C stay small.

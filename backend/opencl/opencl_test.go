@@ -20,9 +20,10 @@ func TestBackend(t *testing.T) {
 
 // TestGemmKernels runs the GEMM cases on each of package gpu's GEMM
 // kernels, which the shape-based choice would not all reach with PoCL's
-// few compute units: the 64×64 tiles, the 128×128 tiles and split K.
+// few compute units: the 64×64 tiles, the 128×128 tiles (single and double
+// buffered) and split K.
 func TestGemmKernels(t *testing.T) {
-	for _, mode := range []string{"tile", "big", "split"} {
+	for _, mode := range []string{"tile", "big", "pipe", "split"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Setenv("DIYNN_GPU_GEMM", mode)
 			backendtest.RunGemm(t, func() (backend.Backend, error) { return opencl.Open(false) })

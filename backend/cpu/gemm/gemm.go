@@ -273,7 +273,7 @@ func (w *Workspace) sgemm(kern Kernel, transA, transB bool, m, n, k int, alpha f
 		packA := panels > 2 && lda%256 == 0
 		for pc := 0; pc < k; pc += kc {
 			kcur := min(kc, k-pc)
-			w.packB(transB, b, ldb, pc, kcur, jc, nc)
+			w.packB(transB, b, ldb, pc, kcur, jc, nc, kern != Go && hasAVX2)
 			// The first k-block applies beta; later ones accumulate.
 			bet, load := beta, beta != 0
 			if pc > 0 {
@@ -382,8 +382,10 @@ func (w *Workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
 }
 
 // packB copies op(B)[pc:pc+kc, jc:jc+nc] into w.b as 16-column panels,
-// each kc rows of 16 values, the last one padded with zeros.
-func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
+// each kc rows of 16 values, the last one padded with zeros; with avx2,
+// full panels move through the AVX2 loops of pack_amd64.s (the Go kernel
+// gets the Go loops, so that DIYNN_GEMM_KERNEL=go tests them on amd64).
+func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int, avx2 bool) {
 	panels := (nc + nr - 1) / nr
 	need := panels * kc * nr
 	if cap(w.b) < need {
@@ -396,7 +398,7 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 		// order, and dealt out to the panels. (Panel by panel, a large B
 		// is read 64 bytes a row, a page apart: TLB misses made packing a
 		// quarter of a 1024³ product.)
-		if hasAVX2 && full > 0 {
+		if avx2 && full > 0 {
 			_ = b[(pc+kc-1)*ldb+jc+full*nr-1] // the last value the loop reads
 			packRowsAVX2(&w.b[0], &b[pc*ldb+jc], kc, ldb, full, kc)
 		} else {
@@ -445,7 +447,7 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int) {
 				rs[j] = b[(j0+j)*ldb+pc : (j0+j)*ldb+pc+kc]
 			}
 			p := 0
-			if hasAVX2 && kc >= 8 {
+			if avx2 && kc >= 8 {
 				packTransAVX2(&panel[0], &rs[0][0], ldb, kc/8)
 				p = kc &^ 7
 			}
