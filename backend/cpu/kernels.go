@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/diynn/diynn/backend"
+	"github.com/diynn/diynn/backend/cpu/internal/vec"
 )
 
 // Axpy computes y += alpha·x.
@@ -482,16 +483,6 @@ func (c *Backend) Adam(n int, s backend.AdamStep, param, grad, m, v backend.Buff
 	c.run(n, 4, adamRange)
 }
 
-// adamConsts are one Adam step's scalars as adamAVX2 reads them.
-type adamConsts struct {
-	beta1, oneMinusBeta1, beta2, oneMinusBeta2 float32
-	invSqrtBC2, eps, stepSize                  float32
-	// decay multiplies the parameter when decoupled (AdamW); otherwise it
-	// is the weight decay added to the gradient.
-	decay     float32
-	decoupled uint32
-}
-
 func adamRange(a *kernelArgs, lo, hi int) {
 	s := a.adam // a copy, for the reason given in sgdRange
 	stepSize := s.LR / s.BC1
@@ -499,9 +490,10 @@ func adamRange(a *kernelArgs, lo, hi int) {
 	decay := 1 - s.LR*s.WeightDecay
 	p, gr, m, v := a.x[lo:hi], a.y[lo:hi], a.z[lo:hi], a.w[lo:hi]
 	gr, m, v = gr[:len(p)], m[:len(p)], v[:len(p)]
-	k := adamConsts{s.Beta1, s.OneMinusBeta1, s.Beta2, s.OneMinusBeta2, invSqrtBC2, s.Eps, stepSize, s.WeightDecay, 0}
+	k := vec.AdamConsts{Beta1: s.Beta1, OneMinusBeta1: s.OneMinusBeta1, Beta2: s.Beta2, OneMinusBeta2: s.OneMinusBeta2,
+		InvSqrtBC2: invSqrtBC2, Eps: s.Eps, StepSize: stepSize, Decay: s.WeightDecay}
 	if s.Decoupled {
-		k.decay, k.decoupled = decay, 1
+		k.Decay, k.Decoupled = decay, 1
 	}
 	done := adamVec(p, gr, m, v, &k) // AVX2 where the CPU has it, same bits
 	for i, g := range gr[done:] {

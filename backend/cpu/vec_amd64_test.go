@@ -1,4 +1,4 @@
-//go:build !amd64.v3
+//go:build amd64 && !amd64.v3
 
 // GOAMD64=v3 lets the compiler contract the Go loops' a·b + c into FMA,
 // so only below it are they the assembly's bit for bit.
@@ -33,9 +33,9 @@ func vecInputs(rng *rand.Rand, n int) []float32 {
 // withoutAVX2 runs f with the Go loops only.
 func withoutAVX2(t *testing.T, f func()) {
 	t.Helper()
-	saved := hasAVX2
-	hasAVX2 = false
-	defer func() { hasAVX2 = saved }()
+	saved := useAVX2
+	useAVX2 = false
+	defer func() { useAVX2 = saved }()
 	f()
 }
 
@@ -49,7 +49,7 @@ func sameBits(t *testing.T, what string, n int, got, want []float32) {
 }
 
 func TestVecLoopsMatchGo(t *testing.T) {
-	if !hasAVX2 {
+	if !useAVX2 {
 		t.Skip("this CPU lacks AVX2")
 	}
 	rng := rand.New(rand.NewPCG(11, 12))

@@ -1,13 +1,14 @@
 // AVX2 loops for the elementwise kernels that dominate a training step
 // after the GEMMs: tanh (ActForward and GemmBiasAct's epilogue), and the
 // SGD-with-momentum and Adam updates. Each does, lane by lane, exactly the
-// float32 operations of its Go loop in vec.go and kernels.go, in the same
-// order and without FMA contraction (as Go compiles for amd64 v1), so the
-// results are the Go loop's bit for bit; vec_test.go checks that.
+// float32 operations of its Go loop in package cpu (tanhf in fastmath.go,
+// sgdRange and adamRange in kernels.go), in the same order and without FMA
+// contraction (as Go compiles for amd64 v1), so the results are the Go
+// loop's bit for bit; cpu's vec_amd64_test.go checks that.
 
 #include "textflag.h"
 
-// Rows of tanhConsts (8 lanes, 32 bytes each); see vec_amd64.go.
+// Rows of the constant table (8 lanes, 32 bytes each); see TanhConsts.
 #define C_SIGN 0
 #define C_NINE 32
 #define C_MINUS2 64
@@ -24,7 +25,7 @@
 #define C_5040 416
 #define C_TWO 448
 
-// func tanhAVX2(x, y *float32, n int, c *[15][8]uint32)
+// func tanhAVX2(x, y *float32, n int, c *TanhConsts)
 // n is a multiple of 8.
 TEXT ·tanhAVX2(SB), NOSPLIT, $0-32
 	MOVQ    x+0(FP), SI
@@ -123,7 +124,7 @@ sgdDone:
 	VZEROUPPER
 	RET
 
-// func adamAVX2(p, grad, m, v *float32, n int, k *adamConsts)
+// func adamAVX2(p, grad, m, v *float32, n int, k *AdamConsts)
 // The loop of adamRange; n is a multiple of 8.
 TEXT ·adamAVX2(SB), NOSPLIT, $0-48
 	MOVQ         p+0(FP), DI
