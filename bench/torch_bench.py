@@ -85,6 +85,8 @@ def epoch(samples, batch, repeats, device):
 
 
 def epoch_graph(samples, batch, repeats):
+    from graphstep import graphed_epoch
+
     device = "cuda"
     g = torch.Generator().manual_seed(7)
     data = torch.rand(samples, 784, generator=g).to(device)
@@ -103,38 +105,7 @@ def epoch_graph(samples, batch, repeats):
         opt.step()
         return loss
 
-    # Warm-up on a side stream, as torch.cuda.graph requires: it creates the
-    # gradients and the momentum buffers that the graphs then update in place.
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step(data[:batch], labels[:batch])
-    torch.cuda.current_stream().wait_stream(side)
-
-    graphs, pool = {}, None
-    for n in sorted({batch, samples % batch} - {0}, reverse=True):
-        sx = data[:n].clone()
-        sy = labels[:n].clone()
-        cg = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(cg, pool=pool):
-            sl = step(sx, sy)
-        pool = cg.pool()
-        graphs[n] = (cg, sx, sy, sl)
-
-    def run():
-        order = torch.randperm(samples, device=device)
-        loss = None
-        for off in range(0, samples, batch):
-            idx = order[off:off + batch]
-            cg, sx, sy, sl = graphs[idx.numel()]
-            torch.index_select(data, 0, idx, out=sx)
-            torch.index_select(labels, 0, idx, out=sy)
-            cg.replay()
-            loss = sl
-        assert loss.item() == loss.item()
-
-    return timed(run, repeats, device)
+    return timed(graphed_epoch(step, data, labels, samples, batch), repeats, device)
 
 
 def main():

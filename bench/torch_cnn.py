@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/torch_cnn.py [--spec "$(bench spec fmnist-cnn)"] [--threads 1]
         [--repeats 5] [--batch 128] [--samples 60000] [--skip-layers] [--skip-epoch]
-        [--device cpu|cuda]
+        [--device cpu|cuda] [--graph]
 
 Builds the network of a diynn spec (conv, batchnorm2d/1d, relu, tanh,
 sigmoid, maxpool, avgpool, flatten, dropout, linear) as a torch.nn.Sequential
@@ -22,7 +22,9 @@ bench/cnn_summary.py can pair the rows:
 - seconds per training epoch: cross-entropy, Adam (lr 1e-3), --samples random
   images held as one tensor on the device with random labels, batch --batch,
   mini-batches gathered by a fresh permutation each epoch, the loss read once
-  per epoch; the median of --repeats epochs after a warm-up one.
+  per epoch; the median of --repeats epochs after a warm-up one. With --graph
+  (CUDA only) the step is captured by torch.cuda.graph once per batch size and
+  replayed (graphstep.py), with Adam's capturable state.
 
 torch.set_num_threads(--threads) bounds PyTorch's own threads (convolutions
 through oneDNN); OpenBLAS, which runs its linear layers' products, follows
@@ -141,28 +143,34 @@ def layers(mods, in_shape, batch, repeats, device):
             x = mod(x)
 
 
-def epoch(mods, in_shape, samples, batch, repeats, device):
+def epoch(mods, in_shape, samples, batch, repeats, device, graph=False):
     g = torch.Generator().manual_seed(7)
     data = torch.rand(samples, *in_shape, generator=g).to(device)
     out = mods[-1][0].out_features
     labels = torch.randint(0, out, (samples,), generator=g).to(device)
     net = torch.nn.Sequential(*(m for m, _ in mods)).to(device)
     net.train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, capturable=True) if graph else torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step(x, y):
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
 
     def run():
         order = torch.randperm(samples, device=device)
         loss = None
         for off in range(0, samples, batch):
             idx = order[off:off + batch]
-            x, y = data[idx], labels[idx]
-            opt.zero_grad(set_to_none=False)
-            loss = loss_fn(net(x), y)
-            loss.backward()
-            opt.step()
+            loss = step(data[idx], labels[idx])
         assert loss.item() == loss.item(), "loss is NaN"
 
+    if graph:
+        from graphstep import graphed_epoch
+        run = graphed_epoch(step, data, labels, samples, batch)
     run()
     sync(device)
     ts = []
@@ -186,7 +194,10 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--skip-layers", action="store_true")
     p.add_argument("--skip-epoch", action="store_true")
+    p.add_argument("--graph", action="store_true", help="capture the training step as a CUDA graph")
     a = p.parse_args()
+    if a.graph and a.device != "cuda":
+        p.error("--graph needs --device cuda")
     torch.set_num_threads(a.threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -206,8 +217,8 @@ def main():
         print(f"PyTorch {torch.__version__} on {name}: seconds per training epoch: {a.name}, cross-entropy, Adam, "
               f"{a.samples} samples, batch {a.batch}, median of {a.repeats}, threads {torch.get_num_threads()}\n")
         print("| backend | device | s/epoch |\n|---|---|---|")
-        s = epoch(mods, in_shape, a.samples, a.batch, a.repeats, a.device)
-        print(f"| torch | {name} | {s:.3f} |", flush=True)
+        s = epoch(mods, in_shape, a.samples, a.batch, a.repeats, a.device, a.graph)
+        print(f"| torch{' (step as torch.cuda.graph)' if a.graph else ''} | {name} | {s:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

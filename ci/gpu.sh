@@ -21,7 +21,7 @@ go test -tags cuda -ldflags=-s -c -o "$dir/backend-cuda.test" ./backend/cuda
 go test -tags cuda -ldflags=-s -c -o "$dir/train.test" ./train
 go build -tags cuda -ldflags=-s -o "$dir/bench" ./cmd/bench
 go build -tags cuda -ldflags=-s -o "$dir/diynn" ./cmd/diynn
-cp bench/torch_bench.py bench/torch_train.py bench/idx.py "$dir/"
+cp bench/torch_bench.py bench/torch_train.py bench/torch_cnn.py bench/graphstep.py bench/idx.py "$dir/"
 data=${DIYNN_DATA:-$(cd .. && pwd)/shared/data}
 mkdir -p "$dir/data/fashion-mnist"
 cp "$data"/fashion-mnist/*.gz "$dir/data/fashion-mnist/"
@@ -67,6 +67,16 @@ for round in 1 2 3; do
 		else
 			step python3 "$here/torch_bench.py" --device cuda --threads 1 --repeats 5 --graph --skip-gemm
 		fi
+	fi
+done
+# The CNN (fmnist-cnn, Adam, 20 000 samples): ours with and without the
+# captured step, PyTorch eager and with torch.cuda.graph, interleaved.
+for round in 1 2; do
+	step "$here/bench" epoch -backend cuda -model fmnist-cnn -samples 20000 -repeats 3
+	step env DIYNN_CUDA_GRAPH=0 "$here/bench" epoch -backend cuda -model fmnist-cnn -samples 20000 -repeats 3
+	if command -v python3 >/dev/null; then
+		step python3 "$here/torch_cnn.py" --device cuda --skip-layers --samples 20000 --repeats 3
+		step python3 "$here/torch_cnn.py" --device cuda --skip-layers --samples 20000 --repeats 3 --graph
 	fi
 done
 # The real job: fmnist-relu on Fashion-MNIST with test evaluation each epoch.
