@@ -8,10 +8,11 @@ import (
 )
 
 // Captured steps: on a backend that is a backend.Capturer (CUDA), Fit's
-// step (and any loop's that runs its steps through a StepGraph, as
-// cmd/bench's epochs do) — gather, forward, loss, backward, clipping, the optimizer's update
+// step — gather, forward, loss, backward, clipping, the optimizer's update
 // and the loss's accumulation into the epoch's sum — runs as one graph
-// instead of some 35 launches, unless DIYNN_CUDA_GRAPH=0.
+// instead of some 35 launches, unless DIYNN_CUDA_GRAPH=0; so does the step
+// of any loop that runs its full batches through a StepGraph (cmd/bench's
+// epochs).
 //
 // The first full batch runs eagerly (it grows the backend's internal
 // buffers and lets every layer allocate what it keeps), the second is
