@@ -13,14 +13,16 @@ With --graph (CUDA only) the epoch is timed a second time with the training
 step (zero_grad, forward, loss, backward, SGD step) captured by
 torch.cuda.graph, once per batch shape (full batches, and the short last
 one), and replayed after gathering each batch into the graph's static
-inputs: the honest best PyTorch can do for so small a network, launch-bound
-as it is (issue 17).
+inputs (steps.py): the honest best PyTorch can do for so small a network,
+launch-bound as it is (issue 17).
 """
 import argparse
 import statistics
 import time
 
 import torch
+
+import steps
 
 
 def sync(device):
@@ -58,7 +60,7 @@ def gemm(shapes, repeats, device):
     return rows
 
 
-def epoch(samples, batch, repeats, device):
+def epoch(samples, batch, repeats, device, graph=False):
     g = torch.Generator().manual_seed(7)
     data = torch.rand(samples, 784, generator=g).to(device)
     labels = torch.randint(0, 10, (samples,), generator=g).to(device)
@@ -67,45 +69,9 @@ def epoch(samples, batch, repeats, device):
         torch.nn.Linear(176, 42), torch.nn.ReLU(),
         torch.nn.Linear(42, 10)).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def run():
-        order = torch.randperm(samples, device=device)
-        loss = None
-        for off in range(0, samples, batch):
-            idx = order[off:off + batch]
-            x, y = data[idx], labels[idx]
-            opt.zero_grad(set_to_none=False)
-            loss = loss_fn(net(x), y)
-            loss.backward()
-            opt.step()
-        assert loss.item() == loss.item()
-
+    step = steps.make_step(net, opt, torch.nn.CrossEntropyLoss())
+    run = (steps.graphed_epoch if graph else steps.eager_epoch)(step, data, labels, samples, batch)
     return timed(run, repeats, device)
-
-
-def epoch_graph(samples, batch, repeats):
-    from graphstep import graphed_epoch
-
-    device = "cuda"
-    g = torch.Generator().manual_seed(7)
-    data = torch.rand(samples, 784, generator=g).to(device)
-    labels = torch.randint(0, 10, (samples,), generator=g).to(device)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(784, 176), torch.nn.Tanh(),
-        torch.nn.Linear(176, 42), torch.nn.ReLU(),
-        torch.nn.Linear(42, 10)).to(device)
-    opt = torch.optim.SGD(net.parameters(), lr=0.001, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=False)
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return timed(graphed_epoch(step, data, labels, samples, batch), repeats, device)
 
 
 def main():
@@ -135,7 +101,7 @@ def main():
         s = epoch(a.samples, a.batch, a.repeats, a.device)
         print(f"| {threads} | epoch s ({a.samples} samples, batch {a.batch}) | {s:.3f} |", flush=True)
         if a.graph:
-            s = epoch_graph(a.samples, a.batch, a.repeats)
+            s = epoch(a.samples, a.batch, a.repeats, a.device, graph=True)
             print(f"| {threads} | epoch s, step as torch.cuda.graph ({a.samples} samples, batch {a.batch}) | {s:.3f} |", flush=True)
 
 

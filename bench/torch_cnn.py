@@ -24,7 +24,7 @@ bench/cnn_summary.py can pair the rows:
   mini-batches gathered by a fresh permutation each epoch, the loss read once
   per epoch; the median of --repeats epochs after a warm-up one. With --graph
   (CUDA only) the step is captured by torch.cuda.graph once per batch size and
-  replayed (graphstep.py), with Adam's capturable state.
+  replayed (steps.py), with Adam's capturable state.
 
 torch.set_num_threads(--threads) bounds PyTorch's own threads (convolutions
 through oneDNN); OpenBLAS, which runs its linear layers' products, follows
@@ -36,6 +36,8 @@ import statistics
 import time
 
 import torch
+
+import steps
 
 DEFAULT_SPEC = ("conv(1,32,3,pad=1) batchnorm2d(32) relu maxpool(2) conv(32,64,3,pad=1) batchnorm2d(64) relu maxpool(2) "
                 "flatten dropout(0.25) linear(3136,128) relu dropout(0.25) linear(128,10)")
@@ -151,26 +153,8 @@ def epoch(mods, in_shape, samples, batch, repeats, device, graph=False):
     net = torch.nn.Sequential(*(m for m, _ in mods)).to(device)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, capturable=True) if graph else torch.optim.Adam(net.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad(set_to_none=False)
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def run():
-        order = torch.randperm(samples, device=device)
-        loss = None
-        for off in range(0, samples, batch):
-            idx = order[off:off + batch]
-            loss = step(data[idx], labels[idx])
-        assert loss.item() == loss.item(), "loss is NaN"
-
-    if graph:
-        from graphstep import graphed_epoch
-        run = graphed_epoch(step, data, labels, samples, batch)
+    step = steps.make_step(net, opt, torch.nn.CrossEntropyLoss())
+    run = (steps.graphed_epoch if graph else steps.eager_epoch)(step, data, labels, samples, batch)
     run()
     sync(device)
     ts = []

@@ -21,7 +21,7 @@ go test -tags cuda -ldflags=-s -c -o "$dir/backend-cuda.test" ./backend/cuda
 go test -tags cuda -ldflags=-s -c -o "$dir/train.test" ./train
 go build -tags cuda -ldflags=-s -o "$dir/bench" ./cmd/bench
 go build -tags cuda -ldflags=-s -o "$dir/diynn" ./cmd/diynn
-cp bench/torch_bench.py bench/torch_train.py bench/torch_cnn.py bench/graphstep.py bench/idx.py "$dir/"
+cp bench/torch_bench.py bench/torch_train.py bench/torch_cnn.py bench/steps.py bench/idx.py "$dir/"
 data=${DIYNN_DATA:-$(cd .. && pwd)/shared/data}
 mkdir -p "$dir/data/fashion-mnist"
 cp "$data"/fashion-mnist/*.gz "$dir/data/fashion-mnist/"

@@ -6,6 +6,7 @@
 // repeated by a macro and one epilogue, short enough to read in full.
 
 #include "textflag.h"
+#include "rows_amd64.h"
 
 // STEP is one k: two 8-wide loads of the B panel, six broadcasts of A
 // (alternating Y14/Y15 so that consecutive rows do not wait on one
@@ -67,30 +68,8 @@
 	VFMADD231PS Y14, Y15, r0;   \
 	VMASKMOVPS  r0, Y12, (DI)
 
-// The six rows of a store path; after each row, stop when mr rows are done.
-#define ROWS(ROW, done) \
-	ROW(Y0, Y1);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Y2, Y3);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Y4, Y5);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Y6, Y7);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Y8, Y9);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Y10, Y11); \
-	JMP  done
+// The six rows of a store path (rows_amd64.h).
+#define ROWS(ROW, done) ROWS6(ROW, done, Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11)
 
 // func kernelAVX2(k int, a *float32, rs, cs int, b *float32, c *float32, ldc int, mr, nr int, mask *int32, alpha, beta float32, loadC bool)
 TEXT ·kernelAVX2(SB), NOSPLIT, $0-89
@@ -123,38 +102,8 @@ TEXT ·kernelAVX2(SB), NOSPLIT, $0-89
 	PREFETCHT0 (DI)
 	PREFETCHT0 60(DI)
 
-	// Rows at or past mr repeat the last valid row, so that no load
-	// leaves op(A); their results are never stored.
-	MOVQ R8, R9
-	CMPQ SI, $2
-	JLT  row2
-	ADDQ R14, R9
+	ROW_POINTERS(SI)
 
-row2:
-	MOVQ R9, R10
-	CMPQ SI, $3
-	JLT  row3
-	ADDQ R14, R10
-
-row3:
-	MOVQ R10, R11
-	CMPQ SI, $4
-	JLT  row4
-	ADDQ R14, R11
-
-row4:
-	MOVQ R11, R12
-	CMPQ SI, $5
-	JLT  row5
-	ADDQ R14, R12
-
-row5:
-	MOVQ R12, R13
-	CMPQ SI, $6
-	JLT  zero
-	ADDQ R14, R13
-
-zero:
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2

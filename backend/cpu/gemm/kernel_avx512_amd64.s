@@ -6,6 +6,7 @@
 // bit and a product may mix them (the AVX2 one takes a lone last panel).
 
 #include "textflag.h"
+#include "rows_amd64.h"
 
 // STEP is one k: a 16-wide load from each panel (BX, SI), six broadcasts
 // of A (alternating Z30/Z31), twelve FMAs. off is the panels' byte offset.
@@ -46,30 +47,8 @@
 	VMOVUPS     r0, (DI);        \
 	VMOVUPS     r1, K1, 64(DI)
 
-// The six rows of a store path; after each row, stop when mr rows are done.
-#define ROWS(ROW, done) \
-	ROW(Z0, Z1);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Z2, Z3);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Z4, Z5);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Z6, Z7);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Z8, Z9);   \
-	DECQ CX;       \
-	JZ   done;     \
-	ADDQ SI, DI;   \
-	ROW(Z10, Z11); \
-	JMP  done
+// The six rows of a store path (rows_amd64.h).
+#define ROWS(ROW, done) ROWS6(ROW, done, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11)
 
 // func kernelAVX512(k int, a *float32, rs, cs int, b *float32, pstride int, c *float32, ldc int, mr int, hiMask int, alpha, beta float32, loadC bool)
 TEXT ·kernelAVX512(SB), NOSPLIT, $0-89
@@ -110,38 +89,8 @@ TEXT ·kernelAVX512(SB), NOSPLIT, $0-89
 	PREFETCHT0 64(DI)
 	PREFETCHT0 124(DI)
 
-	// Rows at or past mr repeat the last valid row, so that no load
-	// leaves op(A); their results are never stored.
-	MOVQ R8, R9
-	CMPQ R15, $2
-	JLT  row2
-	ADDQ R14, R9
+	ROW_POINTERS(R15)
 
-row2:
-	MOVQ R9, R10
-	CMPQ R15, $3
-	JLT  row3
-	ADDQ R14, R10
-
-row3:
-	MOVQ R10, R11
-	CMPQ R15, $4
-	JLT  row4
-	ADDQ R14, R11
-
-row4:
-	MOVQ R11, R12
-	CMPQ R15, $5
-	JLT  row5
-	ADDQ R14, R12
-
-row5:
-	MOVQ R12, R13
-	CMPQ R15, $6
-	JLT  zero
-	ADDQ R14, R13
-
-zero:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2

@@ -1,17 +1,46 @@
-"""Whole-step CUDA graphs for the PyTorch peers (torch_bench.py --graph,
-torch_cnn.py --graph): the honest best PyTorch can do for a small network,
-whose eager step is bound by kernel launches (issue 17).
+"""Training steps and epochs for the PyTorch peers (torch_bench.py,
+torch_cnn.py), eager or as whole-step CUDA graphs (--graph): the honest best
+PyTorch can do for a small network, whose eager step is bound by kernel
+launches (issue 17).
+
+make_step(net, opt, loss_fn) returns step(x, y): zero the gradients in
+place, forward, loss, backward, the optimizer's step; it returns the loss.
+
+eager_epoch(step, data, labels, samples, batch) returns run(): an epoch over
+a fresh permutation of the samples held on the device, each mini-batch
+gathered by indexing, the last loss read at the end.
 
 graphed_epoch(step, data, labels, samples, batch) warms step up on a side
 stream for each batch size an epoch has (full batches and the short last
 one), as torch.cuda.graph requires, captures one graph per size sharing one
 memory pool, and returns run(): an epoch over a fresh permutation, each
 batch gathered into its graph's static inputs with index_select and the
-graph replayed, the last loss read at the end. step(x, y) must zero the
-gradients in place, run forward, loss, backward and the optimizer's step,
-and return the loss tensor.
+graph replayed, the last loss read at the end.
 """
 import torch
+
+
+def make_step(net, opt, loss_fn):
+    def step(x, y):
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def eager_epoch(step, data, labels, samples, batch):
+    def run():
+        order = torch.randperm(samples, device=data.device)
+        loss = None
+        for off in range(0, samples, batch):
+            idx = order[off:off + batch]
+            loss = step(data[idx], labels[idx])
+        assert loss.item() == loss.item(), "loss is NaN"
+
+    return run
 
 
 def graphed_epoch(step, data, labels, samples, batch):
