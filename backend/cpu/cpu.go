@@ -197,12 +197,23 @@ func (c *Backend) Fill(n int, v float32, dst backend.Buffer) {
 		return
 	}
 	d := c.data(dst, n, "Fill", "dst")
-	if math.Float32bits(v) == 0 {
-		clear(d) // memclr: a quarter of the plain loop's time (ZeroGrad every step)
+	if c.err != nil {
+		return
+	}
+	// Shared with the pool: ZeroGrad clears every gradient each step (half a
+	// megabyte for the 784-176-42-10 network), 3% of an epoch on one core.
+	c.args = kernelArgs{x: d, alpha: v}
+	c.run(len(d), 1, fillRange)
+}
+
+func fillRange(a *kernelArgs, lo, hi int) {
+	d := a.x[lo:hi]
+	if math.Float32bits(a.alpha) == 0 {
+		clear(d) // memclr: a quarter of the plain loop's time
 		return
 	}
 	for i := range d {
-		d[i] = v
+		d[i] = a.alpha
 	}
 }
 

@@ -406,14 +406,29 @@ func (c *Backend) CrossEntropy(rows, cols int, logits, labels, grad, loss backen
 		for _, v := range xr[1:] {
 			m = max(m, v)
 		}
+		// Each e^(x-m) once (math.Exp is most of this serial kernel's
+		// time): kept for the gradient e^(x-m)/s where the row fits on the
+		// stack, recomputed as e^(x-lse) otherwise.
+		var exps [64]float64
 		var s float64
-		for _, v := range xr {
-			s += math.Exp(float64(v - m))
+		for j, v := range xr {
+			e := math.Exp(float64(v - m))
+			if j < len(exps) {
+				exps[j] = e
+			}
+			s += e
 		}
 		lse := float64(m) + math.Log(s)
 		total += lse - float64(xr[label])
-		for j, v := range xr {
-			gr[j] = float32(math.Exp(float64(v)-lse) * inv)
+		if cols <= len(exps) {
+			scale := inv / s
+			for j := range gr {
+				gr[j] = float32(exps[j] * scale)
+			}
+		} else {
+			for j, v := range xr {
+				gr[j] = float32(math.Exp(float64(v)-lse) * inv)
+			}
 		}
 		gr[label] -= float32(inv)
 	}
