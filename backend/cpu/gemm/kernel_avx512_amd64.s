@@ -33,6 +33,14 @@
 	VFMADD231PS  Z29, Z31, Z11;      \
 	ADDQ         DX, AX
 
+// PREFETCH_ROW fetches the row of C at DI (128 bytes, up to three lines)
+// and moves DI on by AX, C's row stride.
+#define PREFETCH_ROW \
+	PREFETCHT0 (DI);    \
+	PREFETCHT0 64(DI);  \
+	PREFETCHT0 124(DI); \
+	ADDQ       AX, DI
+
 // Row stores, C row at DI; Z15 holds beta, K1 the mask of the second
 // panel's columns. AVX-512 masked moves cost what plain ones do and never
 // touch (or fault on) masked-out lanes, so one path serves 17–32 columns.
@@ -61,33 +69,15 @@ TEXT ·kernelAVX512(SB), NOSPLIT, $0-89
 	ADDQ pstride+40(FP), SI
 	MOVQ mr+64(FP), R15
 
-	// Fetch C's rows (128 bytes, up to three lines each) while the
-	// products run.
-	MOVQ       c+48(FP), DI
-	MOVQ       ldc+56(FP), AX
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
-	ADDQ       AX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
-	ADDQ       AX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
-	ADDQ       AX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
-	ADDQ       AX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
-	ADDQ       AX, DI
-	PREFETCHT0 (DI)
-	PREFETCHT0 64(DI)
-	PREFETCHT0 124(DI)
+	// Fetch C's rows while the products run.
+	MOVQ c+48(FP), DI
+	MOVQ ldc+56(FP), AX
+	PREFETCH_ROW
+	PREFETCH_ROW
+	PREFETCH_ROW
+	PREFETCH_ROW
+	PREFETCH_ROW
+	PREFETCH_ROW
 
 	ROW_POINTERS(R15)
 
