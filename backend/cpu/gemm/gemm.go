@@ -1,7 +1,8 @@
 // Package gemm is diynn's own single-precision matrix product for the CPU
 // backend: C = alpha·op(A)·op(B) + beta·C on row-major matrices, in the
 // BLIS style — op(B) packed into 16-column panels, op(A) read in place, and
-// a micro-kernel that keeps a 6×16 block of C in registers.
+// a micro-kernel that keeps a 6×16 block of C (6×32 with AVX-512) in
+// registers.
 //
 // The micro-kernel is chosen at run time: on amd64, AVX-512 assembly (a
 // 6×32 block over two panels) where the CPU has it and AVX2 + FMA
@@ -167,9 +168,10 @@ type Epilogue interface {
 }
 
 // SgemmEpilogue is Sgemm followed by ep on every value of C (a nil ep does
-// nothing). ep runs on each block of at most 6×16 values of C right after
-// the micro-kernel has stored the block's final values, while those 384
-// bytes are in L1, so the epilogue costs no pass over C in memory. (In the
+// nothing). ep runs on each block of at most 6×16 values of C (6×32 with
+// the AVX-512 kernel) right after the micro-kernel has stored the block's
+// final values, while those 384 (768) bytes are in L1, so the epilogue
+// costs no pass over C in memory. (In the
 // micro-kernel's registers would save the L1 reloads too, but the
 // activations would then have to be written in assembly, once per kernel;
 // reloading six rows from L1 costs a few cycles per 16 values.)
