@@ -11,8 +11,8 @@ import (
 // Forward: GemmBiasAct is Gemm with an epilogue, bias then activation, that
 // diynn's SGEMM runs on each 6×16 (with AVX-512 6×32) block of C right
 // after the micro-kernel stores the block's final values
-// (gemm.Workspace.SgemmEpilogue), while the block is in L1; the other SGEMMs (gonum, OpenBLAS) get it per tile of C
-// after the tile's product. The epilogue calls the code of AddRowVector's
+// (gemm.Workspace.SgemmEpilogue), while the block is in L1; the other
+// SGEMMs (gonum, OpenBLAS) get it per tile of C after the tile's product. The epilogue calls the code of AddRowVector's
 // addition and of ActForward, in the same order, so the values are those
 // of the three kernels run one after the other, bit for bit.
 //
