@@ -12,9 +12,10 @@ import (
 // diynn's SGEMM runs on each 6×16 (with AVX-512 6×32) block of C right
 // after the micro-kernel stores the block's final values
 // (gemm.Workspace.SgemmEpilogue), while the block is in L1; the other
-// SGEMMs (gonum, OpenBLAS) get it per tile of C after the tile's product. The epilogue calls the code of AddRowVector's
-// addition and of ActForward, in the same order, so the values are those
-// of the three kernels run one after the other, bit for bit.
+// SGEMMs (gonum, OpenBLAS) get it per tile of C after the tile's product.
+// The epilogue calls the code of AddRowVector's addition and of
+// ActForward, in the same order, so the values are those of the three
+// kernels run one after the other, bit for bit.
 //
 // Backward: ActBackwardSumRows computes dx = f'(y)·dy row by row in
 // SumRows's blocks of rows and adds each row of dx into the block's float64
