@@ -37,7 +37,7 @@ exec > >(tee "$out/results.txt") 2>&1
 echo "== $(date -u) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null)"
 status=0
 # Each step gets a time limit, so that one hung kernel cannot eat a lease.
-step() { echo; echo "== $*"; timeout "${STEP_LIMIT:-180}" "$@" || { echo "FAILED ($?): $*"; status=1; }; }
+step() { echo; echo "== [$SECONDS s] $*"; timeout "${STEP_LIMIT:-180}" "$@" || { echo "FAILED ($?): $*"; status=1; }; }
 nvidia-smi || true
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo), $(nproc) threads, AVX-512F: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)"
 step "$here/backend-cuda.test" -test.v -test.count=1
@@ -88,7 +88,7 @@ cat "$runs/fmnist-relu-cuda-eager/history.csv"
 if command -v python3 >/dev/null; then
 	step python3 "$here/torch_train.py" "$DIYNN_DATA" --epochs 5 --device cuda
 fi
-echo; echo "== exit status $status"
+echo; echo "== exit status $status after $SECONDS s"
 exit $status
 RUN
 chmod +x "$dir/run.sh"
