@@ -420,10 +420,16 @@ func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int, avx
 			if cols == nr {
 				continue // packed above
 			}
-			// A partial panel (an output of 10 columns, say). Where B has
-			// 16 values left from the row's start, a row moves as 16 (the
-			// extra ones are B's next values, overwritten with zeros);
-			// only the last rows need a short copy.
+			// A partial panel (an output of 10 columns, say): with AVX2,
+			// masked loads of its columns. Otherwise, where B has 16 values
+			// left from the row's start, a row moves as 16 (the extra ones
+			// are B's next values, overwritten with zeros); only the last
+			// rows need a short copy.
+			if avx2 {
+				_ = b[(pc+kc-1)*ldb+j0+cols-1] // the last value the loop reads
+				packPartialAVX2(&panel[0], &b[pc*ldb+j0], kc, ldb, &maskTable[nr-cols])
+				continue
+			}
 			p := 0
 			for ; p < kc && (pc+p)*ldb+j0+nr <= len(b); p++ {
 				dst := (*[nr]float32)(panel[p*nr:])

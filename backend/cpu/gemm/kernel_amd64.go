@@ -34,3 +34,6 @@ func packRowsAVX2(dst, src *float32, rows, ldb, panels, kc int)
 
 //go:noescape
 func packTransAVX2(dst, src *float32, ldb, blocks int)
+
+//go:noescape
+func packPartialAVX2(dst, src *float32, rows, ldb int, mask *int32)

@@ -23,3 +23,7 @@ func packRowsAVX2(dst, src *float32, rows, ldb, panels, kc int) {
 func packTransAVX2(dst, src *float32, ldb, blocks int) {
 	panic("gemm: no AVX2 packing on this architecture")
 }
+
+func packPartialAVX2(dst, src *float32, rows, ldb int, mask *int32) {
+	panic("gemm: no AVX2 packing on this architecture")
+}

@@ -1,7 +1,8 @@
-// Packing loops for op(B)'s full 16-column panels (see packB): plain row
-// copies for B as stored (NN), and 8×8 transposes for Bᵀ (NT), where the
-// Go loops moved one float at a time (0.47 and 0.73 ns a value, a tenth
-// of a training epoch).
+// Packing loops for op(B)'s 16-column panels (see packB): plain row
+// copies for B as stored (NN), 8×8 transposes for Bᵀ (NT), and masked
+// loads for B's partial panels, where the Go loops moved one float at a
+// time (0.47 and 0.73 ns a value for full panels, a tenth of a training
+// epoch).
 
 #include "textflag.h"
 
@@ -117,5 +118,35 @@ transLoop:
 	JNZ  transLoop
 
 transDone:
+	VZEROUPPER
+	RET
+
+// func packPartialAVX2(dst, src *float32, rows, ldb int, mask *int32)
+// A partial panel of B: for p < rows, dst[p·16 : +16] = the first cols
+// values of src[p·ldb:], then zeros, with mask = &maskTable[16-cols]. The
+// masked loads neither read past the cols values nor fault.
+TEXT ·packPartialAVX2(SB), NOSPLIT, $0-40
+	MOVQ    dst+0(FP), DI
+	MOVQ    src+8(FP), SI
+	MOVQ    rows+16(FP), CX
+	MOVQ    ldb+24(FP), R8
+	SHLQ    $2, R8 // row stride, bytes
+	MOVQ    mask+32(FP), R9
+	VMOVDQU (R9), Y14
+	VMOVDQU 32(R9), Y15
+	TESTQ   CX, CX
+	JZ      partialDone
+
+partialLoop:
+	VMASKMOVPS (SI), Y14, Y0
+	VMASKMOVPS 32(SI), Y15, Y1
+	VMOVUPS    Y0, (DI)
+	VMOVUPS    Y1, 32(DI)
+	ADDQ       R8, SI
+	ADDQ       $64, DI
+	DECQ       CX
+	JNZ        partialLoop
+
+partialDone:
 	VZEROUPPER
 	RET
