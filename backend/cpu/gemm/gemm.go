@@ -171,10 +171,10 @@ type Epilogue interface {
 // nothing). ep runs on each block of at most 6×16 values of C (6×32 with
 // the AVX-512 kernel) right after the micro-kernel has stored the block's
 // final values, while those 384 (768) bytes are in L1, so the epilogue
-// costs no pass over C in memory. (In the
-// micro-kernel's registers would save the L1 reloads too, but the
-// activations would then have to be written in assembly, once per kernel;
-// reloading six rows from L1 costs a few cycles per 16 values.)
+// costs no pass over C in memory. (In the micro-kernel's registers would
+// save the L1 reloads too, but every activation would then have to be
+// written into each kernel; reloading six rows from L1 costs a few cycles
+// per 16 values.)
 func (w *Workspace) SgemmEpilogue(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep Epilogue) {
 	transA, transB := checkTrans(tA), checkTrans(tB)
 	rowsA, colsA := m, k
@@ -385,8 +385,9 @@ func (w *Workspace) packA(transA bool, a []float32, lda, ic, mc, pc, kc int) {
 
 // packB copies op(B)[pc:pc+kc, jc:jc+nc] into w.b as 16-column panels,
 // each kc rows of 16 values, the last one padded with zeros; with avx2,
-// full panels move through the AVX2 loops of pack_amd64.s (the Go kernel
-// gets the Go loops, so that DIYNN_GEMM_KERNEL=go tests them on amd64).
+// B's panels and Bᵀ's full ones move through the AVX2 loops of
+// pack_amd64.s (the Go kernel gets the Go loops, so that
+// DIYNN_GEMM_KERNEL=go tests them on amd64).
 func (w *Workspace) packB(transB bool, b []float32, ldb, pc, kc, jc, nc int, avx2 bool) {
 	panels := (nc + nr - 1) / nr
 	need := panels * kc * nr
